@@ -1,0 +1,177 @@
+import { generateKeyPair } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { Agent as HttpsAgent } from 'node:https';
+import { rootCertificates } from 'node:tls';
+import { promisify } from 'node:util';
+import acme from 'acme-client';
+import type { Logger } from '../log.js';
+import type { ChallengeResponder } from './challenges.js';
+
+const generateKeyPairAsync = promisify(generateKeyPair);
+
+export interface IssuedCertificate {
+  /** The certificate's new private key (PEM). */
+  keyPem: string;
+  /** Leaf first, then the chain, as the CA sent it (PEM). */
+  chainPem: string;
+}
+
+/** What the rest of the daemon needs from a CA; the ACME library stays behind this line. */
+export interface CertificateAuthority {
+  /** Registers the account (or finds the existing one for our key) and agrees to the terms. */
+  ensureAccount(): Promise<void>;
+  issue(names: readonly string[]): Promise<IssuedCertificate>;
+}
+
+/** An issuance failure with the names it was for and the step that failed. */
+export class IssueError extends Error {
+  override readonly name = 'IssueError';
+  constructor(
+    readonly names: readonly string[],
+    readonly step: string,
+    cause: unknown,
+  ) {
+    super(`${step} failed for ${names.join(', ')}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+  }
+}
+
+export interface AcmeOptions {
+  directoryUrl: string;
+  accountKeyPem: string;
+  email: string | undefined;
+  responder: ChallengeResponder;
+  logger: Logger;
+  /** Extra PEM CA certificates to trust for the ACME server (private CAs, test CAs). */
+  caFile?: string | undefined;
+  /** Per-request timeout for ACME calls. */
+  requestTimeoutMs?: number;
+}
+
+/**
+ * acme-client's HTTP layer is one process-wide axios instance. Configure it once for daemon use:
+ * - a request timeout (it has none by default, and a hung CA must not hang an order forever);
+ * - no transport-level retries: they resend the same nonce on 429/5xx and can sleep for the whole
+ *   Retry-After of a rate limit inside one request. Failed orders are retried by our own backoff.
+ *   badNonce is retried separately by the library with a fresh nonce, which is what RFC 8555 wants.
+ */
+async function configureHttp(options: AcmeOptions): Promise<void> {
+  const axios = acme.axios;
+  axios.defaults.timeout = options.requestTimeoutMs ?? 30_000;
+  // acmeSettings is the library's own extension of axios' defaults, absent from axios' types.
+  const defaults = axios.defaults as unknown as { acmeSettings: { retryMaxAttempts: number } };
+  defaults.acmeSettings.retryMaxAttempts = 0;
+  axios.defaults.headers.common['User-Agent'] = 'marathon-acme (acme-client)';
+  if (options.caFile !== undefined) {
+    const extra = await readFile(options.caFile, 'utf8');
+    axios.defaults.httpsAgent = new HttpsAgent({ ca: [...rootCertificates, extra], keepAlive: true });
+  }
+}
+
+export class AcmeCertificateAuthority implements CertificateAuthority {
+  private client: acme.Client | undefined;
+  private accountReady: Promise<void> | undefined;
+
+  constructor(private readonly options: AcmeOptions) {}
+
+  ensureAccount(): Promise<void> {
+    // One registration at a time; a failed one is forgotten so that the next call tries again.
+    this.accountReady ??= this.register().catch((err: unknown) => {
+      this.accountReady = undefined;
+      throw err;
+    });
+    return this.accountReady;
+  }
+
+  private async register(): Promise<void> {
+    await configureHttp(this.options);
+    const client = new acme.Client({
+      directoryUrl: this.options.directoryUrl,
+      accountKey: this.options.accountKeyPem,
+      // Status polling: CAs usually finish in well under a second; back off up to 10 s, ~80 s in all.
+      backoffMin: 250,
+      backoffMax: 10_000,
+      backoffAttempts: 12,
+    });
+    const contact = this.options.email === undefined ? {} : { contact: [`mailto:${this.options.email}`] };
+    try {
+      // newAccount with an existing key returns that account (RFC 8555 §7.3.1), so restarts reuse it.
+      await client.createAccount({ termsOfServiceAgreed: true, ...contact });
+    } catch (err) {
+      throw new Error(`ACME account registration at ${this.options.directoryUrl} failed: ${errorText(err)}`, { cause: err });
+    }
+    this.client = client;
+    this.options.logger.info({ acme: this.options.directoryUrl, account: client.getAccountUrl() }, 'ACME account ready');
+  }
+
+  async issue(names: readonly string[]): Promise<IssuedCertificate> {
+    await this.ensureAccount();
+    const client = this.client;
+    if (client === undefined) throw new IssueError(names, 'account registration', 'no ACME account');
+    const log = this.options.logger.child({ domain: names[0], names });
+    const started = Date.now();
+
+    const keyPromise = generateKeyPairAsync('rsa', { modulusLength: 2048, publicExponent: 0x10001 });
+    // Unhandled until awaited below; attach a no-op so an early order failure cannot orphan it.
+    keyPromise.catch(() => undefined);
+
+    const order = await step(names, 'creating the order', () =>
+      client.createOrder({ identifiers: names.map((value) => ({ type: 'dns', value })) }),
+    );
+    const authorizations = await step(names, 'fetching authorizations', () => client.getAuthorizations(order));
+    await Promise.all(authorizations.map((authz) => this.validate(client, names, authz)));
+
+    const { privateKey } = await keyPromise;
+    const keyPem = privateKey.export({ type: 'pkcs1', format: 'pem' }).toString();
+    // A CN holds at most 64 characters; longer names go in the SAN only (the CN is optional).
+    const first = names[0] ?? '';
+    const [, csr] = await acme.crypto.createCsr(
+      { altNames: [...names], ...(first.length <= 64 ? { commonName: first } : {}) },
+      keyPem,
+    );
+    const finalized = await step(names, 'finalizing the order', () => client.finalizeOrder(order, csr));
+    const chainPem = await step(names, 'downloading the certificate', async () =>
+      client.getCertificate(finalized.status === 'valid' ? finalized : await client.waitForValidStatus(finalized)),
+    );
+    log.info({ durationMs: Date.now() - started }, 'certificate issued');
+    return { keyPem, chainPem };
+  }
+
+  private async validate(client: acme.Client, names: readonly string[], authz: acme.Authorization): Promise<void> {
+    // A CA may hand back an authorization that is already valid (reuse); nothing to prove then.
+    if (authz.status === 'valid') return;
+    const identifier = authz.identifier.value;
+    const challenge = authz.challenges.find((c) => c.type === 'http-01');
+    if (challenge === undefined) {
+      throw new IssueError(names, `validating ${identifier}`, 'the CA offered no http-01 challenge');
+    }
+    const keyAuthorization = await client.getChallengeKeyAuthorization(challenge);
+    const { responder } = this.options;
+    responder.add(challenge.token, keyAuthorization);
+    try {
+      await step(names, `validating ${identifier}`, async () => {
+        await client.completeChallenge(challenge);
+        await client.waitForValidStatus(authz);
+      });
+    } finally {
+      responder.remove(challenge.token);
+    }
+  }
+}
+
+async function step<T>(names: readonly string[], what: string, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (err) {
+    if (err instanceof IssueError) throw err;
+    throw new IssueError(names, what, errorText(err));
+  }
+}
+
+/** acme-client throws plain Errors whose message is the problem detail; axios errors carry a code. */
+function errorText(err: unknown): string {
+  if (err instanceof Error) {
+    const code = (err as { code?: unknown }).code;
+    return typeof code === 'string' && !err.message.includes(code) ? `${err.message} (${code})` : err.message;
+  }
+  return String(err);
+}

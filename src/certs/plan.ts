@@ -1,0 +1,116 @@
+/**
+ * The daemon's decisions, as pure functions of data: which names need a certificate now, which stored
+ * certificates are due for renewal, and how long to wait after a failure. No I/O, no clock reads.
+ */
+import type { WantedName } from '../marathon/apps.js';
+
+export interface CertSummary {
+  /** The file name in certs/ without `.pem`: the certificate's primary name. */
+  name: string;
+  names: readonly string[];
+  notBefore: number;
+  notAfter: number;
+}
+
+export interface FailureRecord {
+  failures: number;
+  lastError: string;
+  /** Epoch ms before which this name is not tried again. */
+  nextAttemptAt: number;
+}
+
+export type FailureMemory = ReadonlyMap<string, FailureRecord>;
+
+const MINUTE = 60_000;
+const DAY = 24 * 60 * MINUTE;
+
+/**
+ * Wait after the n-th consecutive failure: 1 min, 10 min, 100 min, then once a day. Front-loaded so a
+ * passing glitch heals fast, then slow enough that a name that cannot validate does not eat into the
+ * CA's failed-validation limit.
+ */
+export function failureBackoffMs(failures: number): number {
+  if (failures <= 0) return 0;
+  return Math.min(DAY, MINUTE * 10 ** (failures - 1));
+}
+
+export function recordFailure(previous: FailureRecord | undefined, error: string, now: number): FailureRecord {
+  const failures = (previous?.failures ?? 0) + 1;
+  return { failures, lastError: error, nextAttemptAt: now + failureBackoffMs(failures) };
+}
+
+/**
+ * Renew once less than a third of the lifetime is left: about 30 days for a 90-day certificate, and it
+ * stays right as CAs move to 45-day and 6-day certificates, where a fixed "30 days before" would renew
+ * at every check.
+ */
+export function renewalTime(cert: Pick<CertSummary, 'notBefore' | 'notAfter'>): number {
+  const lifetime = Math.max(0, cert.notAfter - cert.notBefore);
+  return cert.notAfter - lifetime / 3;
+}
+
+export function needsRenewal(cert: Pick<CertSummary, 'notBefore' | 'notAfter'>, now: number): boolean {
+  return now >= renewalTime(cert);
+}
+
+export interface Deferred {
+  name: string;
+  until: number;
+  lastError: string;
+}
+
+export interface IssuePlan {
+  /** Wanted names without a stored certificate that may be ordered now, first occurrence kept. */
+  issue: WantedName[];
+  /** Wanted names without a certificate that are waiting out a failure backoff. */
+  deferred: Deferred[];
+}
+
+export function planIssuance(
+  wanted: readonly WantedName[],
+  stored: ReadonlySet<string>,
+  failures: FailureMemory,
+  now: number,
+): IssuePlan {
+  const issue: WantedName[] = [];
+  const deferred: Deferred[] = [];
+  const seen = new Set<string>();
+  for (const w of wanted) {
+    if (seen.has(w.name) || stored.has(w.name)) continue;
+    seen.add(w.name);
+    const failure = failures.get(w.name);
+    if (failure !== undefined && failure.nextAttemptAt > now) {
+      deferred.push({ name: w.name, until: failure.nextAttemptAt, lastError: failure.lastError });
+    } else {
+      issue.push(w);
+    }
+  }
+  return { issue, deferred };
+}
+
+export interface RenewalPlan {
+  renew: CertSummary[];
+  deferred: Deferred[];
+}
+
+export function planRenewals(stored: readonly CertSummary[], failures: FailureMemory, now: number): RenewalPlan {
+  const renew: CertSummary[] = [];
+  const deferred: Deferred[] = [];
+  for (const cert of stored) {
+    if (!needsRenewal(cert, now)) continue;
+    const failure = failures.get(cert.name);
+    if (failure !== undefined && failure.nextAttemptAt > now) {
+      deferred.push({ name: cert.name, until: failure.nextAttemptAt, lastError: failure.lastError });
+    } else {
+      renew.push(cert);
+    }
+  }
+  // Most urgent first, so a limited concurrency budget goes where expiry is nearest.
+  renew.sort((a, b) => a.notAfter - b.notAfter);
+  return { renew, deferred };
+}
+
+/** The names to renew a stored certificate for: its file name first, then its other SANs. */
+export function renewalNames(cert: CertSummary): string[] {
+  return [cert.name, ...cert.names.filter((n) => n !== cert.name)];
+}

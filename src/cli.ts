@@ -1,0 +1,284 @@
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import {
+  ConfigError,
+  LETS_ENCRYPT_DIRECTORY,
+  parseBoolean,
+  parseHttpUrl,
+  parseListenAddress,
+  parsePositiveInteger,
+  parseSeconds,
+  parseUrlList,
+  redactUrlText,
+  type Config,
+} from './config.js';
+import { LOG_LEVELS, type LogLevel } from './log.js';
+
+export const PROGRAM = 'marathon-acme';
+
+/**
+ * One row per option: the single definition that the parser, the environment mapping and the help
+ * text are all derived from, so they cannot drift apart.
+ */
+interface OptionSpec {
+  flags: string;
+  /** Config-independent attribute name commander derives from the long flag. */
+  key: string;
+  description: string;
+  defaultText?: string;
+  /** Turns the text from the command line or the environment into the stored value. */
+  parse: (text: string) => unknown;
+  boolean?: boolean;
+  choices?: readonly string[];
+}
+
+const OPTIONS: readonly OptionSpec[] = [
+  {
+    flags: '-a, --acme <url>',
+    key: 'acme',
+    description: 'The address of the ACME directory resource',
+    defaultText: LETS_ENCRYPT_DIRECTORY,
+    parse: parseHttpUrl,
+  },
+  {
+    flags: '-e, --email <email>',
+    key: 'email',
+    description: 'An e-mail address to register with the ACME service (optional)',
+    parse: parseEmail,
+  },
+  {
+    flags: '-m, --marathon <MARATHON[,MARATHON,...]>',
+    key: 'marathon',
+    description: 'The addresses of the Marathon HTTP API, tried in order (user:password@ in a URL becomes Basic auth)',
+    defaultText: 'http://marathon.mesos:8080',
+    parse: parseUrlList,
+  },
+  {
+    flags: '-l, --lb <LB[,LB,...]>',
+    key: 'lb',
+    description: 'The addresses of the marathon-lb HTTP API; every one is signalled',
+    defaultText: 'http://marathon-lb.marathon.mesos:9090',
+    parse: parseUrlList,
+  },
+  {
+    flags: '-g, --group <group>',
+    key: 'group',
+    description: 'The marathon-lb group (HAPROXY_GROUP) to issue certificates for',
+    defaultText: 'external',
+    parse: parseGroup,
+  },
+  {
+    flags: '--allow-multiple-certs',
+    key: 'allowMultipleCerts',
+    description:
+      'Take every domain of a MARATHON_ACME_{n}_DOMAIN label, one certificate each, instead of only the first (not recommended: uses up CA rate limits)',
+    parse: parseBoolean,
+    boolean: true,
+  },
+  {
+    flags: '--listen <[ip]:port>',
+    key: 'listen',
+    description: 'The address to serve HTTP-01 challenges, ping and /health on',
+    defaultText: ':8000',
+    parse: parseListenAddress,
+  },
+  {
+    flags: '--marathon-timeout <seconds>',
+    key: 'marathonTimeout',
+    description: 'Seconds to wait for response headers from Marathon; 0 disables',
+    defaultText: '10',
+    parse: parseSeconds,
+  },
+  {
+    flags: '--sse-timeout <seconds>',
+    key: 'sseTimeout',
+    description: 'Seconds without any data on the Marathon event stream before reconnecting; 0 disables',
+    defaultText: '60',
+    parse: parseSeconds,
+  },
+  {
+    flags: '--sync-interval <seconds>',
+    key: 'syncInterval',
+    description: 'Seconds between full syncs that catch changes Marathon sends no event for; 0 disables',
+    defaultText: '300',
+    parse: parseSeconds,
+  },
+  {
+    flags: '--renewal-interval <seconds>',
+    key: 'renewalInterval',
+    description: 'Seconds between checks for certificates with less than a third of their lifetime left',
+    defaultText: '3600',
+    parse: parseRenewalInterval,
+  },
+  {
+    flags: '--max-concurrent-orders <n>',
+    key: 'maxConcurrentOrders',
+    description: 'How many certificates may be ordered from the CA at the same time',
+    defaultText: '4',
+    parse: parsePositiveInteger,
+  },
+  {
+    flags: '--acme-ca-file <path>',
+    key: 'acmeCaFile',
+    description: 'A PEM file of extra CA certificates to trust for the ACME directory (private CAs)',
+    parse: (text) => text,
+  },
+  {
+    flags: '--log-level <level>',
+    key: 'logLevel',
+    description: 'The minimum severity of log messages',
+    defaultText: 'info',
+    parse: (text) => text,
+    choices: LOG_LEVELS,
+  },
+];
+
+/** `--sse-timeout` becomes `MARATHON_ACME_SSE_TIMEOUT`. */
+export function envName(spec: OptionSpec): string {
+  const long = /--([a-z-]+)/.exec(spec.flags)?.[1] ?? spec.key;
+  return `MARATHON_ACME_${long.replace(/-/g, '_').toUpperCase()}`;
+}
+
+export const STORAGE_DIR_ENV = 'MARATHON_ACME_STORAGE_DIR';
+
+function parseEmail(text: string): string {
+  if (!/^[^\s@]+@[^\s@]+$/.test(text)) throw new ConfigError(`'${text}' is not an e-mail address`);
+  return text;
+}
+
+function parseGroup(text: string): string {
+  if (text.trim() === '') throw new ConfigError('the group must not be empty');
+  return text;
+}
+
+function parseRenewalInterval(text: string): number {
+  const ms = parseSeconds(text);
+  if (ms < 1000) throw new ConfigError(`'${text}' is too short; renewal checks need at least 1 second between them`);
+  return ms;
+}
+
+/** Read from package.json, which sits one level above both src/ and dist/. */
+export function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+  return typeof pkg.version === 'string' ? pkg.version : 'unknown';
+}
+
+function buildProgram(): Command {
+  const program = new Command(PROGRAM)
+    .description('Automatically manage ACME certificates for Marathon apps served by marathon-lb')
+    .argument('[storage-dir]', `Path to the directory for storing certificates (env ${STORAGE_DIR_ENV})`)
+    .version(version(), '--version', "Show the program's version number and exit")
+    .helpOption('-h, --help', 'Show this help message and exit')
+    .exitOverride()
+    .allowExcessArguments(false)
+    .configureOutput({ writeErr: () => undefined, writeOut: (s) => process.stdout.write(s) });
+  for (const spec of OPTIONS) {
+    const env = envName(spec);
+    const option = new Option(spec.flags, `${spec.description} (env ${env})`);
+    if (spec.defaultText !== undefined) option.default(spec.parse(spec.defaultText), spec.defaultText);
+    if (spec.choices !== undefined) {
+      option.choices(spec.choices);
+    } else if (spec.boolean !== true) {
+      option.argParser((text: string) => {
+        try {
+          return spec.parse(text);
+        } catch (err) {
+          if (err instanceof ConfigError) throw new InvalidArgumentError(err.message);
+          throw err;
+        }
+      });
+    }
+    program.addOption(option);
+  }
+  return program;
+}
+
+export type CliResult =
+  | { kind: 'run'; config: Config }
+  | { kind: 'exit'; code: number; stderr: string };
+
+/**
+ * argv (without node and script) plus the environment → a validated Config, or an exit code and the
+ * text to print. Flags win over environment variables, environment variables over defaults.
+ */
+export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliResult {
+  const program = buildProgram();
+  const usageError = (message: string): CliResult => ({
+    kind: 'exit',
+    code: 2,
+    stderr: `${PROGRAM}: ${message}\nTry '${PROGRAM} --help' for the list of options.\n`,
+  });
+  try {
+    program.parse([...argv], { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.exitCode === 0) return { kind: 'exit', code: 0, stderr: '' };
+      return usageError(err.message.replace(/^error: /, ''));
+    }
+    throw err;
+  }
+
+  const values = program.opts<Record<string, unknown>>();
+  for (const spec of OPTIONS) {
+    const source = program.getOptionValueSource(spec.key);
+    const name = envName(spec);
+    const raw = env[name];
+    if (source === 'cli' || raw === undefined) continue;
+    try {
+      if (spec.choices !== undefined && !spec.choices.includes(raw)) {
+        throw new ConfigError(`'${raw}' is invalid. Allowed choices are ${spec.choices.join(', ')}.`);
+      }
+      values[spec.key] = spec.parse(raw);
+    } catch (err) {
+      if (err instanceof ConfigError) return usageError(`environment variable ${name}: ${err.message}`);
+      throw err;
+    }
+  }
+
+  const storageDir = program.args[0] ?? env[STORAGE_DIR_ENV];
+  if (storageDir === undefined || storageDir === '') {
+    return usageError(`missing required argument 'storage-dir' (or set ${STORAGE_DIR_ENV})`);
+  }
+
+  return {
+    kind: 'run',
+    config: {
+      storageDir,
+      acmeDirectoryUrl: values['acme'] as string,
+      email: values['email'] as string | undefined,
+      marathonUrls: values['marathon'] as string[],
+      lbUrls: values['lb'] as string[],
+      group: values['group'] as string,
+      multipleDomains: values['allowMultipleCerts'] === true ? 'separate' : 'first',
+      listen: values['listen'] as Config['listen'],
+      marathonTimeoutMs: values['marathonTimeout'] as number,
+      sseTimeoutMs: values['sseTimeout'] as number,
+      syncIntervalMs: values['syncInterval'] as number,
+      renewalIntervalMs: values['renewalInterval'] as number,
+      maxConcurrentOrders: values['maxConcurrentOrders'] as number,
+      acmeCaFile: values['acmeCaFile'] as string | undefined,
+      logLevel: values['logLevel'] as LogLevel,
+    },
+  };
+}
+
+/** The start-up log line's view of the configuration: every setting, no secret. */
+export function describeConfig(config: Config): Record<string, unknown> {
+  return {
+    storageDir: config.storageDir,
+    acme: config.acmeDirectoryUrl,
+    email: config.email ?? null,
+    marathon: config.marathonUrls.map(redactUrlText),
+    lb: config.lbUrls.map(redactUrlText),
+    group: config.group,
+    multipleDomains: config.multipleDomains,
+    listen: `${config.listen.host}:${config.listen.port}`,
+    marathonTimeoutSeconds: config.marathonTimeoutMs / 1000,
+    sseTimeoutSeconds: config.sseTimeoutMs / 1000,
+    syncIntervalSeconds: config.syncIntervalMs / 1000,
+    renewalIntervalSeconds: config.renewalIntervalMs / 1000,
+    maxConcurrentOrders: config.maxConcurrentOrders,
+    acmeCaFile: config.acmeCaFile ?? null,
+    logLevel: config.logLevel,
+  };
+}

@@ -1,0 +1,113 @@
+import { isIP } from 'node:net';
+import type { LogLevel } from './log.js';
+import type { MultipleDomainsMode } from './marathon/apps.js';
+
+/** Everything the daemon needs to know, already validated. Durations are milliseconds; 0 disables. */
+export interface Config {
+  storageDir: string;
+  acmeDirectoryUrl: string;
+  email: string | undefined;
+  marathonUrls: string[];
+  lbUrls: string[];
+  group: string;
+  multipleDomains: MultipleDomainsMode;
+  listen: ListenAddress;
+  marathonTimeoutMs: number;
+  sseTimeoutMs: number;
+  logLevel: LogLevel;
+  syncIntervalMs: number;
+  renewalIntervalMs: number;
+  maxConcurrentOrders: number;
+  acmeCaFile: string | undefined;
+}
+
+export interface ListenAddress {
+  /** The address to bind; the original's empty host meant every IPv4 interface. */
+  host: string;
+  port: number;
+}
+
+/** Let's Encrypt's production ACME v2 directory (the original defaulted to the retired v1 one). */
+export const LETS_ENCRYPT_DIRECTORY = 'https://acme-v02.api.letsencrypt.org/directory';
+
+/** A bad option value. The message names the value; the CLI adds which flag or variable it came from. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/**
+ * `[ip]:port` as the original accepted it: split on the last colon, an empty host means all IPv4
+ * interfaces, IPv6 addresses go in brackets, host names are refused (the original refused them too,
+ * and binding by name hides which interface is really used).
+ */
+export function parseListenAddress(value: string): ListenAddress {
+  const colon = value.lastIndexOf(':');
+  if (colon < 0) {
+    throw new ConfigError(`'${value}' does not have the correct form for a listen address: [ipaddress]:port`);
+  }
+  let host = value.slice(0, colon);
+  const portText = value.slice(colon + 1);
+  if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
+  if (host === '') {
+    host = '0.0.0.0';
+  } else if (isIP(host) === 0) {
+    throw new ConfigError(`'${host}' does not appear to be an IPv4 or IPv6 address`);
+  }
+  const port = /^[0-9]{1,5}$/.test(portText) ? Number(portText) : NaN;
+  if (!(port >= 1 && port <= 65535)) {
+    throw new ConfigError(`'${portText}' does not appear to be a valid port number`);
+  }
+  return { host, port };
+}
+
+/** A comma-separated list of http(s) base URLs; blanks around items are dropped, empty items refused. */
+export function parseUrlList(value: string): string[] {
+  const items = value.split(',').map((item) => item.trim());
+  if (items.some((item) => item === '')) {
+    throw new ConfigError(`'${value}' has an empty item; expected URL[,URL,...]`);
+  }
+  return items.map(parseHttpUrl);
+}
+
+export function parseHttpUrl(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError(`'${redactUrlText(value)}' is not a valid URL`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new ConfigError(`'${redactUrlText(value)}' must be an http:// or https:// URL`);
+  }
+  return value;
+}
+
+/** Seconds as a non-negative decimal number, returned as milliseconds. */
+export function parseSeconds(value: string): number {
+  const seconds = /^\s*[0-9]+(\.[0-9]+)?\s*$/.test(value) ? Number(value) : NaN;
+  if (!Number.isFinite(seconds) || seconds < 0) {
+    throw new ConfigError(`'${value}' is not a non-negative number of seconds`);
+  }
+  return Math.round(seconds * 1000);
+}
+
+export function parsePositiveInteger(value: string): number {
+  const n = /^\s*[0-9]+\s*$/.test(value) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(n) || n < 1) {
+    throw new ConfigError(`'${value}' is not a whole number of at least 1`);
+  }
+  return n;
+}
+
+/** Environment variables carry booleans as text; anything unexpected is an error, not "true". */
+export function parseBoolean(value: string): boolean {
+  const v = value.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+  if (['0', 'false', 'no', 'off', ''].includes(v)) return false;
+  throw new ConfigError(`'${value}' is not a boolean (use true or false)`);
+}
+
+/** Hides credentials in a URL-like string so that it can be printed or logged. */
+export function redactUrlText(value: string): string {
+  return value.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, '$1***@');
+}

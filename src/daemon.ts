@@ -1,0 +1,308 @@
+import type { Server } from 'node:http';
+import { Agent } from 'undici';
+import { loadOrCreateAccountKey } from './acme/account-key.js';
+import { ChallengeResponder } from './acme/challenges.js';
+import { AcmeCertificateAuthority, type CertificateAuthority } from './acme/issuer.js';
+import { CertStore } from './certs/store.js';
+import type { Config } from './config.js';
+import { closeServer, createHttpServer, listen, type HealthReport } from './http/server.js';
+import { LbSignaller } from './lb/marathon-lb.js';
+import type { Logger } from './log.js';
+import { selectWantedNames } from './marathon/apps.js';
+import { MarathonClient } from './marathon/client.js';
+import { EventWatcher, type StreamState } from './marathon/events.js';
+import { CertificateManager } from './sync/certificates.js';
+import { Coalescer } from './sync/coalescer.js';
+import { backoffDelay } from './util/backoff.js';
+import { isAborted, systemClock, type Clock } from './util/clock.js';
+
+export interface DaemonDeps {
+  config: Config;
+  logger: Logger;
+  clock?: Clock;
+  random?: () => number;
+  /** Replaces the ACME CA (tests of failure paths); by default the configured directory is used. */
+  ca?: (accountKeyPem: string, responder: ChallengeResponder) => CertificateAuthority;
+}
+
+/** Why the daemon could not start; the CLI prints it and exits non-zero. */
+export class StartupError extends Error {
+  override readonly name = 'StartupError';
+}
+
+interface SyncStatus {
+  lastAttemptAt: number | undefined;
+  lastSuccessAt: number | undefined;
+  lastError: string | undefined;
+}
+
+/**
+ * Wires the parts together and owns the triggers: the Marathon event stream, the periodic sync, the
+ * renewal timer and the account registration retries. Everything else is a module with one job.
+ */
+export class Daemon {
+  private readonly clock: Clock;
+  private readonly random: () => number;
+  private readonly logger: Logger;
+  private readonly stopping = new AbortController();
+  private readonly dispatcher = new Agent({ keepAliveTimeout: 4_000, connections: 16 });
+  private readonly responder = new ChallengeResponder();
+  private readonly store: CertStore;
+  private readonly marathon: MarathonClient;
+  private readonly lb: LbSignaller;
+  private readonly syncs: Coalescer;
+  private readonly renewals: Coalescer;
+  private server: Server | undefined;
+  private manager: CertificateManager | undefined;
+  private accountReady = false;
+  private streamState: StreamState = 'disconnected';
+  private readonly syncStatus: SyncStatus = { lastAttemptAt: undefined, lastSuccessAt: undefined, lastError: undefined };
+  private readonly background: Promise<void>[] = [];
+  private boundPort = 0;
+
+  constructor(private readonly deps: DaemonDeps) {
+    const { config } = deps;
+    this.clock = deps.clock ?? systemClock;
+    this.random = deps.random ?? Math.random;
+    this.logger = deps.logger;
+    this.store = new CertStore(config.storageDir, { logger: this.logger });
+    this.marathon = new MarathonClient({
+      urls: config.marathonUrls,
+      timeoutMs: config.marathonTimeoutMs,
+      dispatcher: this.dispatcher,
+      logger: this.logger,
+    });
+    this.lb = new LbSignaller({
+      urls: config.lbUrls,
+      dispatcher: this.dispatcher,
+      clock: this.clock,
+      logger: this.logger,
+      backoff: { baseMs: 1_000, capMs: 5 * 60_000 },
+      timeoutMs: 5_000,
+      random: this.random,
+    });
+    this.syncs = new Coalescer((reasons) => this.sync(reasons));
+    this.renewals = new Coalescer(() => this.renew());
+  }
+
+  /** The port the HTTP server is bound to (useful when the configured port was 0). */
+  get port(): number {
+    return this.boundPort;
+  }
+
+  /**
+   * Storage first (marathon-lb's HAProxy needs certs/ and default.pem before anything else), then the
+   * listener, then everything that talks to the network runs in the background and never gives up.
+   */
+  async start(): Promise<void> {
+    const { config } = this.deps;
+    try {
+      await this.store.init(new Date(this.clock.now()));
+    } catch (err) {
+      throw new StartupError(errorMessage(err), { cause: err });
+    }
+    let accountKeyPem: string;
+    try {
+      const key = await loadOrCreateAccountKey(this.store);
+      accountKeyPem = key.pem;
+      this.logger.info({ file: 'client.key', created: key.created }, key.created ? 'created a new ACME account key' : 'using the existing ACME account key');
+    } catch (err) {
+      throw new StartupError(errorMessage(err), { cause: err });
+    }
+    const ca =
+      this.deps.ca?.(accountKeyPem, this.responder) ??
+      new AcmeCertificateAuthority({
+        directoryUrl: config.acmeDirectoryUrl,
+        accountKeyPem,
+        email: config.email,
+        responder: this.responder,
+        logger: this.logger,
+        caFile: config.acmeCaFile,
+      });
+    this.manager = new CertificateManager({
+      store: this.store,
+      ca,
+      clock: this.clock,
+      logger: this.logger,
+      maxConcurrentOrders: config.maxConcurrentOrders,
+    });
+    await this.manager.refresh();
+    this.logger.info({ count: this.manager.managed.size }, 'loaded stored certificates');
+
+    const server = createHttpServer({ responder: this.responder, health: () => this.health(), logger: this.logger });
+    try {
+      const address = await listen(server, config.listen.host, config.listen.port);
+      this.boundPort = address.port;
+    } catch (err) {
+      throw new StartupError(errorMessage(err), { cause: err });
+    }
+    this.server = server;
+    this.logger.info({ listen: `${config.listen.host}:${this.boundPort}` }, 'serving HTTP-01 challenges, ping and health');
+
+    this.background.push(this.registerAccount(ca));
+    this.background.push(this.watchEvents());
+    if (config.syncIntervalMs > 0) this.background.push(this.every(config.syncIntervalMs, () => { this.syncs.request('periodic sync'); }));
+    this.background.push(this.every(config.renewalIntervalMs, () => { this.renewals.request('renewal check'); }));
+  }
+
+  /** Stops taking new work, waits (up to `graceMs`) for orders and writes in flight, then closes. */
+  async stop(graceMs = 10_000): Promise<void> {
+    this.logger.info('stopping: no new work is taken; waiting for work in flight');
+    this.stopping.abort();
+    this.lb.stop();
+    const inFlight = Promise.all([this.syncs.stop(), this.renewals.stop(), this.manager?.drain()]);
+    const timer = new AbortController();
+    await Promise.race([inFlight, this.clock.sleep(graceMs, timer.signal)]);
+    timer.abort();
+    await Promise.allSettled(this.background);
+    if (this.server !== undefined) await closeServer(this.server);
+    await this.dispatcher.close().catch(() => undefined);
+    this.logger.info('stopped');
+  }
+
+  /** Asks for a full sync now (coalesced with any in flight). */
+  requestSync(reason: string): void {
+    this.syncs.request(reason);
+  }
+
+  requestRenewalCheck(reason: string): void {
+    this.renewals.request(reason);
+  }
+
+  /** Resolves when no sync or renewal check is running or queued. */
+  async whenIdle(): Promise<void> {
+    await this.syncs.whenIdle();
+    await this.renewals.whenIdle();
+  }
+
+  health(): HealthReport {
+    const problems: string[] = [];
+    const now = this.clock.now();
+    const { syncIntervalMs } = this.deps.config;
+    if (this.server === undefined) problems.push('not listening');
+    if (!this.accountReady) problems.push('ACME account not registered yet');
+    const s = this.syncStatus;
+    if (s.lastSuccessAt === undefined) {
+      problems.push(s.lastError === undefined ? 'no sync with Marathon has completed yet' : `last sync with Marathon failed: ${s.lastError}`);
+    } else if (s.lastError !== undefined && (s.lastAttemptAt ?? 0) > s.lastSuccessAt) {
+      problems.push(`last sync with Marathon failed: ${s.lastError}`);
+    } else if (syncIntervalMs > 0 && now - s.lastSuccessAt > Math.max(3 * syncIntervalMs, 60_000)) {
+      problems.push(`no successful sync with Marathon for ${Math.round((now - s.lastSuccessAt) / 1000)} s`);
+    }
+    return {
+      healthy: problems.length === 0,
+      problems,
+      details: {
+        accountReady: this.accountReady,
+        eventStream: this.streamState,
+        lastSyncAt: s.lastSuccessAt === undefined ? null : new Date(s.lastSuccessAt).toISOString(),
+        managedCertificates: this.manager?.managed.size ?? 0,
+        pendingLbSignals: this.lb.pending.length,
+      },
+    };
+  }
+
+  private async registerAccount(ca: CertificateAuthority): Promise<void> {
+    let attempt = 0;
+    while (!this.stopping.signal.aborted) {
+      try {
+        await ca.ensureAccount();
+        this.accountReady = true;
+        // Anything a sync skipped while the account was missing is picked up now.
+        this.syncs.request('ACME account ready');
+        this.renewals.request('start-up renewal check');
+        return;
+      } catch (err) {
+        const delay = backoffDelay({ baseMs: 2_000, capMs: 5 * 60_000 }, attempt++, this.random);
+        this.logger.error({ err: errorMessage(err), retryInMs: delay }, 'ACME account is not ready; retrying after a pause');
+        await this.clock.sleep(delay, this.stopping.signal);
+      }
+    }
+  }
+
+  private async watchEvents(): Promise<void> {
+    const watcher = new EventWatcher({
+      client: this.marathon,
+      clock: this.clock,
+      logger: this.logger,
+      idleTimeoutMs: this.deps.config.sseTimeoutMs,
+      backoff: { baseMs: 1_000, capMs: 60_000 },
+      healthyAfterMs: 30_000,
+      random: this.random,
+      onStateChange: (state) => {
+        this.streamState = state;
+      },
+      onAttached: (info) => {
+        this.logger.info({ remoteAddress: info.remoteAddress, timestamp: info.timestamp }, 'attached to the Marathon event stream; running a full sync');
+        this.syncs.request('event stream attached');
+      },
+      onApiPost: (info) => {
+        this.logger.info({ uri: info.uri, timestamp: info.timestamp }, 'api_post_event received; triggering a sync');
+        this.syncs.request('api_post_event');
+      },
+    });
+    await watcher.run(this.stopping.signal);
+  }
+
+  private async every(intervalMs: number, tick: () => void): Promise<void> {
+    while (!this.stopping.signal.aborted) {
+      await this.clock.sleep(intervalMs, this.stopping.signal);
+      if (!isAborted(this.stopping.signal)) tick();
+    }
+  }
+
+  private async sync(reasons: readonly string[]): Promise<void> {
+    const manager = this.manager;
+    if (manager === undefined || this.stopping.signal.aborted) return;
+    const started = this.clock.now();
+    this.syncStatus.lastAttemptAt = started;
+    this.logger.info({ reasons }, 'starting a sync');
+    let apps: unknown[];
+    try {
+      apps = await this.marathon.getApps(this.stopping.signal);
+    } catch (err) {
+      this.syncStatus.lastError = errorMessage(err);
+      this.logger.error({ err: errorMessage(err) }, 'sync failed: could not read the apps from Marathon; the next event, reconnect or periodic sync tries again');
+      return;
+    }
+    const { group, multipleDomains } = this.deps.config;
+    const selection = selectWantedNames(apps, { group, multipleDomains });
+    for (const w of selection.warnings) {
+      this.logger.warn({ appId: w.appId, portIndex: w.portIndex, label: w.label }, w.message);
+    }
+    this.syncStatus.lastSuccessAt = this.clock.now();
+    this.syncStatus.lastError = undefined;
+    this.logger.debug({ count: selection.names.length, domains: selection.names.map((n) => n.name) }, 'domains wanted by apps');
+    if (!this.accountReady) {
+      this.logger.info('ACME account not ready yet; new certificates are ordered as soon as it is');
+      return;
+    }
+    const result = await manager.issueMissing(selection.names);
+    if (result.written.length > 0) this.lb.signalAll(`new certificates: ${result.written.join(', ')}`);
+    this.logger.info(
+      { apps: apps.length, wanted: selection.names.length, issued: result.written.length, failed: result.failed.length, durationMs: this.clock.now() - started },
+      'sync completed',
+    );
+  }
+
+  private async renew(): Promise<void> {
+    const manager = this.manager;
+    if (manager === undefined || !this.accountReady || this.stopping.signal.aborted) return;
+    this.logger.info('checking stored certificates for renewal');
+    await manager.refresh();
+    const result = await manager.renewDue();
+    if (result.written.length > 0) this.lb.signalAll(`renewed certificates: ${result.written.join(', ')}`);
+    if (result.written.length + result.failed.length > 0) {
+      this.logger.info({ renewed: result.written.length, failed: result.failed.length }, 'renewal check completed');
+    }
+  }
+
+  /** For tests: waits until every owed LB signal was delivered. */
+  async lbSettled(): Promise<void> {
+    await this.lb.settled();
+  }
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,106 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { ChallengeResponder } from '../acme/challenges.js';
+import type { Logger } from '../log.js';
+
+export interface HealthReport {
+  healthy: boolean;
+  /** Why the daemon is unhealthy; empty when healthy. */
+  problems: string[];
+  /** Extra facts worth showing either way (last sync time, ...). No secrets. */
+  details: Record<string, unknown>;
+}
+
+export interface HttpServerOptions {
+  responder: ChallengeResponder;
+  health: () => HealthReport;
+  logger: Logger;
+}
+
+const CHALLENGE_PREFIX = '/.well-known/acme-challenge/';
+/** RFC 8555 §8.1: tokens are base64url; anything else cannot be one of ours. */
+const TOKEN = /^[A-Za-z0-9_-]{1,256}$/;
+
+/**
+ * The daemon's only listener: HTTP-01 answers for the CA, the routing ping for operators, and /health
+ * for Marathon's health check. Nothing here changes state.
+ */
+export function createHttpServer(options: HttpServerOptions): Server {
+  const server = createServer((req, res) => {
+    handle(options, req, res);
+  });
+  // Slow or idle clients must not pin sockets: the CA's validators send one small GET and go.
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 30_000;
+  server.keepAliveTimeout = 5_000;
+  return server;
+}
+
+function handle(options: HttpServerOptions, req: IncomingMessage, res: ServerResponse): void {
+  const rawUrl = req.url ?? '/';
+  const path = rawUrl.split('?', 1)[0] ?? '/';
+  const method = req.method ?? 'GET';
+  const known = path === '/health' || path.startsWith(CHALLENGE_PREFIX);
+  if (!known) {
+    send(res, method, 404, 'text/plain; charset=utf-8', 'Not Found\n');
+    return;
+  }
+  if (method !== 'GET' && method !== 'HEAD') {
+    res.setHeader('Allow', 'GET, HEAD');
+    send(res, method, 405, 'text/plain; charset=utf-8', 'Method Not Allowed\n');
+    return;
+  }
+  if (path === '/health') {
+    const report = options.health();
+    const body = report.healthy
+      ? { status: 'ok', ...report.details }
+      : { status: 'unhealthy', problems: report.problems, ...report.details };
+    send(res, method, report.healthy ? 200 : 503, 'application/json', JSON.stringify(body));
+    return;
+  }
+  const token = path.slice(CHALLENGE_PREFIX.length);
+  if (token === 'ping') {
+    // Byte-for-byte what the original answered, so existing routing checks keep matching.
+    send(res, method, 200, 'application/json', '{"message": "pong"}');
+    return;
+  }
+  const keyAuthorization = TOKEN.test(token) ? options.responder.lookup(token) : undefined;
+  if (keyAuthorization === undefined) {
+    options.logger.debug({ token: token.slice(0, 80) }, 'challenge request for an unknown token');
+    send(res, method, 404, 'text/plain; charset=utf-8', 'Not Found\n');
+    return;
+  }
+  options.logger.debug({ token }, 'answered an HTTP-01 challenge');
+  send(res, method, 200, 'text/plain', keyAuthorization);
+}
+
+function send(res: ServerResponse, method: string, status: number, contentType: string, body: string): void {
+  res.statusCode = status;
+  res.setHeader('Content-Type', contentType);
+  res.setHeader('Content-Length', Buffer.byteLength(body));
+  res.setHeader('Cache-Control', 'no-store');
+  res.end(method === 'HEAD' ? undefined : body);
+}
+
+/** Binds and resolves with the real port; a bind failure rejects with an error naming the address. */
+export function listen(server: Server, host: string, port: number): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException): void => {
+      reject(new Error(`cannot listen on ${host}:${port}: ${err.code ?? err.message}`, { cause: err }));
+    };
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.off('error', onError);
+      resolve(server.address() as AddressInfo);
+    });
+  });
+}
+
+export function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => {
+      resolve();
+    });
+    server.closeIdleConnections();
+  });
+}

@@ -1,0 +1,46 @@
+// @peculiar/x509 (used for CSRs and the fallback certificate) needs the Reflect metadata API loaded first.
+import 'reflect-metadata';
+import { describeConfig, parseCli, version } from './cli.js';
+import { Daemon, StartupError } from './daemon.js';
+import { createLogger } from './log.js';
+
+async function main(): Promise<number> {
+  const parsed = parseCli(process.argv.slice(2), process.env);
+  if (parsed.kind === 'exit') {
+    process.stderr.write(parsed.stderr);
+    return parsed.code;
+  }
+  const { config } = parsed;
+  const logger = createLogger(config.logLevel);
+  logger.info({ version: version(), config: describeConfig(config) }, 'starting marathon-acme');
+  const daemon = new Daemon({ config, logger });
+  try {
+    await daemon.start();
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    logger.fatal({ err: message }, 'cannot start');
+    process.stderr.write(`marathon-acme: ${message}\n`);
+    await daemon.stop(0).catch(() => undefined);
+    return err instanceof StartupError ? 1 : 70;
+  }
+  await new Promise<void>((resolve) => {
+    const onSignal = (signal: NodeJS.Signals): void => {
+      logger.info({ signal }, 'shutdown requested');
+      resolve();
+    };
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+  });
+  await daemon.stop();
+  return 0;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`marathon-acme: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exitCode = 70;
+  },
+);

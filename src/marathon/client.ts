@@ -1,0 +1,191 @@
+import { request, type Dispatcher } from 'undici';
+import type { Logger } from '../log.js';
+import { endpointDisplayUrl, endpointUrl, parseEndpoint, type Endpoint } from './endpoint.js';
+
+/** A failed Marathon call; the message names every URL tried (credentials redacted) and why it failed. */
+export class MarathonError extends Error {
+  override readonly name = 'MarathonError';
+}
+
+export interface MarathonClientOptions {
+  urls: readonly string[];
+  /** Wait at most this long for response headers (and between body chunks of /v2/apps); 0 = forever. */
+  timeoutMs: number;
+  dispatcher: Dispatcher;
+  logger: Logger;
+}
+
+export interface EventStream {
+  endpoint: Endpoint;
+  body: AsyncIterable<Buffer>;
+  /** Ends the stream from our side (idle timeout, shutdown). */
+  close(): void;
+}
+
+/** A reason to move to the next Marathon: the one we asked could not answer at all. */
+class FailoverError extends Error {}
+
+const USER_AGENT = 'marathon-acme';
+
+/**
+ * Marathon's REST API across several instances. Any instance answers (non-leaders proxy to the
+ * leader), so the client sticks to the last one that worked and moves on to the next on connection
+ * failure, timeout or a 5xx answer.
+ */
+export class MarathonClient {
+  private readonly endpoints: Endpoint[];
+  private preferred = 0;
+
+  constructor(private readonly options: MarathonClientOptions) {
+    this.endpoints = options.urls.map(parseEndpoint);
+    if (this.endpoints.length === 0) throw new Error('at least one Marathon URL is required');
+  }
+
+  get displayUrls(): string[] {
+    return this.endpoints.map((e) => e.display);
+  }
+
+  /** `GET /v2/apps` → the list of app definitions, unvalidated (selection copes with any shape). */
+  async getApps(signal?: AbortSignal): Promise<unknown[]> {
+    return this.withFailover('/v2/apps', undefined, async (endpoint, url, display) => {
+      const response = await request(url, {
+        method: 'GET',
+        headers: this.headers(endpoint, 'application/json'),
+        dispatcher: this.options.dispatcher,
+        headersTimeout: this.options.timeoutMs,
+        bodyTimeout: this.options.timeoutMs,
+        ...(signal === undefined ? {} : { signal }),
+      });
+      const text = await readText(response, display);
+      checkStatus(response.statusCode, display, text);
+      const contentType = mediaType(response.headers['content-type']);
+      if (contentType !== 'application/json') {
+        throw new MarathonError(`${display} answered with Content-Type '${contentType ?? 'none'}', expected application/json`);
+      }
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        throw new MarathonError(`${display} answered with a body that is not JSON`);
+      }
+      const apps = typeof parsed === 'object' && parsed !== null ? (parsed as { apps?: unknown }).apps : undefined;
+      if (!Array.isArray(apps)) {
+        throw new MarathonError(`${display} answered without an "apps" list`);
+      }
+      return apps as unknown[];
+    });
+  }
+
+  /**
+   * Opens `GET /v2/events` filtered to `eventTypes`. The returned body yields raw chunks; it ends when
+   * Marathon closes the stream, and fails with undici's body timeout after `idleTimeoutMs` of silence.
+   */
+  async openEventStream(eventTypes: readonly string[], idleTimeoutMs: number, signal: AbortSignal): Promise<EventStream> {
+    const query = new URLSearchParams();
+    for (const type of [...eventTypes].sort()) query.append('event_type', type);
+    return this.withFailover('/v2/events', query, async (endpoint, url, display) => {
+      const controller = new AbortController();
+      const onAbort = (): void => {
+        controller.abort();
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      const response = await request(url, {
+        method: 'GET',
+        headers: { ...this.headers(endpoint, 'text/event-stream'), 'cache-control': 'no-store' },
+        dispatcher: this.options.dispatcher,
+        headersTimeout: this.options.timeoutMs,
+        bodyTimeout: idleTimeoutMs,
+        signal: controller.signal,
+      }).catch((err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        throw err;
+      });
+      const close = (): void => {
+        signal.removeEventListener('abort', onAbort);
+        controller.abort();
+      };
+      if (response.statusCode !== 200) {
+        const text = await readText(response, display).catch(() => '');
+        close();
+        checkStatus(response.statusCode, display, text);
+        throw new MarathonError(`${display} answered ${response.statusCode} instead of an event stream`);
+      }
+      const contentType = mediaType(response.headers['content-type']);
+      if (contentType !== 'text/event-stream') {
+        close();
+        throw new MarathonError(`${display} answered with Content-Type '${contentType ?? 'none'}', expected text/event-stream`);
+      }
+      return { endpoint, body: response.body, close };
+    });
+  }
+
+  private headers(endpoint: Endpoint, accept: string): Record<string, string> {
+    const headers: Record<string, string> = { accept, 'user-agent': USER_AGENT };
+    if (endpoint.authorization !== undefined) headers['authorization'] = endpoint.authorization;
+    return headers;
+  }
+
+  private async withFailover<T>(
+    path: string,
+    query: URLSearchParams | undefined,
+    attempt: (endpoint: Endpoint, url: string, display: string) => Promise<T>,
+  ): Promise<T> {
+    const failures: string[] = [];
+    const count = this.endpoints.length;
+    for (let i = 0; i < count; i++) {
+      const index = (this.preferred + i) % count;
+      const endpoint = this.endpoints[index];
+      if (endpoint === undefined) continue;
+      const display = endpointDisplayUrl(endpoint, path, query);
+      try {
+        const result = await attempt(endpoint, endpointUrl(endpoint, path, query), display);
+        if (index !== this.preferred) {
+          this.options.logger.info({ marathon: endpoint.display }, 'switched to another Marathon instance');
+          this.preferred = index;
+        }
+        return result;
+      } catch (err) {
+        if (err instanceof MarathonError) throw err;
+        const reason = describeRequestError(err);
+        failures.push(`${display}: ${reason}`);
+        this.options.logger.warn({ url: display, err: reason }, 'Marathon request failed, trying the next instance');
+      }
+    }
+    throw new MarathonError(`no Marathon instance answered (${failures.join('; ')})`);
+  }
+}
+
+async function readText(response: Dispatcher.ResponseData, display: string): Promise<string> {
+  try {
+    return await response.body.text();
+  } catch (err) {
+    throw new FailoverError(`reading the answer of ${display} failed: ${describeRequestError(err)}`);
+  }
+}
+
+function checkStatus(status: number, display: string, body: string): void {
+  if (status >= 500) throw new FailoverError(`${status} Server Error`);
+  if (status >= 400) {
+    const snippet = body.slice(0, 200).replace(/\s+/g, ' ').trim();
+    throw new MarathonError(`${display} answered ${status} Client Error${snippet === '' ? '' : `: ${snippet}`}`);
+  }
+}
+
+function mediaType(header: string | string[] | undefined): string | undefined {
+  const value = Array.isArray(header) ? header[header.length - 1] : header;
+  return value?.split(';')[0]?.trim().toLowerCase();
+}
+
+/** undici errors carry a code (UND_ERR_HEADERS_TIMEOUT, ECONNREFUSED...) that says more than the text. */
+export function describeRequestError(err: unknown): string {
+  if (err instanceof Error) {
+    const code = (err as { code?: unknown }).code;
+    const cause = (err as { cause?: unknown }).cause;
+    const causeCode = cause instanceof Error ? (cause as { code?: unknown }).code : undefined;
+    const parts = [err.message];
+    if (typeof code === 'string') parts.push(code);
+    if (typeof causeCode === 'string' && causeCode !== code) parts.push(causeCode);
+    return parts.join(' ');
+  }
+  return String(err);
+}

@@ -1,0 +1,191 @@
+import type { CertificateAuthority } from '../acme/issuer.js';
+import { formatBundle, parseBundle } from '../certs/bundle.js';
+import {
+  planIssuance,
+  planRenewals,
+  recordFailure,
+  renewalNames,
+  type CertSummary,
+  type FailureRecord,
+} from '../certs/plan.js';
+import type { CertStore } from '../certs/store.js';
+import { normaliseHostname } from '../domains/hostname.js';
+import type { Logger } from '../log.js';
+import type { WantedName } from '../marathon/apps.js';
+import type { Clock } from '../util/clock.js';
+import { Limiter } from '../util/limiter.js';
+
+export interface CertificateManagerOptions {
+  store: CertStore;
+  ca: CertificateAuthority;
+  clock: Clock;
+  logger: Logger;
+  maxConcurrentOrders: number;
+}
+
+export interface BatchResult {
+  /** Names whose certificate file was written in this batch. */
+  written: string[];
+  failed: string[];
+}
+
+const DAY = 86_400_000;
+
+/**
+ * Owns the set of managed certificates: what is stored, what failed recently, what is being ordered.
+ * Orders go through one limiter (the CA's patience is shared) and one in-flight map (a name is never
+ * ordered twice at once, even when a sync and a renewal check both want it).
+ */
+export class CertificateManager {
+  private readonly index = new Map<string, CertSummary>();
+  private readonly failures = new Map<string, FailureRecord>();
+  private readonly inFlight = new Map<string, Promise<boolean>>();
+  private readonly limiter: Limiter;
+  /** Bumped on every write, so a refresh that read the directory before a write cannot undo it. */
+  private writeSeq = 0;
+  private readonly writtenAt = new Map<string, number>();
+
+  constructor(private readonly options: CertificateManagerOptions) {
+    this.limiter = new Limiter(options.maxConcurrentOrders);
+  }
+
+  get managed(): ReadonlyMap<string, CertSummary> {
+    return this.index;
+  }
+
+  /**
+   * Re-reads certs/. Files that cannot be used (truncated, key not matching, garbage) are moved out of
+   * HAProxy's directory, because one bad file there makes HAProxy refuse its whole configuration;
+   * their names are then ordered afresh like any missing certificate.
+   */
+  async refresh(): Promise<void> {
+    const seqAtStart = this.writeSeq;
+    const { certs, corrupt } = await this.options.store.list();
+    for (const name of [...this.index.keys()]) {
+      if ((this.writtenAt.get(name) ?? 0) <= seqAtStart) this.index.delete(name);
+    }
+    for (const cert of certs) {
+      if ((this.writtenAt.get(cert.name) ?? 0) > seqAtStart) continue;
+      this.index.set(cert.name, {
+        name: cert.name,
+        names: cert.bundle.leaf.names,
+        notBefore: cert.bundle.leaf.notBefore.getTime(),
+        notAfter: cert.bundle.leaf.notAfter.getTime(),
+      });
+    }
+    for (const bad of corrupt) {
+      // A file being replaced right now may have been read half-way through our listing; leave it.
+      if (this.inFlight.has(bad.name) || (this.writtenAt.get(bad.name) ?? 0) > seqAtStart) continue;
+      const movedTo = await this.options.store.moveAside(bad.name, bad.reason);
+      this.options.logger.error(
+        { domain: bad.name, reason: bad.reason, movedTo },
+        'unusable certificate file moved out of certs/; it will be issued again when an app wants it',
+      );
+    }
+  }
+
+  /** Orders a certificate for every wanted name that has none (and is not waiting out a failure). */
+  async issueMissing(wanted: readonly WantedName[]): Promise<BatchResult> {
+    const now = this.options.clock.now();
+    const plan = planIssuance(wanted, new Set(this.index.keys()), this.failures, now);
+    for (const d of plan.deferred) {
+      this.options.logger.debug(
+        { domain: d.name, retryAt: new Date(d.until).toISOString(), lastError: d.lastError },
+        'not ordering yet: waiting after an earlier failure',
+      );
+    }
+    if (plan.issue.length === 0) {
+      this.options.logger.debug('no new domains to issue certificates for');
+      return { written: [], failed: [] };
+    }
+    this.options.logger.info({ count: plan.issue.length, domains: plan.issue.map((w) => w.name) }, 'issuing certificates for new domains');
+    return this.runBatch(plan.issue.map((w) => ({ names: [w.name], reason: 'new', appId: w.appId })));
+  }
+
+  /** Renews every stored certificate with less than a third of its lifetime left. */
+  async renewDue(): Promise<BatchResult> {
+    const now = this.options.clock.now();
+    const plan = planRenewals([...this.index.values()], this.failures, now);
+    for (const d of plan.deferred) {
+      this.options.logger.warn(
+        { domain: d.name, retryAt: new Date(d.until).toISOString(), lastError: d.lastError },
+        'renewal postponed after an earlier failure',
+      );
+    }
+    if (plan.renew.length > 0) {
+      this.options.logger.info({ count: plan.renew.length, domains: plan.renew.map((c) => c.name) }, 'renewing certificates');
+    }
+    return this.runBatch(
+      plan.renew.map((cert) => ({
+        names: renewalNames(cert).filter((n, i) => i === 0 || normaliseHostname(n).ok),
+        reason: 'renewal',
+        appId: undefined,
+        notAfter: cert.notAfter,
+      })),
+    );
+  }
+
+  /** Failure memory for status and health. */
+  get failed(): ReadonlyMap<string, FailureRecord> {
+    return this.failures;
+  }
+
+  /** Resolves when no order is in flight. */
+  async drain(): Promise<void> {
+    await Promise.allSettled([...this.inFlight.values()]);
+  }
+
+  private async runBatch(
+    jobs: ReadonlyArray<{ names: string[]; reason: string; appId: string | undefined; notAfter?: number }>,
+  ): Promise<BatchResult> {
+    const outcomes = await Promise.all(
+      jobs.map(async (job) => ({ name: job.names[0] ?? '', ok: await this.obtain(job.names, job.reason, job.appId, job.notAfter) })),
+    );
+    return {
+      written: outcomes.filter((o) => o.ok).map((o) => o.name),
+      failed: outcomes.filter((o) => !o.ok).map((o) => o.name),
+    };
+  }
+
+  /** Resolves true when a new certificate was written. Never rejects: failures are logged and remembered. */
+  private obtain(names: string[], reason: string, appId: string | undefined, notAfter?: number): Promise<boolean> {
+    const name = names[0] ?? '';
+    const existing = this.inFlight.get(name);
+    if (existing !== undefined) return existing;
+    const run = this.limiter
+      .run(() => this.obtainNow(names, reason, appId, notAfter))
+      .finally(() => this.inFlight.delete(name));
+    this.inFlight.set(name, run);
+    return run;
+  }
+
+  private async obtainNow(names: string[], reason: string, appId: string | undefined, notAfter?: number): Promise<boolean> {
+    const { clock, logger, store, ca } = this.options;
+    const name = names[0] ?? '';
+    const log = logger.child({ domain: name, ...(appId === undefined ? {} : { appId }) });
+    try {
+      log.info({ names, reason }, 'requesting a certificate');
+      const issued = await ca.issue(names);
+      const text = formatBundle(issued.keyPem, issued.chainPem);
+      const parsed = parseBundle(text);
+      if (!parsed.ok) throw new Error(`the CA's answer does not make a usable bundle: ${parsed.reason}`);
+      await store.write(name, text);
+      const leaf = parsed.bundle.leaf;
+      this.index.set(name, { name, names: leaf.names, notBefore: leaf.notBefore.getTime(), notAfter: leaf.notAfter.getTime() });
+      this.writtenAt.set(name, ++this.writeSeq);
+      this.failures.delete(name);
+      log.info({ notAfter: leaf.notAfter.toISOString(), file: `certs/${name}.pem` }, 'certificate stored');
+      return true;
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      const record = recordFailure(this.failures.get(name), message, clock.now());
+      this.failures.set(name, record);
+      const daysLeft = notAfter === undefined ? undefined : Math.floor((notAfter - clock.now()) / DAY);
+      log.error(
+        { err: message, failures: record.failures, retryAt: new Date(record.nextAttemptAt).toISOString(), ...(daysLeft === undefined ? {} : { daysLeft }) },
+        reason === 'renewal' ? 'renewing the certificate failed; will retry after a pause' : 'issuing the certificate failed; will retry after a pause',
+      );
+      return false;
+    }
+  }
+}

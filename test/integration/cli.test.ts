@@ -1,0 +1,101 @@
+/** The real executable, as an operator runs it: exit codes, messages, signals. */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { freePort } from '../support/ports.js';
+
+const BIN = fileURLToPath(new URL('../../bin/marathon-acme', import.meta.url));
+
+interface Run { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
+
+function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; until?: RegExp; then?: NodeJS.Signals } = {}): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(BIN, args, { env: { PATH: process.env['PATH'], ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+      if (options.until?.test(stdout) === true && options.then !== undefined) child.kill(options.then);
+    });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('exit', (code, signal) => {
+      clearTimeout(killer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+describe('marathon-acme executable', () => {
+  let dir = '';
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ma-cli-'));
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  it('prints help listing every option with its environment variable, exit 0', async () => {
+    const r = await runCli(['--help']);
+    assert.equal(r.code, 0);
+    assert.match(r.stdout, /Usage: marathon-acme/);
+    for (const flag of ['--acme', '--email', '--marathon', '--lb', '--group', '--allow-multiple-certs', '--listen', '--marathon-timeout', '--sse-timeout', '--log-level', '--sync-interval', '--max-concurrent-orders', '--version']) {
+      assert.ok(r.stdout.includes(flag), flag);
+    }
+    assert.match(r.stdout, /MARATHON_ACME_SSE_TIMEOUT/);
+  });
+
+  it('prints the version, exit 0', async () => {
+    const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    const r = await runCli(['--version']);
+    assert.equal(r.code, 0);
+    assert.equal(r.stdout.trim(), pkg.version);
+  });
+
+  it('exits 2 on bad arguments with a one-line reason and a hint, no stack trace', async () => {
+    const r = await runCli(['--sse-timeout', 'soon', dir]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /--sse-timeout.*'soon'/);
+    assert.match(r.stderr, /--help/);
+    assert.doesNotMatch(r.stderr, /\bat .*\.js:\d+/);
+  });
+
+  it('exits 1 with a clear message when the storage directory is missing', async () => {
+    const missing = join(dir, 'nope');
+    const r = await runCli(['--listen', `127.0.0.1:${await freePort()}`, missing]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, new RegExp(`${missing}.*does not exist`));
+    assert.doesNotMatch(r.stderr, /\bat .*\.js:\d+/);
+  });
+
+  it('exits 1 when the port cannot be bound, after preparing the storage directory', async () => {
+    const blocker = createServer();
+    const port = await new Promise<number>((resolve) => blocker.listen(0, '127.0.0.1', () => { resolve((blocker.address() as { port: number }).port); }));
+    try {
+      const storage = await mkdtemp(join(dir, 'busy-'));
+      const r = await runCli(['--listen', `127.0.0.1:${port}`, '--acme', 'http://127.0.0.1:1/dir', '-m', 'http://127.0.0.1:1', storage]);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, new RegExp(`cannot listen on 127.0.0.1:${port}`));
+      assert.ok((await stat(join(storage, 'certs'))).isDirectory());
+      assert.ok((await stat(join(storage, 'default.pem'))).isFile());
+    } finally {
+      blocker.close();
+    }
+  });
+
+  it('keeps running while Marathon and the CA are unreachable, and exits 0 on SIGTERM', async () => {
+    const storage = await mkdtemp(join(dir, 'term-'));
+    const r = await runCli(
+      ['--listen', `127.0.0.1:${await freePort()}`, '--acme', 'http://127.0.0.1:1/dir', '-m', 'http://user:hunter2@127.0.0.1:1', storage],
+      { until: /event stream from Marathon lost/, then: 'SIGTERM' },
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /"msg":"stopped"/);
+    assert.doesNotMatch(r.stdout + r.stderr, /hunter2/, 'Marathon credentials never logged');
+    for (const line of r.stdout.trim().split('\n')) JSON.parse(line);
+  });
+});

@@ -1,0 +1,275 @@
+/**
+ * The daemon end to end against real peers: Debian's pebble as the CA (validating our HTTP-01 answers
+ * through a DNS stub), Debian's haproxy checking the storage directory, the Marathon emulator, and two
+ * marathon-lb signal receivers. Each test builds its own daemon and storage directory.
+ */
+import 'reflect-metadata';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { after, before, describe, it } from 'node:test';
+import { request } from 'undici';
+import { parseBundle } from '../../src/certs/bundle.js';
+import type { Config } from '../../src/config.js';
+import { Daemon } from '../../src/daemon.js';
+import { silentLogger } from '../../src/log.js';
+import { OffsetClock, type Clock } from '../../src/util/clock.js';
+import { hostApp } from '../support/apps.js';
+import { haproxyCheck } from '../support/haproxy.js';
+import { startLbReceiver } from '../support/lb-receiver.js';
+import { MarathonEmulator } from '../support/marathon-emulator.js';
+import { startPebble, type Pebble } from '../support/pebble.js';
+import { freePort } from '../support/ports.js';
+
+const exec = promisify(execFile);
+
+/** Polls `check` until it holds; the limit only turns a hang into a readable failure. */
+async function eventually(what: string, check: () => Promise<boolean> | boolean, limitMs = 30_000): Promise<void> {
+  const deadline = Date.now() + limitMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) assert.fail(`timed out waiting for: ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function certFiles(storage: string): Promise<string[]> {
+  return (await readdir(join(storage, 'certs'))).sort();
+}
+
+describe('daemon against pebble, haproxy and the Marathon emulator', () => {
+  let pebble: Pebble;
+  let httpPort = 0;
+  const cleanups: Array<() => Promise<unknown>> = [];
+
+  before(async () => {
+    httpPort = await freePort();
+    pebble = await startPebble({ httpPort, validitySeconds: 3600 });
+  });
+  after(async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup();
+    await pebble.stop();
+  });
+
+  async function setup(options: {
+    apps?: object[];
+    marathonUrls?: (emulatorUrl: string) => string[];
+    storage?: string;
+    clock?: Clock;
+    startDaemon?: boolean;
+    emulatorDown?: boolean;
+  } = {}) {
+    const emulator = await MarathonEmulator.start({ heartbeatMs: 0 });
+    cleanups.push(() => emulator.stop());
+    for (const app of options.apps ?? []) emulator.addApp(app);
+    if (options.emulatorDown === true) await emulator.setMode('down');
+    const lb1 = await startLbReceiver();
+    const lb2 = await startLbReceiver();
+    cleanups.push(() => lb1.stop(), () => lb2.stop());
+    const storage = options.storage ?? (await mkdtemp(join(tmpdir(), 'ma-daemon-')));
+    cleanups.push(() => rm(storage, { recursive: true, force: true }));
+    const config: Config = {
+      storageDir: storage,
+      acmeDirectoryUrl: pebble.directoryUrl,
+      email: 'ops@example.test',
+      marathonUrls: options.marathonUrls?.(emulator.url) ?? [emulator.url],
+      lbUrls: [lb1.url, lb2.url],
+      group: 'external',
+      multipleDomains: 'first',
+      listen: { host: '127.0.0.1', port: httpPort },
+      marathonTimeoutMs: 2_000,
+      sseTimeoutMs: 60_000,
+      logLevel: 'info',
+      syncIntervalMs: 300_000,
+      renewalIntervalMs: 3_600_000,
+      maxConcurrentOrders: 4,
+      acmeCaFile: pebble.caFile,
+    };
+    const daemon = new Daemon({ config, logger: silentLogger(), ...(options.clock === undefined ? {} : { clock: options.clock }) });
+    if (options.startDaemon !== false) await daemon.start();
+    let stopped = false;
+    const stop = async (): Promise<void> => {
+      if (stopped) return;
+      stopped = true;
+      await daemon.stop(1_000);
+    };
+    cleanups.push(stop);
+    return { emulator, lb1, lb2, storage, daemon, stop, config };
+  }
+
+  async function healthOf(port: number): Promise<{ status: number; body: Record<string, unknown> }> {
+    const res = await request(`http://127.0.0.1:${port}/health`);
+    return { status: res.statusCode, body: (await res.body.json()) as Record<string, unknown> };
+  }
+
+  async function assertValidBundle(storage: string, file: string, name: string): Promise<void> {
+    const text = await readFile(join(storage, 'certs', file), 'utf8');
+    const parsed = parseBundle(text);
+    assert.ok(parsed.ok, `${file}: ${parsed.ok ? '' : parsed.reason}`);
+    const { bundle } = parsed;
+    assert.match(text, /^-----BEGIN (RSA )?PRIVATE KEY-----/, 'the key comes first');
+    assert.deepEqual(bundle.leaf.names, [name]);
+    assert.ok(bundle.chainPems.length >= 1, 'the chain follows the leaf');
+    // Walk leaf → intermediates → pebble's root: each certificate is signed by the next.
+    const chain = [bundle.leafPem, ...bundle.chainPems].map((pem) => new X509Certificate(pem));
+    const root = new X509Certificate(await pebble.rootPem());
+    for (let i = 0; i < chain.length; i++) {
+      const cert = chain[i];
+      const issuer = chain[i + 1] ?? root;
+      assert.ok(cert?.verify(issuer.publicKey), `${file}: certificate ${i} is signed by the next one up to pebble's root`);
+    }
+  }
+
+  it('gives exactly the three external apps a certificate that haproxy loads, with one signal per LB', async () => {
+    const apps = [
+      hostApp('/web', { HAPROXY_GROUP: 'external', MARATHON_ACME_0_DOMAIN: 'web.example.test' }),
+      hostApp('/api', { HAPROXY_GROUP: 'external', MARATHON_ACME_0_DOMAIN: 'API.example.test.' }),
+      hostApp('/shop', { HAPROXY_0_GROUP: 'external', MARATHON_ACME_0_DOMAIN: 'shop.example.test, extra.example.test' }),
+      hostApp('/intranet', { HAPROXY_GROUP: 'internal', MARATHON_ACME_0_DOMAIN: 'intranet.example.test' }),
+    ];
+    const { storage, daemon, lb1, lb2 } = await setup({ apps });
+    await eventually('three certificates', async () => (await certFiles(storage)).length === 3);
+    await daemon.whenIdle();
+    await daemon.lbSettled();
+    assert.deepEqual(await certFiles(storage), ['api.example.test.pem', 'shop.example.test.pem', 'web.example.test.pem']);
+    await assertValidBundle(storage, 'web.example.test.pem', 'web.example.test');
+    await assertValidBundle(storage, 'api.example.test.pem', 'api.example.test');
+    await assertValidBundle(storage, 'shop.example.test.pem', 'shop.example.test');
+    assert.equal(lb1.usr1, 1);
+    assert.equal(lb2.usr1, 1);
+    const check = await haproxyCheck(storage);
+    assert.ok(check.ok, check.output);
+    const entries = (await readdir(storage)).sort();
+    for (const expected of ['certs', 'client.key', 'default.pem', 'unmanaged-certs']) assert.ok(entries.includes(expected), expected);
+    const health = await healthOf(daemon.port);
+    assert.equal(health.status, 200, JSON.stringify(health.body));
+  });
+
+  it('issues for an app added later, on its api_post_event, and signals again', async () => {
+    const { storage, daemon, emulator, lb1 } = await setup({
+      apps: [hostApp('/one', { HAPROXY_GROUP: 'external', MARATHON_ACME_0_DOMAIN: 'one.example.test' })],
+    });
+    await eventually('first certificate', async () => (await certFiles(storage)).length === 1);
+    await daemon.whenIdle();
+    await daemon.lbSettled();
+    const signalsBefore = lb1.usr1;
+    const requestsBefore = emulator.appsRequests;
+    emulator.addApp(hostApp('/two', { HAPROXY_GROUP: 'external', MARATHON_ACME_0_DOMAIN: 'two.example.test' }));
+    await eventually('second certificate', async () => (await certFiles(storage)).includes('two.example.test.pem'), 15_000);
+    await daemon.whenIdle();
+    await daemon.lbSettled();
+    assert.ok(emulator.appsRequests > requestsBefore, 'the event triggered a sync');
+    assert.equal(lb1.usr1, signalsBefore + 1);
+  });
+
+  it('reconnects a dropped event stream and resyncs, catching changes that sent no event', async () => {
+    const { storage, daemon, emulator } = await setup({
+      apps: [hostApp('/one', { HAPROXY_GROUP: 'external', MARATHON_ACME_0_DOMAIN: 'drop1.example.test' })],
+    });
+    await eventually('first certificate', async () => (await certFiles(storage)).length === 1);
+    await daemon.whenIdle();
+    const streamsBefore = emulator.eventStreamRequests;
+    emulator.replaceAppsSilently([
+      hostApp('/one', { HAPROXY_GROUP: 'external', MARATHON_ACME_0_DOMAIN: 'drop1.example.test' }),
+      hostApp('/group-deployed', { HAPROXY_GROUP: 'external', MARATHON_ACME_0_DOMAIN: 'drop2.example.test' }),
+    ]);
+    emulator.dropStreams();
+    await eventually('a new event stream', () => emulator.eventStreamRequests > streamsBefore && emulator.openStreams === 1, 15_000);
+    await eventually('the certificate of the silently added app', async () => (await certFiles(storage)).includes('drop2.example.test.pem'), 15_000);
+  });
+
+  it('fails over to the second Marathon when the first is dead', async () => {
+    const deadPort = await freePort();
+    const { storage, emulator } = await setup({
+      apps: [hostApp('/fo', { HAPROXY_GROUP: 'external', MARATHON_ACME_0_DOMAIN: 'failover.example.test' })],
+      marathonUrls: (url) => [`http://127.0.0.1:${deadPort}`, url],
+    });
+    await eventually('certificate through the second Marathon', async () => (await certFiles(storage)).length === 1);
+    assert.ok(emulator.appsRequests >= 1);
+  });
+
+  it('waits while Marathon is down at start, reports unhealthy, and catches up when it returns', async () => {
+    const { storage, daemon, emulator } = await setup({
+      apps: [hostApp('/late', { HAPROXY_GROUP: 'external', MARATHON_ACME_0_DOMAIN: 'late.example.test' })],
+      emulatorDown: true,
+    });
+    await eventually('account registered', async () => (await healthOf(daemon.port)).body['accountReady'] === true);
+    const down = await healthOf(daemon.port);
+    assert.equal(down.status, 503);
+    assert.match(JSON.stringify(down.body['problems']), /sync with Marathon/);
+    assert.deepEqual(await certFiles(storage), []);
+    await emulator.setMode('up');
+    await eventually('certificate after Marathon came back', async () => (await certFiles(storage)).length === 1, 30_000);
+    await daemon.whenIdle();
+    assert.equal((await healthOf(daemon.port)).status, 200);
+  });
+
+  it('adopts a storage directory written by the original without re-issuing', async () => {
+    const storage = await mkdtemp(join(tmpdir(), 'ma-adopt-'));
+    await mkdir(join(storage, 'certs'));
+    await mkdir(join(storage, 'unmanaged-certs'));
+    // The original wrote an RSA PKCS#1 account key and bundles of PKCS#1 key + leaf + chain.
+    await exec('openssl', ['genrsa', '-traditional', '-out', join(storage, 'client.key'), '2048']);
+    const accountKey = await readFile(join(storage, 'client.key'), 'utf8');
+    const bundle = await makeOriginalStyleBundle(storage, 'old.example.test');
+    await writeFile(join(storage, 'certs', 'old.example.test.pem'), bundle);
+    const { daemon, emulator, lb1, lb2 } = await setup({
+      storage,
+      apps: [hostApp('/old', { HAPROXY_GROUP: 'external', MARATHON_ACME_0_DOMAIN: 'old.example.test' })],
+    });
+    await eventually('a completed sync', async () => (await healthOf(daemon.port)).status === 200);
+    await daemon.whenIdle();
+    assert.equal(await readFile(join(storage, 'certs', 'old.example.test.pem'), 'utf8'), bundle, 'certificate kept as is');
+    assert.equal(await readFile(join(storage, 'client.key'), 'utf8'), accountKey, 'account key reused');
+    assert.equal(lb1.usr1 + lb2.usr1, 0, 'nothing changed, nothing signalled');
+    assert.ok(emulator.appsRequests >= 1);
+    const check = await haproxyCheck(storage);
+    assert.ok(check.ok, check.output);
+  });
+
+  it('renews a certificate once a third of its lifetime is left, driven by the clock', async () => {
+    const clock = new OffsetClock();
+    const { storage, daemon, lb1 } = await setup({
+      clock,
+      apps: [hostApp('/renew', { HAPROXY_GROUP: 'external', MARATHON_ACME_0_DOMAIN: 'renew.example.test' })],
+    });
+    const file = join(storage, 'certs', 'renew.example.test.pem');
+    await eventually('first certificate', async () => (await certFiles(storage)).length === 1);
+    await daemon.whenIdle();
+    await daemon.lbSettled();
+    const first = await readFile(file, 'utf8');
+    const firstSerial = new X509Certificate(first).serialNumber;
+    const signals = lb1.usr1;
+
+    daemon.requestRenewalCheck('test: not due yet');
+    await daemon.whenIdle();
+    assert.equal(await readFile(file, 'utf8'), first, 'a fresh certificate is left alone');
+
+    clock.advance(41 * 60_000); // pebble issues for 60 minutes: 41 minutes in, less than a third is left
+    daemon.requestRenewalCheck('test: due');
+    await daemon.whenIdle();
+    await daemon.lbSettled();
+    const second = await readFile(file, 'utf8');
+    assert.notEqual(new X509Certificate(second).serialNumber, firstSerial, 'a new certificate was stored');
+    assert.ok(parseBundle(second).ok);
+    assert.equal(lb1.usr1, signals + 1);
+  });
+});
+
+/** A bundle like the original wrote: PKCS#1 key, leaf for `name`, then the CA that signed it. */
+async function makeOriginalStyleBundle(dir: string, name: string): Promise<string> {
+  const work = await mkdtemp(join(dir, '.mk-'));
+  const p = (f: string) => join(work, f);
+  await exec('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', p('ca.key'), '-out', p('ca.pem'), '-days', '3650', '-subj', '/CN=Test Certificate Authority']);
+  await exec('openssl', ['genrsa', '-traditional', '-out', p('leaf.key'), '2048']);
+  await exec('openssl', ['req', '-new', '-key', p('leaf.key'), '-out', p('leaf.csr'), '-subj', `/CN=${name}`]);
+  await writeFile(p('ext'), `subjectAltName=DNS:${name}\n`);
+  await exec('openssl', ['x509', '-req', '-in', p('leaf.csr'), '-CA', p('ca.pem'), '-CAkey', p('ca.key'), '-CAcreateserial', '-out', p('leaf.pem'), '-days', '90', '-extfile', p('ext')]);
+  const text = [await readFile(p('leaf.key'), 'utf8'), await readFile(p('leaf.pem'), 'utf8'), await readFile(p('ca.pem'), 'utf8')].join('');
+  await rm(work, { recursive: true, force: true });
+  return text;
+}

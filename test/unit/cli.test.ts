@@ -1,0 +1,134 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { parseCli, describeConfig } from '../../src/cli.js';
+import { LETS_ENCRYPT_DIRECTORY, parseListenAddress } from '../../src/config.js';
+
+function run(argv: string[], env: NodeJS.ProcessEnv = {}) {
+  const result = parseCli(argv, env);
+  if (result.kind !== 'run') assert.fail(`expected a config, got exit ${result.code}: ${result.stderr}`);
+  return result.config;
+}
+
+function fail(argv: string[], env: NodeJS.ProcessEnv = {}) {
+  const result = parseCli(argv, env);
+  if (result.kind !== 'exit') assert.fail('expected a usage error');
+  return result;
+}
+
+describe('command line', () => {
+  it('uses the original defaults, except the ACME v2 directory', () => {
+    const c = run(['/var/lib/marathon-acme']);
+    assert.equal(c.storageDir, '/var/lib/marathon-acme');
+    assert.equal(c.acmeDirectoryUrl, LETS_ENCRYPT_DIRECTORY);
+    assert.equal(c.email, undefined);
+    assert.deepEqual(c.marathonUrls, ['http://marathon.mesos:8080']);
+    assert.deepEqual(c.lbUrls, ['http://marathon-lb.marathon.mesos:9090']);
+    assert.equal(c.group, 'external');
+    assert.equal(c.multipleDomains, 'first');
+    assert.deepEqual(c.listen, { host: '0.0.0.0', port: 8000 });
+    assert.equal(c.marathonTimeoutMs, 10_000);
+    assert.equal(c.sseTimeoutMs, 60_000);
+    assert.equal(c.syncIntervalMs, 300_000);
+    assert.equal(c.maxConcurrentOrders, 4);
+    assert.equal(c.logLevel, 'info');
+  });
+
+  it('accepts every original flag in short and long form', () => {
+    const c = run([
+      '-a', 'https://ca.example/dir', '-e', 'ops@example.com', '-m', 'http://m1:8080,http://m2:8080',
+      '-l', 'http://lb1:9090,http://lb2:9090', '-g', 'internal', '--allow-multiple-certs',
+      '--listen', '127.0.0.1:9000', '--marathon-timeout', '2.5', '--sse-timeout', '0', '--log-level', 'debug', '/data',
+    ]);
+    assert.equal(c.acmeDirectoryUrl, 'https://ca.example/dir');
+    assert.equal(c.email, 'ops@example.com');
+    assert.deepEqual(c.marathonUrls, ['http://m1:8080', 'http://m2:8080']);
+    assert.deepEqual(c.lbUrls, ['http://lb1:9090', 'http://lb2:9090']);
+    assert.equal(c.group, 'internal');
+    assert.equal(c.multipleDomains, 'separate');
+    assert.deepEqual(c.listen, { host: '127.0.0.1', port: 9000 });
+    assert.equal(c.marathonTimeoutMs, 2500);
+    assert.equal(c.sseTimeoutMs, 0);
+    assert.equal(c.logLevel, 'debug');
+  });
+
+  it('accepts --opt=value', () => {
+    assert.equal(run(['--group=web', '/d']).group, 'web');
+  });
+
+  it('reads every option from MARATHON_ACME_* variables, and flags win', () => {
+    const env = {
+      MARATHON_ACME_GROUP: 'from-env',
+      MARATHON_ACME_EMAIL: 'env@example.com',
+      MARATHON_ACME_ALLOW_MULTIPLE_CERTS: 'true',
+      MARATHON_ACME_SSE_TIMEOUT: '5',
+      MARATHON_ACME_LOG_LEVEL: 'warn',
+      MARATHON_ACME_STORAGE_DIR: '/env-dir',
+      MARATHON_ACME_MARATHON: 'http://a:1, http://b:2',
+    };
+    const fromEnv = run([], env);
+    assert.equal(fromEnv.group, 'from-env');
+    assert.equal(fromEnv.email, 'env@example.com');
+    assert.equal(fromEnv.multipleDomains, 'separate');
+    assert.equal(fromEnv.sseTimeoutMs, 5000);
+    assert.equal(fromEnv.logLevel, 'warn');
+    assert.equal(fromEnv.storageDir, '/env-dir');
+    assert.deepEqual(fromEnv.marathonUrls, ['http://a:1', 'http://b:2']);
+    const flagsWin = run(['-g', 'flag', '/flag-dir'], env);
+    assert.equal(flagsWin.group, 'flag');
+    assert.equal(flagsWin.storageDir, '/flag-dir');
+  });
+
+  it('treats MARATHON_ACME_ALLOW_MULTIPLE_CERTS=false as false', () => {
+    assert.equal(run(['/d'], { MARATHON_ACME_ALLOW_MULTIPLE_CERTS: 'false' }).multipleDomains, 'first');
+  });
+
+  for (const [argv, needle] of [
+    [[], "missing required argument 'storage-dir'"],
+    [['--sse-timeout', 'abc', '/d'], "'abc'"],
+    [['--sse-timeout', '-1', '/d'], '--sse-timeout'],
+    [['--log-level', 'verbose', '/d'], "'verbose'"],
+    [['--listen', 'foobar', '/d'], 'foobar'],
+    [['--marathon', 'ftp://x', '/d'], 'ftp://x'],
+    [['--max-concurrent-orders', '0', '/d'], "'0'"],
+    [['--no-such-flag', '/d'], '--no-such-flag'],
+    [['/a', '/b'], 'too many arguments'],
+  ] as const) {
+    it(`exits 2 with one clear line for ${JSON.stringify(argv)}`, () => {
+      const r = fail([...argv]);
+      assert.equal(r.code, 2);
+      const lines = r.stderr.trimEnd().split('\n');
+      assert.equal(lines.length, 2, r.stderr);
+      assert.match(lines[0] ?? '', new RegExp(needle.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
+      assert.match(lines[1] ?? '', /--help/);
+      assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+    });
+  }
+
+  it('names the environment variable when its value is bad', () => {
+    const r = fail(['/d'], { MARATHON_ACME_SSE_TIMEOUT: 'soon' });
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /MARATHON_ACME_SSE_TIMEOUT: 'soon'/);
+  });
+
+  it('never shows Marathon credentials in the start-up description', () => {
+    const c = run(['-m', 'http://user:s3cret@m1:8080', '/d']);
+    assert.doesNotMatch(JSON.stringify(describeConfig(c)), /s3cret/);
+  });
+});
+
+describe('listen address', () => {
+  it('parses the forms the original accepted', () => {
+    assert.deepEqual(parseListenAddress(':8080'), { host: '0.0.0.0', port: 8080 });
+    assert.deepEqual(parseListenAddress('127.0.0.1:8080'), { host: '127.0.0.1', port: 8080 });
+    assert.deepEqual(parseListenAddress('[::]:8080'), { host: '::', port: 8080 });
+    assert.deepEqual(parseListenAddress('[::1]:1'), { host: '::1', port: 1 });
+  });
+
+  it('rejects what the original rejected, with its messages', () => {
+    assert.throws(() => parseListenAddress('foobar'), /'foobar' does not have the correct form for a listen address: \[ipaddress\]:port/);
+    assert.throws(() => parseListenAddress('hello:8080'), /'hello' does not appear to be an IPv4 or IPv6 address/);
+    for (const port of ['foo', '0', '65536', '']) {
+      assert.throws(() => parseListenAddress(`:${port}`), new RegExp(`'${port}' does not appear to be a valid port number`));
+    }
+  });
+});

@@ -1,0 +1,80 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import {
+  failureBackoffMs,
+  needsRenewal,
+  planIssuance,
+  planRenewals,
+  recordFailure,
+  renewalNames,
+  renewalTime,
+  type CertSummary,
+  type FailureRecord,
+} from '../../src/certs/plan.js';
+
+const DAY = 86_400_000;
+const wanted = (name: string, appId = '/app') => ({ name, appId, portIndex: 0 });
+
+describe('issuance plan', () => {
+  it('orders only wanted names without a stored certificate, once each', () => {
+    const plan = planIssuance([wanted('a.example'), wanted('b.example'), wanted('a.example', '/other')], new Set(['b.example']), new Map(), 0);
+    assert.deepEqual(plan.issue.map((w) => w.name), ['a.example']);
+    assert.deepEqual(plan.deferred, []);
+  });
+
+  it('holds back a name that failed until its backoff has passed', () => {
+    const failures = new Map<string, FailureRecord>([['a.example', { failures: 1, lastError: 'boom', nextAttemptAt: 1000 }]]);
+    assert.deepEqual(planIssuance([wanted('a.example')], new Set(), failures, 999).deferred, [{ name: 'a.example', until: 1000, lastError: 'boom' }]);
+    assert.deepEqual(planIssuance([wanted('a.example')], new Set(), failures, 1000).issue.map((w) => w.name), ['a.example']);
+  });
+});
+
+describe('renewal rule', () => {
+  const cert = (notBefore: number, notAfter: number, name = 'a.example'): CertSummary => ({ name, names: [name], notBefore, notAfter });
+
+  it('renews a 90-day certificate with 30 days left, not with 31', () => {
+    const c = cert(0, 90 * DAY);
+    assert.equal(needsRenewal(c, 59 * DAY), false);
+    assert.equal(needsRenewal(c, 60 * DAY), true);
+  });
+
+  it('scales to 6-day certificates: renew with 2 days left', () => {
+    const c = cert(0, 6 * DAY);
+    assert.equal(needsRenewal(c, 3.9 * DAY), false);
+    assert.equal(needsRenewal(c, 4 * DAY), true);
+  });
+
+  it('renewal time always lies inside the lifetime, two thirds of the way', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 2 ** 40 }), fc.integer({ min: 1, max: 2 ** 36 }), (start, length) => {
+        const t = renewalTime({ notBefore: start, notAfter: start + length });
+        return t >= start && t <= start + length && Math.abs(t - (start + (2 * length) / 3)) < 1;
+      }),
+    );
+  });
+
+  it('plans due certificates most urgent first and defers those in backoff', () => {
+    const stored = [cert(0, 90 * DAY, 'late.example'), cert(0, 80 * DAY, 'early.example'), cert(0, 900 * DAY, 'fresh.example'), cert(0, 70 * DAY, 'failing.example')];
+    const failures = new Map<string, FailureRecord>([['failing.example', { failures: 2, lastError: 'x', nextAttemptAt: 100 * DAY }]]);
+    const plan = planRenewals(stored, failures, 75 * DAY);
+    assert.deepEqual(plan.renew.map((c) => c.name), ['early.example', 'late.example']);
+    assert.deepEqual(plan.deferred.map((d) => d.name), ['failing.example']);
+  });
+
+  it('renews for the file name first, then the other names of the certificate', () => {
+    assert.deepEqual(renewalNames({ name: 'b.example', names: ['a.example', 'b.example'], notBefore: 0, notAfter: 1 }), ['b.example', 'a.example']);
+  });
+});
+
+describe('failure backoff', () => {
+  it('waits 1 min, 10 min, 100 min, then a day', () => {
+    assert.deepEqual([1, 2, 3, 4, 9].map(failureBackoffMs), [60_000, 600_000, 6_000_000, DAY, DAY]);
+  });
+
+  it('counts consecutive failures', () => {
+    const first = recordFailure(undefined, 'a', 0);
+    const second = recordFailure(first, 'b', 10);
+    assert.deepEqual(second, { failures: 2, lastError: 'b', nextAttemptAt: 10 + 600_000 });
+  });
+});
