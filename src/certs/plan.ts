@@ -31,7 +31,7 @@ const DAY = 24 * 60 * MINUTE;
  */
 export function failureBackoffMs(failures: number): number {
   if (failures <= 0) return 0;
-  return Math.min(DAY, MINUTE * 10 ** (failures - 1));
+  return failures >= 4 ? DAY : MINUTE * 10 ** (failures - 1);
 }
 
 export function recordFailure(previous: FailureRecord | undefined, error: string, now: number): FailureRecord {

@@ -1,0 +1,190 @@
+import { normaliseHostname } from '../domains/hostname.js';
+import { AppPortsError, countAppPorts } from './ports.js';
+
+/** `first`: one name per port (the first of its label); `separate`: every name, each its own certificate. */
+export type MultipleDomainsMode = 'first' | 'separate';
+
+/** A name some app asks a certificate for; `appId` / `portIndex` say where it was first found. */
+export interface WantedName {
+  name: string;
+  appId: string;
+  portIndex: number;
+}
+
+/** Something in an app definition was ignored; the message is complete on its own. */
+export interface AppWarning {
+  appId: string;
+  portIndex?: number;
+  label?: string;
+  message: string;
+}
+
+export interface SelectionResult {
+  names: WantedName[];
+  warnings: AppWarning[];
+}
+
+export interface SelectionOptions {
+  /** marathon-lb group whose apps are served; compared exactly, like the original (no lists, no `*`). */
+  group: string;
+  multipleDomains: MultipleDomainsMode;
+}
+
+const APP_GROUP_LABEL = 'HAPROXY_GROUP';
+const portGroupLabel = (i: number): string => `HAPROXY_${i}_GROUP`;
+const domainLabel = (i: number): string => `MARATHON_ACME_${i}_DOMAIN`;
+// Port indices are written the way the labels are generated (no leading zeros), so that
+// `MARATHON_ACME_01_DOMAIN` is ignored exactly as marathon-lb ignores `HAPROXY_01_*`.
+const DOMAIN_LABEL = /^MARATHON_ACME_(0|[1-9][0-9]{0,8})_DOMAIN$/;
+const READ_LABEL = /^(?:HAPROXY_GROUP|HAPROXY_(?:0|[1-9][0-9]*)_GROUP|MARATHON_ACME_(?:0|[1-9][0-9]*)_DOMAIN)$/;
+
+type JsonObject = Readonly<Record<string, unknown>>;
+
+function isObject(value: unknown): value is JsonObject {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Label values are user-written and may be long; keep messages readable. */
+function quote(text: string): string {
+  return `'${text.length > 100 ? `${text.slice(0, 100)}…` : text}'`;
+}
+
+/** Splits a `MARATHON_ACME_{n}_DOMAIN` value: commas and whitespace both separate, empty pieces vanish. */
+export function parseDomainLabel(value: string): string[] {
+  return value
+    .replaceAll(',', ' ')
+    .split(/\s+/)
+    .filter((piece) => piece !== '');
+}
+
+/**
+ * Every host name the apps want certificates for, in app order then port order, each name once.
+ *
+ * Unlike the original, one odd app never stops the others: an app that is malformed, whose ports
+ * cannot be counted, or whose label holds an invalid name is skipped (wholly or for that name) with a
+ * warning. Never throws.
+ */
+export function selectWantedNames(apps: readonly unknown[], options: SelectionOptions): SelectionResult {
+  const names: WantedName[] = [];
+  const warnings: AppWarning[] = [];
+  const seen = new Set<string>();
+  apps.forEach((app, index) => {
+    const found: WantedName[] = [];
+    const appWarnings: AppWarning[] = [];
+    try {
+      selectFromApp(app, index, options, found, appWarnings);
+    } catch (err) {
+      // Not expected (everything above validates its input); still, one app must not end the sync.
+      const appId = isObject(app) && typeof app['id'] === 'string' ? app['id'] : entryId(index);
+      warnings.push({ appId, message: `app ${appId} skipped after an unexpected error: ${errorText(err)}` });
+      return;
+    }
+    warnings.push(...appWarnings);
+    for (const wanted of found) {
+      if (seen.has(wanted.name)) continue;
+      seen.add(wanted.name);
+      names.push(wanted);
+    }
+  });
+  return { names, warnings };
+}
+
+const entryId = (index: number): string => `(entry ${index} of the app list)`;
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function selectFromApp(app: unknown, index: number, options: SelectionOptions, found: WantedName[], warnings: AppWarning[]): void {
+  if (!isObject(app)) {
+    warnings.push({ appId: entryId(index), message: `app list entry ${index} is not an object; skipped` });
+    return;
+  }
+  const id = app['id'];
+  if (typeof id !== 'string') {
+    warnings.push({ appId: entryId(index), message: `app list entry ${index} has no string 'id'; skipped` });
+    return;
+  }
+  const rawLabels = app['labels'];
+  // No labels at all is an app that wants nothing (Marathon always sends `{}`, but older fakes may not).
+  if (rawLabels === undefined || rawLabels === null) return;
+  if (!isObject(rawLabels)) {
+    warnings.push({ appId: id, message: `the labels of app ${id} are not an object; app skipped` });
+    return;
+  }
+
+  const labels = new Map<string, string>();
+  const domainIndices: number[] = [];
+  for (const [key, value] of Object.entries(rawLabels)) {
+    if (typeof value !== 'string') {
+      // Only labels we would read are worth a warning; other tools' labels are none of our business.
+      if (READ_LABEL.test(key)) {
+        warnings.push({ appId: id, label: key, message: `label ${key} of app ${id} is not a string; ignored` });
+      }
+      continue;
+    }
+    labels.set(key, value);
+    const match = DOMAIN_LABEL.exec(key);
+    if (match?.[1] !== undefined) domainIndices.push(Number(match[1]));
+  }
+  domainIndices.sort((a, b) => a - b);
+
+  const appGroup = labels.get(APP_GROUP_LABEL);
+  // The per-port group wins whenever it is present, even when empty: that is how marathon-lb reads it.
+  const portGroup = (i: number): string | undefined => labels.get(portGroupLabel(i)) ?? appGroup;
+  const ports = domainIndices
+    .filter((i) => portGroup(i) === options.group)
+    .map((i) => ({ index: i, label: domainLabel(i), domains: parseDomainLabel(labels.get(domainLabel(i)) ?? '') }))
+    .filter((p) => p.domains.length > 0);
+  // Ports are only counted for apps that want something, so an unrelated app with an exotic network
+  // setup does not produce a warning at every sync.
+  if (ports.length === 0) return;
+
+  let portCount: number;
+  try {
+    portCount = countAppPorts(app);
+  } catch (err) {
+    const why = err instanceof AppPortsError ? err.message : `unexpected error: ${errorText(err)}`;
+    warnings.push({ appId: id, message: `cannot tell how many ports app ${id} has (${why}); its domain labels are ignored` });
+    return;
+  }
+
+  for (const { index: portIndex, label, domains } of ports) {
+    if (portIndex >= portCount) {
+      warnings.push({
+        appId: id,
+        portIndex,
+        label,
+        message: `label ${label} of app ${id} is for port ${portIndex}, but the app has ${portCount} port${portCount === 1 ? '' : 's'}; ignored`,
+      });
+      continue;
+    }
+    let candidates = domains;
+    if (options.multipleDomains === 'first') {
+      if (domains.length > 1) {
+        warnings.push({
+          appId: id,
+          portIndex,
+          label,
+          message: `Multiple domains found for port ${portIndex} of app ${id}, only the first will be used`,
+        });
+      }
+      // Deliberately only the first: if it is invalid, taking the second would silently change which
+      // certificate the operator gets.
+      candidates = domains.slice(0, 1);
+    }
+    for (const candidate of candidates) {
+      const result = normaliseHostname(candidate);
+      if (result.ok) {
+        found.push({ name: result.name, appId: id, portIndex });
+      } else {
+        warnings.push({
+          appId: id,
+          portIndex,
+          label,
+          message: `invalid domain ${quote(candidate)} in label ${label} of app ${id} (port ${portIndex}) ignored: ${result.reason}`,
+        });
+      }
+    }
+  }
+}
