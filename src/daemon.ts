@@ -150,13 +150,13 @@ export class Daemon {
     this.logger.info('stopping: no new work is taken; waiting for work in flight');
     this.stopping.abort();
     this.lb.stop();
-    const inFlight = Promise.all([this.syncs.stop(), this.renewals.stop(), this.manager?.drain()]);
+    // Writes are atomic, so work abandoned after the grace period leaves nothing half-written.
+    const inFlight = Promise.allSettled([this.syncs.stop(), this.renewals.stop(), this.manager?.drain(), ...this.background]);
     const timer = new AbortController();
     await Promise.race([inFlight, this.clock.sleep(graceMs, timer.signal)]);
     timer.abort();
-    await Promise.allSettled(this.background);
     if (this.server !== undefined) await closeServer(this.server);
-    await this.dispatcher.close().catch(() => undefined);
+    await this.dispatcher.destroy().catch(() => undefined);
     this.logger.info('stopped');
   }
 

@@ -13,6 +13,11 @@ async function main(): Promise<number> {
   const { config } = parsed;
   const logger = createLogger(config.logLevel);
   logger.info({ version: version(), config: describeConfig(config) }, 'starting marathon-acme');
+  // Handlers go in before anything starts, so a SIGTERM during start-up still ends in a clean stop.
+  const shutdown = new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGTERM', resolve);
+    process.once('SIGINT', resolve);
+  });
   const daemon = new Daemon({ config, logger });
   try {
     await daemon.start();
@@ -23,14 +28,8 @@ async function main(): Promise<number> {
     await daemon.stop(0).catch(() => undefined);
     return err instanceof StartupError ? 1 : 70;
   }
-  await new Promise<void>((resolve) => {
-    const onSignal = (signal: NodeJS.Signals): void => {
-      logger.info({ signal }, 'shutdown requested');
-      resolve();
-    };
-    process.once('SIGTERM', onSignal);
-    process.once('SIGINT', onSignal);
-  });
+  const signal = await shutdown;
+  logger.info({ signal }, 'shutdown requested');
   await daemon.stop();
   return 0;
 }

@@ -4,6 +4,7 @@ import { Agent as HttpsAgent } from 'node:https';
 import { rootCertificates } from 'node:tls';
 import { promisify } from 'node:util';
 import acme from 'acme-client';
+import { getAdapter, isAxiosError, type AxiosAdapter } from 'axios';
 import type { Logger } from '../log.js';
 import type { ChallengeResponder } from './challenges.js';
 
@@ -61,10 +62,30 @@ async function configureHttp(options: AcmeOptions): Promise<void> {
   const defaults = axios.defaults as unknown as { acmeSettings: { retryMaxAttempts: number } };
   defaults.acmeSettings.retryMaxAttempts = 0;
   axios.defaults.headers.common['User-Agent'] = 'marathon-acme (acme-client)';
+  axios.defaults.adapter = transportErrorsPassThrough(getAdapter('http'));
   if (options.caFile !== undefined) {
     const extra = await readFile(options.caFile, 'utf8');
     axios.defaults.httpsAgent = new HttpsAgent({ ca: [...rootCertificates, extra], keepAlive: true });
   }
+}
+
+/**
+ * With its retries off, acme-client's response interceptor fails with a TypeError on any error that
+ * has no HTTP response (refused connection, timeout), hiding the real cause. It passes through errors
+ * that carry no axios `config`, so transport failures are re-thrown as such, with the cause kept.
+ */
+function transportErrorsPassThrough(http: AxiosAdapter): AxiosAdapter {
+  return async (config) => {
+    try {
+      return await http(config);
+    } catch (err) {
+      if (isAxiosError(err) && err.response === undefined) {
+        const code = err.code === undefined ? '' : ` (${err.code})`;
+        throw new Error(`${(config.method ?? 'get').toUpperCase()} ${config.url ?? ''}: ${err.message}${code}`);
+      }
+      throw err;
+    }
+  };
 }
 
 export class AcmeCertificateAuthority implements CertificateAuthority {
@@ -121,12 +142,12 @@ export class AcmeCertificateAuthority implements CertificateAuthority {
     await Promise.all(authorizations.map((authz) => this.validate(client, names, authz)));
 
     const { privateKey } = await keyPromise;
-    const keyPem = privateKey.export({ type: 'pkcs1', format: 'pem' }).toString();
+    // PKCS#8: what acme-client's CSR builder reads, and HAProxy loads it from the bundle just as well.
+    const keyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
     // A CN holds at most 64 characters; longer names go in the SAN only (the CN is optional).
     const first = names[0] ?? '';
-    const [, csr] = await acme.crypto.createCsr(
-      { altNames: [...names], ...(first.length <= 64 ? { commonName: first } : {}) },
-      keyPem,
+    const [, csr] = await step(names, 'building the CSR', () =>
+      acme.crypto.createCsr({ altNames: [...names], ...(first.length <= 64 ? { commonName: first } : {}) }, keyPem),
     );
     const finalized = await step(names, 'finalizing the order', () => client.finalizeOrder(order, csr));
     const chainPem = await step(names, 'downloading the certificate', async () =>

@@ -18,10 +18,14 @@ function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; until?: RegE
     const child = spawn(BIN, args, { env: { PATH: process.env['PATH'], ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
+    let signalled = false;
     const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
     child.stdout.setEncoding('utf8').on('data', (d: string) => {
       stdout += d;
-      if (options.until?.test(stdout) === true && options.then !== undefined) child.kill(options.then);
+      if (!signalled && options.until?.test(stdout) === true && options.then !== undefined) {
+        signalled = true;
+        child.kill(options.then);
+      }
     });
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     child.on('error', reject);
@@ -93,7 +97,7 @@ describe('marathon-acme executable', () => {
       ['--listen', `127.0.0.1:${await freePort()}`, '--acme', 'http://127.0.0.1:1/dir', '-m', 'http://user:hunter2@127.0.0.1:1', storage],
       { until: /event stream from Marathon lost/, then: 'SIGTERM' },
     );
-    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.code, 0, `signal ${String(r.signal)}; stderr: ${r.stderr}; stdout: ${r.stdout}`);
     assert.match(r.stdout, /"msg":"stopped"/);
     assert.doesNotMatch(r.stdout + r.stderr, /hunter2/, 'Marathon credentials never logged');
     for (const line of r.stdout.trim().split('\n')) JSON.parse(line);

@@ -11,12 +11,12 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it, type TestContext } from 'node:test';
 import { request } from 'undici';
 import { parseBundle } from '../../src/certs/bundle.js';
 import type { Config } from '../../src/config.js';
 import { Daemon } from '../../src/daemon.js';
-import { silentLogger } from '../../src/log.js';
+import { createLogger, silentLogger } from '../../src/log.js';
 import { OffsetClock, type Clock } from '../../src/util/clock.js';
 import { hostApp } from '../support/apps.js';
 import { haproxyCheck } from '../support/haproxy.js';
@@ -26,6 +26,11 @@ import { startPebble, type Pebble } from '../support/pebble.js';
 import { freePort } from '../support/ports.js';
 
 const exec = promisify(execFile);
+
+/** Set MARATHON_ACME_TEST_LOGS=1 to see the daemon's own log lines while debugging a test. */
+function testLogger() {
+  return process.env['MARATHON_ACME_TEST_LOGS'] === '1' ? createLogger('debug', process.stderr) : silentLogger();
+}
 
 /** Polls `check` until it holds; the limit only turns a hang into a readable failure. */
 async function eventually(what: string, check: () => Promise<boolean> | boolean, limitMs = 30_000): Promise<void> {
@@ -44,18 +49,14 @@ async function certFiles(storage: string): Promise<string[]> {
 describe('daemon against pebble, haproxy and the Marathon emulator', () => {
   let pebble: Pebble;
   let httpPort = 0;
-  const cleanups: Array<() => Promise<unknown>> = [];
 
   before(async () => {
     httpPort = await freePort();
     pebble = await startPebble({ httpPort, validitySeconds: 3600 });
   });
-  after(async () => {
-    for (const cleanup of cleanups.reverse()) await cleanup();
-    await pebble.stop();
-  });
+  after(() => pebble.stop());
 
-  async function setup(options: {
+  async function setup(t: TestContext, options: {
     apps?: object[];
     marathonUrls?: (emulatorUrl: string) => string[];
     storage?: string;
@@ -63,6 +64,10 @@ describe('daemon against pebble, haproxy and the Marathon emulator', () => {
     startDaemon?: boolean;
     emulatorDown?: boolean;
   } = {}) {
+    const cleanups: Array<() => Promise<unknown>> = [];
+    t.after(async () => {
+      for (const cleanup of cleanups.reverse()) await cleanup();
+    });
     const emulator = await MarathonEmulator.start({ heartbeatMs: 0 });
     cleanups.push(() => emulator.stop());
     for (const app of options.apps ?? []) emulator.addApp(app);
@@ -89,7 +94,7 @@ describe('daemon against pebble, haproxy and the Marathon emulator', () => {
       maxConcurrentOrders: 4,
       acmeCaFile: pebble.caFile,
     };
-    const daemon = new Daemon({ config, logger: silentLogger(), ...(options.clock === undefined ? {} : { clock: options.clock }) });
+    const daemon = new Daemon({ config, logger: testLogger(), ...(options.clock === undefined ? {} : { clock: options.clock }) });
     if (options.startDaemon !== false) await daemon.start();
     let stopped = false;
     const stop = async (): Promise<void> => {
@@ -124,14 +129,14 @@ describe('daemon against pebble, haproxy and the Marathon emulator', () => {
     }
   }
 
-  it('gives exactly the three external apps a certificate that haproxy loads, with one signal per LB', async () => {
+  it('gives exactly the three external apps a certificate that haproxy loads, with one signal per LB', async (t) => {
     const apps = [
       hostApp('/web', { HAPROXY_GROUP: 'external', MARATHON_ACME_0_DOMAIN: 'web.example.test' }),
       hostApp('/api', { HAPROXY_GROUP: 'external', MARATHON_ACME_0_DOMAIN: 'API.example.test.' }),
       hostApp('/shop', { HAPROXY_0_GROUP: 'external', MARATHON_ACME_0_DOMAIN: 'shop.example.test, extra.example.test' }),
       hostApp('/intranet', { HAPROXY_GROUP: 'internal', MARATHON_ACME_0_DOMAIN: 'intranet.example.test' }),
     ];
-    const { storage, daemon, lb1, lb2 } = await setup({ apps });
+    const { storage, daemon, lb1, lb2 } = await setup(t, { apps });
     await eventually('three certificates', async () => (await certFiles(storage)).length === 3);
     await daemon.whenIdle();
     await daemon.lbSettled();
@@ -149,8 +154,8 @@ describe('daemon against pebble, haproxy and the Marathon emulator', () => {
     assert.equal(health.status, 200, JSON.stringify(health.body));
   });
 
-  it('issues for an app added later, on its api_post_event, and signals again', async () => {
-    const { storage, daemon, emulator, lb1 } = await setup({
+  it('issues for an app added later, on its api_post_event, and signals again', async (t) => {
+    const { storage, daemon, emulator, lb1 } = await setup(t, {
       apps: [hostApp('/one', { HAPROXY_GROUP: 'external', MARATHON_ACME_0_DOMAIN: 'one.example.test' })],
     });
     await eventually('first certificate', async () => (await certFiles(storage)).length === 1);
@@ -166,8 +171,8 @@ describe('daemon against pebble, haproxy and the Marathon emulator', () => {
     assert.equal(lb1.usr1, signalsBefore + 1);
   });
 
-  it('reconnects a dropped event stream and resyncs, catching changes that sent no event', async () => {
-    const { storage, daemon, emulator } = await setup({
+  it('reconnects a dropped event stream and resyncs, catching changes that sent no event', async (t) => {
+    const { storage, daemon, emulator } = await setup(t, {
       apps: [hostApp('/one', { HAPROXY_GROUP: 'external', MARATHON_ACME_0_DOMAIN: 'drop1.example.test' })],
     });
     await eventually('first certificate', async () => (await certFiles(storage)).length === 1);
@@ -182,9 +187,9 @@ describe('daemon against pebble, haproxy and the Marathon emulator', () => {
     await eventually('the certificate of the silently added app', async () => (await certFiles(storage)).includes('drop2.example.test.pem'), 15_000);
   });
 
-  it('fails over to the second Marathon when the first is dead', async () => {
+  it('fails over to the second Marathon when the first is dead', async (t) => {
     const deadPort = await freePort();
-    const { storage, emulator } = await setup({
+    const { storage, emulator } = await setup(t, {
       apps: [hostApp('/fo', { HAPROXY_GROUP: 'external', MARATHON_ACME_0_DOMAIN: 'failover.example.test' })],
       marathonUrls: (url) => [`http://127.0.0.1:${deadPort}`, url],
     });
@@ -192,8 +197,8 @@ describe('daemon against pebble, haproxy and the Marathon emulator', () => {
     assert.ok(emulator.appsRequests >= 1);
   });
 
-  it('waits while Marathon is down at start, reports unhealthy, and catches up when it returns', async () => {
-    const { storage, daemon, emulator } = await setup({
+  it('waits while Marathon is down at start, reports unhealthy, and catches up when it returns', async (t) => {
+    const { storage, daemon, emulator } = await setup(t, {
       apps: [hostApp('/late', { HAPROXY_GROUP: 'external', MARATHON_ACME_0_DOMAIN: 'late.example.test' })],
       emulatorDown: true,
     });
@@ -208,7 +213,7 @@ describe('daemon against pebble, haproxy and the Marathon emulator', () => {
     assert.equal((await healthOf(daemon.port)).status, 200);
   });
 
-  it('adopts a storage directory written by the original without re-issuing', async () => {
+  it('adopts a storage directory written by the original without re-issuing', async (t) => {
     const storage = await mkdtemp(join(tmpdir(), 'ma-adopt-'));
     await mkdir(join(storage, 'certs'));
     await mkdir(join(storage, 'unmanaged-certs'));
@@ -217,7 +222,7 @@ describe('daemon against pebble, haproxy and the Marathon emulator', () => {
     const accountKey = await readFile(join(storage, 'client.key'), 'utf8');
     const bundle = await makeOriginalStyleBundle(storage, 'old.example.test');
     await writeFile(join(storage, 'certs', 'old.example.test.pem'), bundle);
-    const { daemon, emulator, lb1, lb2 } = await setup({
+    const { daemon, emulator, lb1, lb2 } = await setup(t, {
       storage,
       apps: [hostApp('/old', { HAPROXY_GROUP: 'external', MARATHON_ACME_0_DOMAIN: 'old.example.test' })],
     });
@@ -231,9 +236,9 @@ describe('daemon against pebble, haproxy and the Marathon emulator', () => {
     assert.ok(check.ok, check.output);
   });
 
-  it('renews a certificate once a third of its lifetime is left, driven by the clock', async () => {
+  it('renews a certificate once a third of its lifetime is left, driven by the clock', async (t) => {
     const clock = new OffsetClock();
-    const { storage, daemon, lb1 } = await setup({
+    const { storage, daemon, lb1 } = await setup(t, {
       clock,
       apps: [hostApp('/renew', { HAPROXY_GROUP: 'external', MARATHON_ACME_0_DOMAIN: 'renew.example.test' })],
     });
