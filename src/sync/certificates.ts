@@ -74,13 +74,10 @@ export class CertificateManager {
       });
     }
     for (const bad of corrupt) {
-      // A file being replaced right now may have been read half-way through our listing; leave it.
+      // The listing may predate an order that has just replaced this file with a good one; leave it.
       if (this.inFlight.has(bad.name) || (this.writtenAt.get(bad.name) ?? 0) > seqAtStart) continue;
-      const movedTo = await this.options.store.moveAside(bad.name, bad.reason);
-      this.options.logger.error(
-        { domain: bad.name, reason: bad.reason, movedTo },
-        'unusable certificate file moved out of certs/; it will be issued again when an app wants it',
-      );
+      // The store logs the move; the name is simply missing now, so the next sync orders it again.
+      await this.options.store.moveAside(bad.name, bad.reason);
     }
   }
 

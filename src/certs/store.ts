@@ -1,0 +1,434 @@
+/**
+ * The storage directory shared with marathon-lb, in the original's layout:
+ *
+ *   <root>/certs/<name>.pem   managed bundles; HAProxy loads EVERY file in here
+ *   <root>/default.pem        fallback certificate; HAProxy needs it before any real certificate exists
+ *   <root>/unmanaged-certs/   the operator's own certificates; created, never touched
+ *   <root>/client.key         the ACME account key
+ *   <root>/.tmp/              ours: temporary files, on the same filesystem so rename is atomic
+ *   <root>/corrupt-certs/     ours: unusable bundles moved out of certs/, never deleted
+ *
+ * This class is the only writer. Every write goes through a temporary file in .tmp/ that is fsynced and
+ * then renamed (or hard-linked) into place, so a crash or a concurrent HAProxy reload never sees a
+ * partial file: HAProxy refuses its whole configuration over one unreadable file in certs/.
+ */
+import { constants } from 'node:fs';
+import { access, link, lstat, mkdir, open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { dirname, isAbsolute, join, normalize, sep } from 'node:path';
+import { parseBundle, type Bundle } from './bundle.js';
+import { createFallbackCertificate } from './default-cert.js';
+
+export interface StoredCert {
+  /** File name without `.pem`. */
+  name: string;
+  path: string;
+  bundle: Bundle;
+}
+
+export interface CorruptCert {
+  name: string;
+  path: string;
+  reason: string;
+}
+
+export interface StoreLogger {
+  warn(obj: object, msg: string): void;
+  info(obj: object, msg: string): void;
+}
+
+export interface CertStoreOptions {
+  logger?: StoreLogger;
+}
+
+/** The storage directory cannot be used; the message is meant for the operator as is. */
+export class StorageError extends Error {
+  override readonly name: string = 'StorageError';
+}
+
+/** A create-only write found the file already there. */
+export class FileExistsError extends StorageError {
+  override readonly name: string = 'FileExistsError';
+}
+
+const CERTS = 'certs';
+const UNMANAGED = 'unmanaged-certs';
+const TMP = '.tmp';
+const CORRUPT = 'corrupt-certs';
+const DEFAULT_PEM = 'default.pem';
+const CLIENT_KEY = 'client.key';
+const PRIVATE = 0o600;
+/** A bundle is a few KiB; anything this large is not one, and is not worth reading into memory. */
+const MAX_BUNDLE_BYTES = 1024 * 1024;
+/** 255 bytes per file name on common filesystems, minus `.pem`. */
+const MAX_NAME_LENGTH = 251;
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+export class CertStore {
+  readonly root: string;
+  private readonly logger: StoreLogger | undefined;
+
+  constructor(root: string, options?: CertStoreOptions) {
+    this.root = root;
+    this.logger = options?.logger;
+  }
+
+  /**
+   * Prepares the directory for marathon-lb and for us. Only the root must exist already (as in the
+   * original): creating it would hide a wrong path or a volume that failed to mount.
+   */
+  async init(now: Date): Promise<void> {
+    await this.checkRoot();
+    await this.ensureDir(TMP, 0o700);
+    await this.removeStaleTemporaries();
+    await this.ensureDir(CERTS, 0o755);
+    await this.ensureDir(UNMANAGED, 0o755);
+    await this.ensureDefaultCertificate(now);
+  }
+
+  /** Every `*.pem` file in certs/ (dot-files and other names skipped), sorted by name. */
+  async list(): Promise<{ certs: StoredCert[]; corrupt: CorruptCert[] }> {
+    const dir = join(this.root, CERTS);
+    let entries: string[];
+    try {
+      entries = await readdir(dir);
+    } catch (err) {
+      throw this.error(`cannot list ${dir}`, err);
+    }
+    const certs: StoredCert[] = [];
+    const corrupt: CorruptCert[] = [];
+    for (const file of entries.sort()) {
+      if (file.startsWith('.') || !file.endsWith('.pem') || file === '.pem') continue;
+      const name = file.slice(0, -'.pem'.length);
+      const path = join(dir, file);
+      const loaded = await this.load(path);
+      if (loaded === 'skip') continue;
+      if (loaded.ok) certs.push({ name, path, bundle: loaded.bundle });
+      else corrupt.push({ name, path, reason: loaded.reason });
+    }
+    return { certs, corrupt };
+  }
+
+  /** undefined when there is no such file; throws StorageError when the file is there but unusable. */
+  async read(name: string): Promise<StoredCert | undefined> {
+    assertCertName(name);
+    const path = this.certPath(name);
+    const loaded = await this.load(path);
+    if (loaded === 'skip') return undefined;
+    if (!loaded.ok) throw new StorageError(`${path} is not a usable certificate bundle: ${loaded.reason}`);
+    return { name, path, bundle: loaded.bundle };
+  }
+
+  async write(name: string, bundleText: string): Promise<void> {
+    assertCertName(name);
+    await this.writeFileAtomic(`${CERTS}/${name}.pem`, bundleText, PRIVATE);
+  }
+
+  /**
+   * Takes a bad file out of HAProxy's sight without losing it: it may be the operator's only copy of
+   * something, and the reason it failed is worth a look.
+   */
+  async moveAside(name: string, reason: string): Promise<string> {
+    assertPlainFileName(name);
+    const from = this.certPath(name);
+    const dir = join(this.root, CORRUPT);
+    await this.ensureDir(CORRUPT, 0o700);
+    const base = join(dir, `${name}.pem.${fileTimestamp(new Date())}`);
+    let to = base;
+    for (let n = 1; await exists(to); n++) to = `${base}.${n}`;
+    try {
+      await rename(from, to);
+    } catch (err) {
+      throw this.error(`cannot move ${from} to ${to}`, err);
+    }
+    await fsyncDir(dirname(from));
+    await fsyncDir(dir);
+    this.logger?.warn({ file: `${CERTS}/${name}.pem`, movedTo: to, reason }, 'moved an unusable certificate file out of certs/');
+    return to;
+  }
+
+  async readAccountKey(): Promise<string | undefined> {
+    const path = join(this.root, CLIENT_KEY);
+    try {
+      return await readFile(path, 'utf8');
+    } catch (err) {
+      if (errno(err) === 'ENOENT') return undefined;
+      throw this.error(`cannot read ${path}`, err);
+    }
+  }
+
+  /**
+   * Create-only. Two processes starting on an empty directory must not both create an account key, as
+   * the loser's ACME account would be silently abandoned: the complete file is hard-linked into place,
+   * and link(2) fails when the name exists (throws FileExistsError here).
+   */
+  async writeAccountKey(pem: string): Promise<void> {
+    await this.createFileAtomic(CLIENT_KEY, pem, PRIVATE);
+  }
+
+  /**
+   * Replaces `relativePath` (inside the root, its directory existing) with `content`: temporary file in
+   * .tmp/, fsync, rename over the target, fsync the target's directory, so that after a crash the name
+   * holds either the old or the new content, never a mix, and the new content once this resolves.
+   */
+  async writeFileAtomic(relativePath: string, content: string, mode: number): Promise<void> {
+    const target = this.resolve(relativePath);
+    const temp = await this.writeTemporary(content, mode);
+    try {
+      await rename(temp, target);
+    } catch (err) {
+      await rm(temp, { force: true });
+      throw this.error(`cannot write ${target}`, err);
+    }
+    await fsyncDir(dirname(target));
+  }
+
+  /** Like writeFileAtomic, but fails with FileExistsError instead of replacing an existing file. */
+  private async createFileAtomic(relativePath: string, content: string, mode: number): Promise<void> {
+    const target = this.resolve(relativePath);
+    const temp = await this.writeTemporary(content, mode);
+    try {
+      await link(temp, target);
+    } catch (err) {
+      const code = errno(err);
+      if (code === 'EEXIST') {
+        await rm(temp, { force: true });
+        throw new FileExistsError(`${target} already exists; not replacing it`);
+      }
+      if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'ENOSYS') {
+        await rm(temp, { force: true });
+        throw this.error(`cannot create ${target}`, err);
+      }
+      // No hard links on this filesystem (some network and FUSE ones). rename() cannot refuse to
+      // replace, so check first: only two processes creating the file in the same instant can race.
+      if (await exists(target)) {
+        await rm(temp, { force: true });
+        throw new FileExistsError(`${target} already exists; not replacing it`);
+      }
+      await rename(temp, target).catch(async (renameErr: unknown) => {
+        await rm(temp, { force: true });
+        throw this.error(`cannot create ${target}`, renameErr);
+      });
+      await fsyncDir(dirname(target));
+      return;
+    }
+    // The target is complete and durable once the directory entry is; the temporary name is just extra.
+    await fsyncDir(dirname(target));
+    await unlink(temp).catch(() => undefined);
+  }
+
+  private async writeTemporary(content: string, mode: number): Promise<string> {
+    const path = join(this.root, TMP, `${process.pid}-${randomBytes(8).toString('hex')}`);
+    const handle = await open(path, 'wx', mode).catch(async (err: unknown) => {
+      if (errno(err) !== 'ENOENT') throw this.error(`cannot create a temporary file in ${join(this.root, TMP)}`, err);
+      // Written before init() ran, or the directory was removed under us.
+      await this.ensureDir(TMP, 0o700);
+      return open(path, 'wx', mode).catch((retryErr: unknown) => {
+        throw this.error(`cannot create a temporary file in ${join(this.root, TMP)}`, retryErr);
+      });
+    });
+    try {
+      // open() applies the umask; the mode asked for is the mode wanted.
+      await handle.chmod(mode);
+      await handle.writeFile(content, 'utf8');
+      await handle.sync();
+    } catch (err) {
+      await handle.close().catch(() => undefined);
+      await rm(path, { force: true });
+      throw this.error(`cannot write the temporary file ${path}`, err);
+    }
+    await handle.close();
+    return path;
+  }
+
+  private async checkRoot(): Promise<void> {
+    let info;
+    try {
+      info = await stat(this.root);
+    } catch (err) {
+      const code = errno(err);
+      if (code === 'ENOENT' || code === 'ENOTDIR') throw new StorageError(`storage directory ${this.root} does not exist`);
+      throw this.error(`storage directory ${this.root} cannot be accessed`, err);
+    }
+    if (!info.isDirectory()) throw new StorageError(`storage directory ${this.root} is not a directory`);
+    try {
+      // W_OK also reports a read-only filesystem (EROFS), which is the case that catches root.
+      await access(this.root, constants.W_OK | constants.X_OK);
+    } catch {
+      throw new StorageError(`storage directory ${this.root} is not writable`);
+    }
+  }
+
+  private async ensureDir(relativePath: string, mode: number): Promise<void> {
+    const path = join(this.root, relativePath);
+    const created = await mkdir(path, { mode }).then(
+      () => true,
+      (err: unknown) => {
+        const code = errno(err);
+        if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
+          throw new StorageError(`storage directory ${this.root} is not writable (cannot create ${relativePath}/)`);
+        }
+        if (code !== 'EEXIST') throw this.error(`cannot create ${path}`, err);
+        return false;
+      },
+    );
+    if (created) {
+      await fsyncDir(this.root);
+      return;
+    }
+    const info = await stat(path).catch((err: unknown) => {
+      throw this.error(`cannot access ${path}`, err);
+    });
+    if (!info.isDirectory()) throw new StorageError(`${path} exists but is not a directory`);
+  }
+
+  /**
+   * A crash between creating a temporary file and renaming it leaves the file behind. Everything in
+   * .tmp/ at start-up is such a leftover: one daemon per storage directory is the supported setup (two
+   * would order and renew the same certificates), and a half-written key is of no use to anyone.
+   */
+  private async removeStaleTemporaries(): Promise<void> {
+    const dir = join(this.root, TMP);
+    const entries = await readdir(dir).catch((err: unknown) => {
+      throw this.error(`cannot list ${dir}`, err);
+    });
+    for (const entry of entries) {
+      await rm(join(dir, entry), { recursive: true, force: true }).catch((err: unknown) => {
+        throw this.error(`cannot remove the leftover temporary file ${join(dir, entry)}`, err);
+      });
+    }
+    if (entries.length > 0) {
+      this.logger?.info({ dir, count: entries.length }, 'removed temporary files left by an earlier run');
+    }
+  }
+
+  /** Never replaces an existing default.pem, even a broken one: an operator may have put their own there. */
+  private async ensureDefaultCertificate(now: Date): Promise<void> {
+    const path = join(this.root, DEFAULT_PEM);
+    const existing = await this.load(path, true);
+    if (existing === 'skip') {
+      try {
+        await this.createFileAtomic(DEFAULT_PEM, await createFallbackCertificate(now), PRIVATE);
+        this.logger?.info({ file: path }, 'created the fallback certificate default.pem');
+      } catch (err) {
+        if (!(err instanceof FileExistsError)) throw err;
+      }
+      return;
+    }
+    if (!existing.ok) {
+      this.logger?.warn(
+        { file: path, reason: existing.reason },
+        'default.pem is not a usable certificate bundle, so HAProxy will refuse its configuration; it is left as it is',
+      );
+    }
+  }
+
+  /** 'skip' when there is nothing to read: no file, or a directory or other non-file. */
+  private async load(path: string, reportNonFiles = false): Promise<'skip' | { ok: true; bundle: Bundle } | { ok: false; reason: string }> {
+    let info;
+    try {
+      info = await stat(path);
+    } catch (err) {
+      if (errno(err) !== 'ENOENT') throw this.error(`cannot access ${path}`, err);
+      // stat() follows symbolic links; a dangling one still breaks HAProxy and so is reported.
+      const isLink = await lstat(path).then((l) => l.isSymbolicLink(), () => false);
+      return isLink ? { ok: false, reason: 'it is a symbolic link to a file that does not exist' } : 'skip';
+    }
+    if (!info.isFile()) return reportNonFiles ? { ok: false, reason: 'it is not a regular file' } : 'skip';
+    if (info.size > MAX_BUNDLE_BYTES) return { ok: false, reason: `it is ${info.size} bytes, far too large for a certificate bundle` };
+    let text: string;
+    try {
+      text = await readFile(path, 'utf8');
+    } catch (err) {
+      if (errno(err) === 'ENOENT') return 'skip';
+      throw this.error(`cannot read ${path}`, err);
+    }
+    return parseBundle(text);
+  }
+
+  private certPath(name: string): string {
+    return join(this.root, CERTS, `${name}.pem`);
+  }
+
+  /** Keeps callers inside the root and out of .tmp/, whatever string they pass. */
+  private resolve(relativePath: string): string {
+    const normal = normalize(relativePath);
+    const parts = normal.split(sep);
+    if (
+      relativePath === '' ||
+      isAbsolute(relativePath) ||
+      CONTROL.test(relativePath) ||
+      normal !== relativePath ||
+      parts.some((p) => p === '..' || p === '.' || p === '') ||
+      parts[0] === TMP
+    ) {
+      throw new StorageError(`refusing to write "${relativePath}": not a plain path inside the storage directory`);
+    }
+    return join(this.root, normal);
+  }
+
+  private error(what: string, err: unknown): StorageError {
+    const code = errno(err);
+    if (code === 'EXDEV') {
+      return new StorageError(`${what}: ${TMP}/ and the target are on different filesystems; keep the storage directory on one`, { cause: err });
+    }
+    return new StorageError(`${what}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
+}
+
+/**
+ * Names come from host names the daemon normalised, but they end up in a path, so check anyway: no
+ * separators, no `..`, no leading dot (HAProxy skips dot-files, and .tmp/.pem tricks stay impossible).
+ */
+function assertCertName(name: string): void {
+  assertPlainFileName(name);
+  if (name.includes('..')) throw new StorageError(`unsafe certificate name "${name}": it contains ".."`);
+}
+
+/** The weaker check for names read back from certs/, which may hold anything an operator dropped in. */
+function assertPlainFileName(name: string): void {
+  if (name === '' || name.length > MAX_NAME_LENGTH) {
+    throw new StorageError(`unsafe certificate name "${name}": it must have 1 to ${MAX_NAME_LENGTH} characters`);
+  }
+  if (name.includes('/') || name.includes('\\') || CONTROL.test(name)) {
+    throw new StorageError(`unsafe certificate name ${JSON.stringify(name)}: it contains a path separator or control character`);
+  }
+  if (name.startsWith('.')) throw new StorageError(`unsafe certificate name "${name}": it starts with "."`);
+}
+
+/** Directory entries are only durable once the directory itself is synced. */
+async function fsyncDir(path: string): Promise<void> {
+  let handle;
+  try {
+    handle = await open(path, 'r');
+    await handle.sync();
+  } catch (err) {
+    // Some filesystems cannot fsync a directory; they order metadata themselves.
+    const code = errno(err);
+    if (code !== 'EINVAL' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'EISDIR') {
+      throw new StorageError(`cannot sync directory ${path}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    }
+  } finally {
+    await handle?.close();
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await lstat(path);
+    return true;
+  } catch (err) {
+    if (errno(err) === 'ENOENT') return false;
+    throw err;
+  }
+}
+
+/** 2026-11-28T15:10:08.123Z → 20261128T151008.123Z: sortable, and no colons for tools that mind them. */
+function fileTimestamp(date: Date): string {
+  return date.toISOString().replace(/[-:]/g, '');
+}
+
+function errno(err: unknown): string | undefined {
+  if (typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string') return err.code;
+  return undefined;
+}
