@@ -21,7 +21,7 @@ import { OffsetClock, type Clock } from '../../src/util/clock.js';
 import { hostApp } from '../support/apps.js';
 import { haproxyCheck } from '../support/haproxy.js';
 import { startLbReceiver } from '../support/lb-receiver.js';
-import { MarathonEmulator } from '../support/marathon-emulator.js';
+import { MarathonEmulator, type EmulatorOptions } from '../support/marathon-emulator.js';
 import { startPebble, type Pebble } from '../support/pebble.js';
 import { freePort } from '../support/ports.js';
 
@@ -63,12 +63,14 @@ describe('daemon against pebble, haproxy and the Marathon emulator', () => {
     clock?: Clock;
     startDaemon?: boolean;
     emulatorDown?: boolean;
+    emulatorOptions?: EmulatorOptions;
+    overrides?: Partial<Config>;
   } = {}) {
     const cleanups: Array<() => Promise<unknown>> = [];
     t.after(async () => {
       for (const cleanup of cleanups.reverse()) await cleanup();
     });
-    const emulator = await MarathonEmulator.start({ heartbeatMs: 0 });
+    const emulator = await MarathonEmulator.start({ heartbeatMs: 0, ...options.emulatorOptions });
     cleanups.push(() => emulator.stop());
     for (const app of options.apps ?? []) emulator.addApp(app);
     if (options.emulatorDown === true) await emulator.setMode('down');
@@ -93,6 +95,7 @@ describe('daemon against pebble, haproxy and the Marathon emulator', () => {
       renewalIntervalMs: 3_600_000,
       maxConcurrentOrders: 4,
       acmeCaFile: pebble.caFile,
+      ...options.overrides,
     };
     const daemon = new Daemon({ config, logger: testLogger(), ...(options.clock === undefined ? {} : { clock: options.clock }) });
     if (options.startDaemon !== false) await daemon.start();
@@ -211,6 +214,34 @@ describe('daemon against pebble, haproxy and the Marathon emulator', () => {
     await eventually('certificate after Marathon came back', async () => (await certFiles(storage)).length === 1, 30_000);
     await daemon.whenIdle();
     assert.equal((await healthOf(daemon.port)).status, 200);
+  });
+
+  it('talks to a Marathon behind a path prefix with Basic auth from the URL', async (t) => {
+    const { storage, emulator } = await setup(t, {
+      apps: [hostApp('/auth', { HAPROXY_GROUP: 'external', MARATHON_ACME_0_DOMAIN: 'auth.example.test' })],
+      emulatorOptions: { basicAuth: { user: 'acme', password: 'p@ss:word' }, basePath: '/marathon' },
+      marathonUrls: (url) => [url.replace('http://', 'http://acme:p%40ss%3Aword@')],
+    });
+    await eventually('certificate through the authenticated Marathon', async () => (await certFiles(storage)).length === 1);
+    const paths = emulator.requests.map((r) => r.path);
+    assert.ok(paths.some((p) => p.startsWith('/marathon/v2/apps')), paths.join(' '));
+    assert.ok(paths.some((p) => p.startsWith('/marathon/v2/events?')), paths.join(' '));
+  });
+
+  it('picks up changes that emit no event at the next periodic sync', async (t) => {
+    const { storage, daemon, emulator } = await setup(t, {
+      apps: [hostApp('/p1', { HAPROXY_GROUP: 'external', MARATHON_ACME_0_DOMAIN: 'periodic1.example.test' })],
+      overrides: { syncIntervalMs: 500 },
+    });
+    await eventually('first certificate', async () => (await certFiles(storage)).length === 1);
+    await daemon.whenIdle();
+    const streams = emulator.eventStreamRequests;
+    emulator.replaceAppsSilently([
+      hostApp('/p1', { HAPROXY_GROUP: 'external', MARATHON_ACME_0_DOMAIN: 'periodic1.example.test' }),
+      hostApp('/p2', { HAPROXY_GROUP: 'external', MARATHON_ACME_0_DOMAIN: 'periodic2.example.test' }),
+    ]);
+    await eventually('certificate from the periodic sync', async () => (await certFiles(storage)).includes('periodic2.example.test.pem'), 15_000);
+    assert.equal(emulator.eventStreamRequests, streams, 'no reconnect was needed');
   });
 
   it('adopts a storage directory written by the original without re-issuing', async (t) => {

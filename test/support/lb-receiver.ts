@@ -12,6 +12,8 @@ export interface LbReceiverOptions {
   failures?: number;
   /** Status used for those initial failures. */
   status?: number;
+  /** Listen on this port instead of a free one (an LB that comes back where it was). */
+  port?: number;
 }
 
 export interface LbReceiver {
@@ -74,7 +76,7 @@ export async function startLbReceiver(options: LbReceiverOptions = {}): Promise<
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
+    server.listen(options.port ?? 0, '127.0.0.1', () => {
       server.off('error', reject);
       resolve();
     });

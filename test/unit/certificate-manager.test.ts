@@ -1,0 +1,94 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it, type TestContext } from 'node:test';
+import { CertStore } from '../../src/certs/store.js';
+import { silentLogger } from '../../src/log.js';
+import { CertificateManager } from '../../src/sync/certificates.js';
+import { OffsetClock } from '../../src/util/clock.js';
+import { FakeCa } from '../support/fake-ca.js';
+
+const DAY = 86_400_000;
+const want = (...names: string[]) => names.map((name, i) => ({ name, appId: `/app${i}`, portIndex: 0 }));
+
+async function setup(t: TestContext, maxConcurrentOrders = 2) {
+  const root = await mkdtemp(join(tmpdir(), 'ma-manager-'));
+  t.after(() => rm(root, { recursive: true, force: true }));
+  const clock = new OffsetClock();
+  const store = new CertStore(root);
+  await store.init(new Date(clock.now()));
+  const ca = new FakeCa(90 * DAY, () => clock.now());
+  const manager = new CertificateManager({ store, ca, clock, logger: silentLogger(), maxConcurrentOrders });
+  await manager.refresh();
+  return { root, clock, store, ca, manager };
+}
+
+describe('certificate manager', () => {
+  it('orders each missing name once, never more than the concurrency bound at a time', async (t) => {
+    const { root, ca, manager } = await setup(t, 2);
+    const result = await manager.issueMissing(want('a.example', 'b.example', 'c.example', 'd.example', 'e.example', 'a.example'));
+    assert.deepEqual(result.written.sort(), ['a.example', 'b.example', 'c.example', 'd.example', 'e.example']);
+    assert.equal(ca.calls.length, 5);
+    assert.equal(ca.peak, 2);
+    assert.equal((await readdir(join(root, 'certs'))).length, 5);
+    const again = await manager.issueMissing(want('a.example', 'b.example'));
+    assert.deepEqual(again, { written: [], failed: [] });
+    assert.equal(ca.calls.length, 5, 'stored names are not ordered again');
+  });
+
+  it('never orders the same name twice at once, even from a sync and a renewal together', async (t) => {
+    const { ca, manager } = await setup(t, 4);
+    ca.hold();
+    const first = manager.issueMissing(want('same.example'));
+    const second = manager.issueMissing(want('same.example'));
+    await new Promise((r) => setImmediate(r));
+    ca.open();
+    const [r1, r2] = await Promise.all([first, second]);
+    assert.equal(ca.calls.length, 1);
+    assert.deepEqual(r1.written, ['same.example']);
+    assert.deepEqual(r2.written, ['same.example']);
+  });
+
+  it('backs off a failing name (1 min, then 10 min) and succeeds once the CA does', async (t) => {
+    const { ca, clock, manager } = await setup(t);
+    ca.failWith = 'urn:ietf:params:acme:error:connection: no route';
+    assert.deepEqual((await manager.issueMissing(want('flaky.example'))).failed, ['flaky.example']);
+    assert.equal(manager.failed.get('flaky.example')?.failures, 1);
+    assert.deepEqual(await manager.issueMissing(want('flaky.example')), { written: [], failed: [] }, 'held back during the backoff');
+    clock.advance(61_000);
+    assert.deepEqual((await manager.issueMissing(want('flaky.example'))).failed, ['flaky.example']);
+    clock.advance(61_000);
+    assert.equal(ca.calls.length, 2, 'the second backoff is ten minutes');
+    await manager.issueMissing(want('flaky.example'));
+    assert.equal(ca.calls.length, 2);
+    clock.advance(10 * 60_000);
+    ca.failWith = undefined;
+    assert.deepEqual((await manager.issueMissing(want('flaky.example'))).written, ['flaky.example']);
+    assert.equal(manager.failed.has('flaky.example'), false, 'success clears the failure memory');
+  });
+
+  it('renews only certificates with less than a third of their lifetime left', async (t) => {
+    const { ca, clock, manager } = await setup(t);
+    await manager.issueMissing(want('old.example'));
+    clock.advance(30 * DAY);
+    await manager.issueMissing(want('new.example'));
+    assert.deepEqual(await manager.renewDue(), { written: [], failed: [] });
+    clock.advance(30 * DAY + 60_000); // old.example is now 60 days + 1 minute into its 90
+    const renewed = await manager.renewDue();
+    assert.deepEqual(renewed.written, ['old.example']);
+    assert.deepEqual(ca.calls.at(-1), ['old.example']);
+    assert.ok((manager.managed.get('old.example')?.notAfter ?? 0) > clock.now() + 89 * DAY);
+  });
+
+  it('moves an unusable file out of certs/ and orders its name again', async (t) => {
+    const { root, manager, ca } = await setup(t);
+    const { writeFile } = await import('node:fs/promises');
+    await writeFile(join(root, 'certs', 'broken.example.pem'), '-----BEGIN CERTIFICATE-----\ntruncated');
+    await manager.refresh();
+    assert.deepEqual(await readdir(join(root, 'certs')), []);
+    assert.equal((await readdir(join(root, 'corrupt-certs'))).length, 1);
+    assert.deepEqual((await manager.issueMissing(want('broken.example'))).written, ['broken.example']);
+    assert.equal(ca.calls.length, 1);
+  });
+});
