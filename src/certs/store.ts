@@ -97,8 +97,12 @@ export class CertStore {
     }
     const certs: StoredCert[] = [];
     const corrupt: CorruptCert[] = [];
+    const present = new Set(entries);
     for (const file of entries.sort()) {
       if (file.startsWith('.') || !file.endsWith('.pem') || file === '.pem') continue;
+      // HAProxy pairs `x.pem` with a side file `x.pem.key`; such a pair is someone's hand-made setup
+      // that HAProxy accepts, not a bundle of ours, so it is neither managed nor moved.
+      if (present.has(`${file}.key`)) continue;
       const name = file.slice(0, -'.pem'.length);
       const path = join(dir, file);
       const loaded = await this.load(path);

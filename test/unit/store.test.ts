@@ -329,6 +329,16 @@ describe('CertStore reads', () => {
     await assert.rejects(store.read('../default'), StorageError);
   });
 
+  it("leaves a certificate with HAProxy's separate .pem.key file alone: it is not ours", async () => {
+    const store = await readyStore();
+    const certs = join(store.root, 'certs');
+    const [key, ...rest] = splitPem(validBundle).blocks;
+    await writeFile(join(certs, 'hand.example.test.pem'), rest.map((b) => b.pem).join(''));
+    await writeFile(join(certs, 'hand.example.test.pem.key'), key?.pem ?? '');
+    const { certs: good, corrupt } = await store.list();
+    assert.deepEqual([good.length, corrupt.length], [0, 0]);
+  });
+
   it('reports a file too large to be a bundle without reading it', async () => {
     const store = await readyStore();
     await writeFile(join(store.root, 'certs', 'huge.example.test.pem'), Buffer.alloc(2 * 1024 * 1024, 0x41));
