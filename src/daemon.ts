@@ -11,6 +11,8 @@ import type { Logger } from './log.js';
 import { selectWantedNames } from './marathon/apps.js';
 import { MarathonClient } from './marathon/client.js';
 import { EventWatcher, type StreamState } from './marathon/events.js';
+import { StateFile } from './state/state-file.js';
+import type { DaemonState } from './state/state.js';
 import { CertificateManager } from './sync/certificates.js';
 import { Coalescer } from './sync/coalescer.js';
 import { backoffDelay } from './util/backoff.js';
@@ -119,12 +121,21 @@ export class Daemon {
         logger: this.logger,
         caFile: config.acmeCaFile,
       });
+    const stateFile = new StateFile(this.store, this.logger);
+    let state: DaemonState;
+    try {
+      state = await stateFile.load(new Date(this.clock.now()));
+    } catch (err) {
+      throw new StartupError(errorMessage(err), { cause: err });
+    }
     this.manager = new CertificateManager({
       store: this.store,
       ca,
       clock: this.clock,
       logger: this.logger,
       maxConcurrentOrders: config.maxConcurrentOrders,
+      state,
+      stateFile,
     });
     await this.manager.refresh();
     this.logger.info({ count: this.manager.managed.size }, 'loaded stored certificates');

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { generateKeyPair } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { Agent as HttpsAgent } from 'node:https';
@@ -6,6 +7,7 @@ import { promisify } from 'node:util';
 import acme from 'acme-client';
 import { getAdapter, isAxiosError, type AxiosAdapter } from 'axios';
 import type { Logger } from '../log.js';
+import type { AcmeProblem } from '../state/state.js';
 import type { ChallengeResponder } from './challenges.js';
 
 const generateKeyPairAsync = promisify(generateKeyPair);
@@ -24,16 +26,91 @@ export interface CertificateAuthority {
   issue(names: readonly string[]): Promise<IssuedCertificate>;
 }
 
-/** An issuance failure with the names it was for and the step that failed. */
+/** The ACME problem behind a failure, and how long the CA asked us to wait (Retry-After). */
+export interface ProblemReport {
+  problem: AcmeProblem;
+  retryAfterMs: number | undefined;
+}
+
+/** An issuance failure with the names it was for, the step that failed and the CA's problem, if any. */
 export class IssueError extends Error {
   override readonly name = 'IssueError';
   constructor(
     readonly names: readonly string[],
     readonly step: string,
     cause: unknown,
+    readonly report?: ProblemReport,
   ) {
     super(`${step} failed for ${names.join(', ')}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
   }
+}
+
+/**
+ * acme-client reduces a CA's problem document to its detail text. To keep the problem type and
+ * Retry-After (needed for backoff and rate-limit handling), the HTTP layer notes the last problem
+ * seen within the current order; AsyncLocalStorage keeps concurrent orders apart.
+ */
+const orderContext = new AsyncLocalStorage<{ last: ProblemReport | undefined }>();
+
+const ACME_ERROR_PREFIX = 'urn:ietf:params:acme:error:';
+
+function noteResponse(status: number, headers: Record<string, unknown>, data: unknown): void {
+  const context = orderContext.getStore();
+  if (context === undefined) return;
+  const body = parseJsonBody(data);
+  const rawType = headers['content-type'];
+  const contentType = typeof rawType === 'string' ? rawType : '';
+  if (status >= 400) {
+    const problem = contentType.includes('problem+json') && isRecord(body) ? body : {};
+    context.last = {
+      problem: problemFrom(problem, status),
+      retryAfterMs: parseRetryAfter(headers['retry-after']),
+    };
+    return;
+  }
+  // A failed validation arrives as a 200 answer for a challenge or authorization whose status is
+  // "invalid"; the problem sits in the challenge's `error`.
+  const challengeError = isRecord(body) ? findChallengeError(body) : undefined;
+  context.last = challengeError === undefined ? undefined : { problem: problemFrom(challengeError, undefined), retryAfterMs: undefined };
+}
+
+function findChallengeError(body: Record<string, unknown>): Record<string, unknown> | undefined {
+  if (body['status'] !== 'invalid') return undefined;
+  if (isRecord(body['error'])) return body['error'];
+  const challenges = Array.isArray(body['challenges']) ? (body['challenges'] as unknown[]) : [];
+  for (const c of challenges) if (isRecord(c) && isRecord(c['error'])) return c['error'];
+  return undefined;
+}
+
+function problemFrom(doc: Record<string, unknown>, status: number | undefined): AcmeProblem {
+  const type = typeof doc['type'] === 'string' ? doc['type'] : undefined;
+  return {
+    type: type?.startsWith(ACME_ERROR_PREFIX) === true ? type.slice(ACME_ERROR_PREFIX.length) : type,
+    detail: typeof doc['detail'] === 'string' ? doc['detail'] : '',
+    status,
+  };
+}
+
+function parseJsonBody(data: unknown): unknown {
+  const text = Buffer.isBuffer(data) ? data.toString('utf8') : typeof data === 'string' ? data : undefined;
+  if (text === undefined) return data;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Retry-After in seconds or as an HTTP date; undefined when absent or unreadable. */
+export function parseRetryAfter(value: unknown, now = Date.now()): number | undefined {
+  if (typeof value !== 'string' || value.trim() === '') return undefined;
+  if (/^\s*\d+\s*$/.test(value)) return Number(value) * 1000;
+  const at = Date.parse(value);
+  return Number.isFinite(at) ? Math.max(0, at - now) : undefined;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 export interface AcmeOptions {
@@ -77,8 +154,13 @@ async function configureHttp(options: AcmeOptions): Promise<void> {
 function transportErrorsPassThrough(http: AxiosAdapter): AxiosAdapter {
   return async (config) => {
     try {
-      return await http(config);
+      const response = await http(config);
+      noteResponse(response.status, response.headers, response.data);
+      return response;
     } catch (err) {
+      if (isAxiosError(err) && err.response !== undefined) {
+        noteResponse(err.response.status, err.response.headers, err.response.data);
+      }
       if (isAxiosError(err) && err.response === undefined) {
         const code = err.code === undefined ? '' : ` (${err.code})`;
         throw new Error(`${(config.method ?? 'get').toUpperCase()} ${config.url ?? ''}: ${err.message}${code}`);
@@ -124,7 +206,11 @@ export class AcmeCertificateAuthority implements CertificateAuthority {
     this.options.logger.info({ acme: this.options.directoryUrl, account: client.getAccountUrl() }, 'ACME account ready');
   }
 
-  async issue(names: readonly string[]): Promise<IssuedCertificate> {
+  issue(names: readonly string[]): Promise<IssuedCertificate> {
+    return orderContext.run({ last: undefined }, () => this.issueInContext(names));
+  }
+
+  private async issueInContext(names: readonly string[]): Promise<IssuedCertificate> {
     await this.ensureAccount();
     const client = this.client;
     if (client === undefined) throw new IssueError(names, 'account registration', 'no ACME account');
@@ -171,7 +257,9 @@ export class AcmeCertificateAuthority implements CertificateAuthority {
     try {
       await step(names, `validating ${identifier}`, async () => {
         await client.completeChallenge(challenge);
-        await client.waitForValidStatus(authz);
+        // Waiting on the challenge (not the authorization) makes a failure carry the challenge's
+        // problem detail instead of the whole authorization as text.
+        await client.waitForValidStatus(challenge);
       });
     } finally {
       responder.remove(challenge.token);
@@ -184,7 +272,7 @@ async function step<T>(names: readonly string[], what: string, run: () => Promis
     return await run();
   } catch (err) {
     if (err instanceof IssueError) throw err;
-    throw new IssueError(names, what, errorText(err));
+    throw new IssueError(names, what, errorText(err), orderContext.getStore()?.last);
   }
 }
 

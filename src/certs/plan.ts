@@ -3,6 +3,7 @@
  * certificates are due for renewal, and how long to wait after a failure. No I/O, no clock reads.
  */
 import type { WantedName } from '../marathon/apps.js';
+import type { AcmeProblem, FailureState } from '../state/state.js';
 
 export interface CertSummary {
   /** The file name in certs/ without `.pem`: the certificate's primary name. */
@@ -12,12 +13,7 @@ export interface CertSummary {
   notAfter: number;
 }
 
-export interface FailureRecord {
-  failures: number;
-  lastError: string;
-  /** Epoch ms before which this name is not tried again. */
-  nextAttemptAt: number;
-}
+export type FailureRecord = FailureState;
 
 export type FailureMemory = ReadonlyMap<string, FailureRecord>;
 
@@ -34,9 +30,21 @@ export function failureBackoffMs(failures: number): number {
   return failures >= 4 ? DAY : MINUTE * 10 ** (failures - 1);
 }
 
-export function recordFailure(previous: FailureRecord | undefined, error: string, now: number): FailureRecord {
+/**
+ * The failure memory after one more failure. A CA that said how long to wait (Retry-After on a
+ * rateLimited answer or a 503) is obeyed when that is longer than our own backoff.
+ */
+export function recordFailure(
+  previous: FailureRecord | undefined,
+  problem: AcmeProblem,
+  retryAfterMs: number | undefined,
+  now: number,
+): FailureRecord {
   const failures = (previous?.failures ?? 0) + 1;
-  return { failures, lastError: error, nextAttemptAt: now + failureBackoffMs(failures) };
+  let wait = failureBackoffMs(failures);
+  const caAskedToWait = problem.type === 'rateLimited' || problem.status === 503 || problem.status === 429;
+  if (caAskedToWait && retryAfterMs !== undefined) wait = Math.max(wait, retryAfterMs);
+  return { failures, lastError: problem, nextAttemptAt: now + wait, lastFailureAt: now };
 }
 
 /**
@@ -80,7 +88,7 @@ export function planIssuance(
     seen.add(w.name);
     const failure = failures.get(w.name);
     if (failure !== undefined && failure.nextAttemptAt > now) {
-      deferred.push({ name: w.name, until: failure.nextAttemptAt, lastError: failure.lastError });
+      deferred.push({ name: w.name, until: failure.nextAttemptAt, lastError: describeProblem(failure.lastError) });
     } else {
       issue.push(w);
     }
@@ -100,7 +108,7 @@ export function planRenewals(stored: readonly CertSummary[], failures: FailureMe
     if (!needsRenewal(cert, now)) continue;
     const failure = failures.get(cert.name);
     if (failure !== undefined && failure.nextAttemptAt > now) {
-      deferred.push({ name: cert.name, until: failure.nextAttemptAt, lastError: failure.lastError });
+      deferred.push({ name: cert.name, until: failure.nextAttemptAt, lastError: describeProblem(failure.lastError) });
     } else {
       renew.push(cert);
     }
@@ -113,4 +121,9 @@ export function planRenewals(stored: readonly CertSummary[], failures: FailureMe
 /** The names to renew a stored certificate for: its file name first, then its other SANs. */
 export function renewalNames(cert: CertSummary): string[] {
   return [cert.name, ...cert.names.filter((n) => n !== cert.name)];
+}
+
+/** `rateLimited: too many certificates...` or just the detail when the CA gave no type. */
+export function describeProblem(problem: AcmeProblem): string {
+  return problem.type === undefined ? problem.detail : `${problem.type}: ${problem.detail}`;
 }

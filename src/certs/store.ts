@@ -152,7 +152,12 @@ export class CertStore {
   }
 
   async readAccountKey(): Promise<string | undefined> {
-    const path = join(this.root, CLIENT_KEY);
+    return this.readText(CLIENT_KEY);
+  }
+
+  /** A file of ours under the root, as text; undefined when it does not exist. */
+  async readText(relativePath: string): Promise<string | undefined> {
+    const path = this.resolve(relativePath);
     try {
       return await readFile(path, 'utf8');
     } catch (err) {

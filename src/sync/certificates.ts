@@ -1,4 +1,4 @@
-import type { CertificateAuthority } from '../acme/issuer.js';
+import { IssueError, type CertificateAuthority } from '../acme/issuer.js';
 import { formatBundle, parseBundle } from '../certs/bundle.js';
 import {
   planIssuance,
@@ -12,6 +12,8 @@ import type { CertStore } from '../certs/store.js';
 import { normaliseHostname } from '../domains/hostname.js';
 import type { Logger } from '../log.js';
 import type { WantedName } from '../marathon/apps.js';
+import type { StateFile } from '../state/state-file.js';
+import type { AcmeProblem, DaemonState } from '../state/state.js';
 import type { Clock } from '../util/clock.js';
 import { Limiter } from '../util/limiter.js';
 
@@ -21,6 +23,9 @@ export interface CertificateManagerOptions {
   clock: Clock;
   logger: Logger;
   maxConcurrentOrders: number;
+  /** Remembered across restarts: failures and when to try again. */
+  state: DaemonState;
+  stateFile: StateFile;
 }
 
 export interface BatchResult {
@@ -38,7 +43,6 @@ const DAY = 86_400_000;
  */
 export class CertificateManager {
   private readonly index = new Map<string, CertSummary>();
-  private readonly failures = new Map<string, FailureRecord>();
   private readonly inFlight = new Map<string, Promise<boolean>>();
   private readonly limiter: Limiter;
   /** Bumped on every write, so a refresh that read the directory before a write cannot undo it. */
@@ -84,7 +88,7 @@ export class CertificateManager {
   /** Orders a certificate for every wanted name that has none (and is not waiting out a failure). */
   async issueMissing(wanted: readonly WantedName[]): Promise<BatchResult> {
     const now = this.options.clock.now();
-    const plan = planIssuance(wanted, new Set(this.index.keys()), this.failures, now);
+    const plan = planIssuance(wanted, new Set(this.index.keys()), this.failed, now);
     for (const d of plan.deferred) {
       this.options.logger.debug(
         { domain: d.name, retryAt: new Date(d.until).toISOString(), lastError: d.lastError },
@@ -102,7 +106,7 @@ export class CertificateManager {
   /** Renews every stored certificate with less than a third of its lifetime left. */
   async renewDue(): Promise<BatchResult> {
     const now = this.options.clock.now();
-    const plan = planRenewals([...this.index.values()], this.failures, now);
+    const plan = planRenewals([...this.index.values()], this.failed, now);
     for (const d of plan.deferred) {
       this.options.logger.warn(
         { domain: d.name, retryAt: new Date(d.until).toISOString(), lastError: d.lastError },
@@ -122,9 +126,11 @@ export class CertificateManager {
     );
   }
 
-  /** Failure memory for status and health. */
+  /** Names whose last attempt failed, with what went wrong and when to try again. */
   get failed(): ReadonlyMap<string, FailureRecord> {
-    return this.failures;
+    const failed = new Map<string, FailureRecord>();
+    for (const [name, cert] of this.options.state.certificates) if (cert.failure !== undefined) failed.set(name, cert.failure);
+    return failed;
   }
 
   /** Resolves when no order is in flight. */
@@ -170,19 +176,47 @@ export class CertificateManager {
       const leaf = parsed.bundle.leaf;
       this.index.set(name, { name, names: leaf.names, notBefore: leaf.notBefore.getTime(), notAfter: leaf.notAfter.getTime() });
       this.writtenAt.set(name, ++this.writeSeq);
-      this.failures.delete(name);
+      await this.forgetFailure(name);
       log.info({ notAfter: leaf.notAfter.toISOString(), file: `certs/${name}.pem` }, 'certificate stored');
       return true;
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
-      const record = recordFailure(this.failures.get(name), message, clock.now());
-      this.failures.set(name, record);
+      const problem: AcmeProblem =
+        err instanceof IssueError && err.report !== undefined
+          ? { ...err.report.problem, detail: err.report.problem.detail === '' ? message : err.report.problem.detail }
+          : { type: undefined, detail: message, status: undefined };
+      const retryAfterMs = err instanceof IssueError ? err.report?.retryAfterMs : undefined;
+      const record = recordFailure(this.options.state.certificates.get(name)?.failure, problem, retryAfterMs, clock.now());
+      this.options.state.certificates.set(name, { ...this.options.state.certificates.get(name), failure: record });
+      await this.persistState();
       const daysLeft = notAfter === undefined ? undefined : Math.floor((notAfter - clock.now()) / DAY);
       log.error(
-        { err: message, failures: record.failures, retryAt: new Date(record.nextAttemptAt).toISOString(), ...(daysLeft === undefined ? {} : { daysLeft }) },
+        {
+          err: message,
+          problemType: problem.type,
+          failures: record.failures,
+          retryAt: new Date(record.nextAttemptAt).toISOString(),
+          ...(daysLeft === undefined ? {} : { daysLeft }),
+        },
         reason === 'renewal' ? 'renewing the certificate failed; will retry after a pause' : 'issuing the certificate failed; will retry after a pause',
       );
       return false;
+    }
+  }
+
+  private async forgetFailure(name: string): Promise<void> {
+    const cert = this.options.state.certificates.get(name);
+    if (cert?.failure === undefined) return;
+    this.options.state.certificates.set(name, { ...cert, failure: undefined });
+    await this.persistState();
+  }
+
+  /** A state file that cannot be written must not fail the order that has already succeeded. */
+  private async persistState(): Promise<void> {
+    try {
+      await this.options.stateFile.save(this.options.state);
+    } catch (err) {
+      this.options.logger.error({ err: err instanceof Error ? err.message : String(err) }, 'cannot write state.json; failure memory may be lost on restart');
     }
   }
 }

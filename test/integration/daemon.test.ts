@@ -244,6 +244,35 @@ describe('daemon against pebble, haproxy and the Marathon emulator', () => {
     assert.equal(emulator.eventStreamRequests, streams, 'no reconnect was needed');
   });
 
+  it('remembers a failed validation across a restart and waits out the backoff before ordering again', async (t) => {
+    const storage = await mkdtemp(join(tmpdir(), 'ma-backoff-'));
+    t.after(() => rm(storage, { recursive: true, force: true }));
+    const apps = [hostApp('/unreachable', { HAPROXY_GROUP: 'external', MARATHON_ACME_0_DOMAIN: 'backoff.example.test' })];
+    const statePath = join(storage, 'state.json');
+    const readState = async () => JSON.parse(await readFile(statePath, 'utf8').catch(() => '{"certificates":{}}')) as {
+      certificates: Record<string, { failure?: { failures: number; lastError: { type: string | null } } }>;
+    };
+    // First run: the daemon listens where pebble's validator does not look, so validation fails.
+    const first = await setup(t, { storage, apps, overrides: { listen: { host: '127.0.0.1', port: await freePort() } } });
+    await eventually('the failure is recorded', async () => (await readState()).certificates['backoff.example.test']?.failure?.failures === 1);
+    assert.equal((await readState()).certificates['backoff.example.test']?.failure?.lastError.type, 'connection');
+    await first.stop();
+
+    // Second run, reachable now, within the one-minute backoff: nothing is ordered.
+    const clock = new OffsetClock();
+    const second = await setup(t, { storage, apps, clock });
+    await eventually('a sync', async () => (await healthOf(second.daemon.port)).status === 200);
+    await second.daemon.whenIdle();
+    assert.deepEqual(await certFiles(storage), []);
+    assert.equal((await readState()).certificates['backoff.example.test']?.failure?.failures, 1, 'not retried during the backoff');
+
+    clock.advance(61_000);
+    second.daemon.requestSync('test: backoff over');
+    await eventually('the certificate after the backoff', async () => (await certFiles(storage)).length === 1);
+    await second.daemon.whenIdle();
+    assert.equal((await readState()).certificates['backoff.example.test'], undefined, 'success clears the failure');
+  });
+
   it('adopts a storage directory written by the original without re-issuing', async (t) => {
     const storage = await mkdtemp(join(tmpdir(), 'ma-adopt-'));
     await mkdir(join(storage, 'certs'));

@@ -7,6 +7,8 @@ import { CertStore } from '../../src/certs/store.js';
 import { silentLogger } from '../../src/log.js';
 import { CertificateManager } from '../../src/sync/certificates.js';
 import { OffsetClock } from '../../src/util/clock.js';
+import { StateFile } from '../../src/state/state-file.js';
+import { emptyState } from '../../src/state/state.js';
 import { FakeCa } from '../support/fake-ca.js';
 
 const DAY = 86_400_000;
@@ -19,7 +21,7 @@ async function setup(t: TestContext, maxConcurrentOrders = 2) {
   const store = new CertStore(root);
   await store.init(new Date(clock.now()));
   const ca = new FakeCa(90 * DAY, () => clock.now());
-  const manager = new CertificateManager({ store, ca, clock, logger: silentLogger(), maxConcurrentOrders });
+  const manager = new CertificateManager({ store, ca, clock, logger: silentLogger(), maxConcurrentOrders, state: emptyState(), stateFile: new StateFile(store, silentLogger()) });
   await manager.refresh();
   return { root, clock, store, ca, manager };
 }

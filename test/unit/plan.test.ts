@@ -24,8 +24,8 @@ describe('issuance plan', () => {
   });
 
   it('holds back a name that failed until its backoff has passed', () => {
-    const failures = new Map<string, FailureRecord>([['a.example', { failures: 1, lastError: 'boom', nextAttemptAt: 1000 }]]);
-    assert.deepEqual(planIssuance([wanted('a.example')], new Set(), failures, 999).deferred, [{ name: 'a.example', until: 1000, lastError: 'boom' }]);
+    const failures = new Map<string, FailureRecord>([['a.example', { failures: 1, lastError: problem('boom'), nextAttemptAt: 1000, lastFailureAt: 0 }]]);
+    assert.deepEqual(planIssuance([wanted('a.example')], new Set(), failures, 999).deferred, [{ name: 'a.example', until: 1000, lastError: 'connection: boom' }]);
     assert.deepEqual(planIssuance([wanted('a.example')], new Set(), failures, 1000).issue.map((w) => w.name), ['a.example']);
   });
 });
@@ -56,7 +56,7 @@ describe('renewal rule', () => {
 
   it('plans due certificates most urgent first and defers those in backoff', () => {
     const stored = [cert(0, 90 * DAY, 'late.example'), cert(0, 80 * DAY, 'early.example'), cert(0, 900 * DAY, 'fresh.example'), cert(0, 70 * DAY, 'failing.example')];
-    const failures = new Map<string, FailureRecord>([['failing.example', { failures: 2, lastError: 'x', nextAttemptAt: 100 * DAY }]]);
+    const failures = new Map<string, FailureRecord>([['failing.example', { failures: 2, lastError: problem('x'), nextAttemptAt: 100 * DAY, lastFailureAt: 0 }]]);
     const plan = planRenewals(stored, failures, 75 * DAY);
     assert.deepEqual(plan.renew.map((c) => c.name), ['early.example', 'late.example']);
     assert.deepEqual(plan.deferred.map((d) => d.name), ['failing.example']);
@@ -73,8 +73,21 @@ describe('failure backoff', () => {
   });
 
   it('counts consecutive failures', () => {
-    const first = recordFailure(undefined, 'a', 0);
-    const second = recordFailure(first, 'b', 10);
-    assert.deepEqual(second, { failures: 2, lastError: 'b', nextAttemptAt: 10 + 600_000 });
+    const first = recordFailure(undefined, problem('a'), undefined, 0);
+    const second = recordFailure(first, problem('b'), undefined, 10);
+    assert.deepEqual(second, { failures: 2, lastError: problem('b'), nextAttemptAt: 10 + 600_000, lastFailureAt: 10 });
+  });
+
+  it("obeys the CA's Retry-After on rateLimited and 503 when it is longer than the backoff", () => {
+    const limited = recordFailure(undefined, { type: 'rateLimited', detail: 'too many', status: 429 }, 3 * 3_600_000, 0);
+    assert.equal(limited.nextAttemptAt, 3 * 3_600_000);
+    const unavailable = recordFailure(undefined, { type: undefined, detail: 'busy', status: 503 }, 5_000, 0);
+    assert.equal(unavailable.nextAttemptAt, 60_000, 'a shorter Retry-After does not shorten our backoff');
+    const other = recordFailure(undefined, { type: 'unauthorized', detail: 'no', status: 403 }, 3 * 3_600_000, 0);
+    assert.equal(other.nextAttemptAt, 60_000, 'Retry-After on other problems does not stretch the schedule');
   });
 });
+
+function problem(detail: string) {
+  return { type: 'connection', detail, status: undefined };
+}

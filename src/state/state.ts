@@ -1,0 +1,110 @@
+/**
+ * What the daemon remembers between runs, beyond the certificates themselves: failures and when to
+ * try again, and (later) renewal schedules and when a name was last wanted. Pure: parsing is tolerant
+ * (a damaged file must not stop certificates from being renewed), serialising is deterministic.
+ */
+
+export interface AcmeProblem {
+  /** The ACME problem type without the `urn:ietf:params:acme:error:` prefix when it has one. */
+  type: string | undefined;
+  detail: string;
+  status: number | undefined;
+}
+
+export interface FailureState {
+  failures: number;
+  lastError: AcmeProblem;
+  /** Epoch ms before which the name is not ordered again. */
+  nextAttemptAt: number;
+  lastFailureAt: number;
+}
+
+export interface CertState {
+  failure?: FailureState | undefined;
+}
+
+export interface DaemonState {
+  certificates: Map<string, CertState>;
+}
+
+export const STATE_FILE = 'state.json';
+const VERSION = 1;
+
+export function emptyState(): DaemonState {
+  return { certificates: new Map() };
+}
+
+export function serializeState(state: DaemonState): string {
+  const certificates: Record<string, unknown> = {};
+  for (const name of [...state.certificates.keys()].sort()) {
+    const cert = state.certificates.get(name);
+    if (cert?.failure === undefined) continue;
+    const f = cert.failure;
+    certificates[name] = {
+      failure: {
+        failures: f.failures,
+        lastError: { type: f.lastError.type ?? null, detail: f.lastError.detail, status: f.lastError.status ?? null },
+        nextAttemptAt: new Date(f.nextAttemptAt).toISOString(),
+        lastFailureAt: new Date(f.lastFailureAt).toISOString(),
+      },
+    };
+  }
+  return `${JSON.stringify({ version: VERSION, certificates }, null, 2)}\n`;
+}
+
+/** Never throws: whatever cannot be understood is dropped, and `problems` says what was dropped. */
+export function parseState(text: string): { state: DaemonState; problems: string[] } {
+  const state = emptyState();
+  const problems: string[] = [];
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    return { state, problems: ['the file is not JSON'] };
+  }
+  if (!isObject(raw) || !isObject(raw['certificates'])) {
+    return { state, problems: ['the file has no "certificates" object'] };
+  }
+  for (const [name, value] of Object.entries(raw['certificates'])) {
+    const failure = isObject(value) ? parseFailure(value['failure']) : undefined;
+    if (failure === undefined) {
+      problems.push(`entry ${JSON.stringify(name)} is not understood`);
+      continue;
+    }
+    state.certificates.set(name, { failure });
+  }
+  return { state, problems };
+}
+
+function parseFailure(value: unknown): FailureState | undefined {
+  if (!isObject(value)) return undefined;
+  const failures = value['failures'];
+  const nextAttemptAt = parseTime(value['nextAttemptAt']);
+  const lastFailureAt = parseTime(value['lastFailureAt']);
+  const lastError = value['lastError'];
+  if (typeof failures !== 'number' || !Number.isSafeInteger(failures) || failures < 1) return undefined;
+  if (nextAttemptAt === undefined || lastFailureAt === undefined || !isObject(lastError)) return undefined;
+  const type = lastError['type'];
+  const detail = lastError['detail'];
+  const status = lastError['status'];
+  return {
+    failures,
+    nextAttemptAt,
+    lastFailureAt,
+    lastError: {
+      type: typeof type === 'string' ? type : undefined,
+      detail: typeof detail === 'string' ? detail : '',
+      status: typeof status === 'number' ? status : undefined,
+    },
+  };
+}
+
+function parseTime(value: unknown): number | undefined {
+  if (typeof value !== 'string') return undefined;
+  const t = Date.parse(value);
+  return Number.isFinite(t) ? t : undefined;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
