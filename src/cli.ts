@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import {
   ConfigError,
+  KEY_TYPES,
   LETS_ENCRYPT_DIRECTORY,
   parseBoolean,
   parseHttpUrl,
@@ -11,6 +12,7 @@ import {
   parseUrlList,
   redactUrlText,
   type Config,
+  type KeyType,
 } from './config.js';
 import { LOG_LEVELS, type LogLevel } from './log.js';
 
@@ -124,6 +126,32 @@ const OPTIONS: readonly OptionSpec[] = [
     parse: (text) => text,
   },
   {
+    flags: '--key-type <type>',
+    key: 'keyType',
+    description: 'The kind of private key each certificate gets',
+    defaultText: 'rsa2048',
+    parse: (text) => text,
+    choices: KEY_TYPES,
+  },
+  {
+    flags: '--eab-kid <kid>',
+    key: 'eabKid',
+    description: 'Key identifier for external account binding, for CAs that require it (with --eab-hmac-key)',
+    parse: parseNonEmpty,
+  },
+  {
+    flags: '--eab-hmac-key <key>',
+    key: 'eabHmacKey',
+    description: 'Base64url MAC key for external account binding (with --eab-kid); never logged',
+    parse: parseNonEmpty,
+  },
+  {
+    flags: '--acme-profile <name>',
+    key: 'acmeProfile',
+    description: "An ACME profile to request (e.g. Let's Encrypt's tlsserver or shortlived); the CA must advertise it",
+    parse: parseNonEmpty,
+  },
+  {
     flags: '--log-level <level>',
     key: 'logLevel',
     description: 'The minimum severity of log messages',
@@ -143,6 +171,11 @@ export const STORAGE_DIR_ENV = 'MARATHON_ACME_STORAGE_DIR';
 
 function parseEmail(text: string): string {
   if (!/^[^\s@]+@[^\s@]+$/.test(text)) throw new ConfigError(`'${text}' is not an e-mail address`);
+  return text;
+}
+
+function parseNonEmpty(text: string): string {
+  if (text.trim() === '') throw new ConfigError('the value must not be empty');
   return text;
 }
 
@@ -240,6 +273,12 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliRe
     return usageError(`missing required argument 'storage-dir' (or set ${STORAGE_DIR_ENV})`);
   }
 
+  const eabKid = values['eabKid'] as string | undefined;
+  const eabHmacKey = values['eabHmacKey'] as string | undefined;
+  if ((eabKid === undefined) !== (eabHmacKey === undefined)) {
+    return usageError('--eab-kid and --eab-hmac-key go together: give both or neither');
+  }
+
   return {
     kind: 'run',
     config: {
@@ -258,6 +297,9 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliRe
       maxConcurrentOrders: values['maxConcurrentOrders'] as number,
       acmeCaFile: values['acmeCaFile'] as string | undefined,
       logLevel: values['logLevel'] as LogLevel,
+      keyType: values['keyType'] as KeyType,
+      eab: eabKid !== undefined && eabHmacKey !== undefined ? { kid: eabKid, hmacKey: eabHmacKey } : undefined,
+      acmeProfile: values['acmeProfile'] as string | undefined,
     },
   };
 }
@@ -279,6 +321,10 @@ export function describeConfig(config: Config): Record<string, unknown> {
     renewalIntervalSeconds: config.renewalIntervalMs / 1000,
     maxConcurrentOrders: config.maxConcurrentOrders,
     acmeCaFile: config.acmeCaFile ?? null,
+    keyType: config.keyType,
+    eabKid: config.eab?.kid ?? null,
+    eabHmacKey: config.eab === undefined ? null : '***',
+    acmeProfile: config.acmeProfile ?? null,
     logLevel: config.logLevel,
   };
 }

@@ -19,7 +19,15 @@ export interface Config {
   renewalIntervalMs: number;
   maxConcurrentOrders: number;
   acmeCaFile: string | undefined;
+  keyType: KeyType;
+  /** External account binding, for CAs that require it (both parts or neither). */
+  eab: { kid: string; hmacKey: string } | undefined;
+  /** An ACME profile to request; must be advertised by the CA's directory. */
+  acmeProfile: string | undefined;
 }
+
+export const KEY_TYPES = ['rsa2048', 'rsa4096', 'ecdsa-p256', 'ecdsa-p384'] as const;
+export type KeyType = (typeof KEY_TYPES)[number];
 
 export interface ListenAddress {
   /** The address to bind; the original's empty host meant every IPv4 interface. */

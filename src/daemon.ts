@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 import { Agent } from 'undici';
 import { loadOrCreateAccountKey } from './acme/account-key.js';
 import { ChallengeResponder } from './acme/challenges.js';
-import { AcmeCertificateAuthority, type CertificateAuthority } from './acme/issuer.js';
+import { AcmeCertificateAuthority, AcmeConfigError, type CertificateAuthority } from './acme/issuer.js';
 import { CertStore } from './certs/store.js';
 import type { Config } from './config.js';
 import { closeServer, createHttpServer, listen, type HealthReport } from './http/server.js';
@@ -57,10 +57,16 @@ export class Daemon {
   private server: Server | undefined;
   private manager: CertificateManager | undefined;
   private accountReady = false;
+  private accountError: string | undefined;
   private streamState: StreamState = 'disconnected';
   private readonly syncStatus: SyncStatus = { lastAttemptAt: undefined, lastSuccessAt: undefined, lastError: undefined };
   private readonly background: Promise<void>[] = [];
   private boundPort = 0;
+  private reportFatal: (err: Error) => void = () => undefined;
+  /** Settles when the daemon hits an error that waiting will not fix (e.g. a profile the CA lacks). */
+  readonly fatal = new Promise<Error>((resolve) => {
+    this.reportFatal = resolve;
+  });
 
   constructor(private readonly deps: DaemonDeps) {
     const { config } = deps;
@@ -120,6 +126,9 @@ export class Daemon {
         responder: this.responder,
         logger: this.logger,
         caFile: config.acmeCaFile,
+        keyType: config.keyType,
+        eab: config.eab,
+        profile: config.acmeProfile,
       });
     const stateFile = new StateFile(this.store, this.logger);
     let state: DaemonState;
@@ -191,7 +200,9 @@ export class Daemon {
     const now = this.clock.now();
     const { syncIntervalMs } = this.deps.config;
     if (this.server === undefined) problems.push('not listening');
-    if (!this.accountReady) problems.push('ACME account not registered yet');
+    if (!this.accountReady) {
+      problems.push(this.accountError === undefined ? 'ACME account not registered yet' : `ACME account not registered: ${this.accountError}`);
+    }
     const s = this.syncStatus;
     if (s.lastSuccessAt === undefined) {
       problems.push(s.lastError === undefined ? 'no sync with Marathon has completed yet' : `last sync with Marathon failed: ${s.lastError}`);
@@ -224,6 +235,12 @@ export class Daemon {
         this.renewals.request('start-up renewal check');
         return;
       } catch (err) {
+        if (err instanceof AcmeConfigError) {
+          this.logger.fatal({ err: err.message }, 'the CA cannot serve this configuration; stopping');
+          this.reportFatal(err);
+          return;
+        }
+        this.accountError = errorMessage(err);
         const delay = backoffDelay({ baseMs: 2_000, capMs: 5 * 60_000 }, attempt++, this.random);
         this.logger.error({ err: errorMessage(err), retryInMs: delay }, 'ACME account is not ready; retrying after a pause');
         await this.clock.sleep(delay, this.stopping.signal);

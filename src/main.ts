@@ -28,8 +28,13 @@ async function main(): Promise<number> {
     await daemon.stop(0).catch(() => undefined);
     return err instanceof StartupError ? 1 : 70;
   }
-  const signal = await shutdown;
-  logger.info({ signal }, 'shutdown requested');
+  const outcome = await Promise.race([shutdown.then((signal) => ({ signal })), daemon.fatal.then((error) => ({ error }))]);
+  if ('error' in outcome) {
+    process.stderr.write(`marathon-acme: ${outcome.error.message}\n`);
+    await daemon.stop();
+    return 1;
+  }
+  logger.info({ signal: outcome.signal }, 'shutdown requested');
   await daemon.stop();
   return 0;
 }

@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { generateKeyPair } from 'node:crypto';
+import { generateKeyPair, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { Agent as HttpsAgent } from 'node:https';
 import { rootCertificates } from 'node:tls';
@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import acme from 'acme-client';
 import { getAdapter, isAxiosError, type AxiosAdapter } from 'axios';
 import type { Logger } from '../log.js';
+import type { KeyType } from '../config.js';
 import type { AcmeProblem } from '../state/state.js';
 import type { ChallengeResponder } from './challenges.js';
 
@@ -24,6 +25,11 @@ export interface CertificateAuthority {
   /** Registers the account (or finds the existing one for our key) and agrees to the terms. */
   ensureAccount(): Promise<void>;
   issue(names: readonly string[]): Promise<IssuedCertificate>;
+}
+
+/** A setting the CA cannot honour; retrying will not help, so the daemon stops with this message. */
+export class AcmeConfigError extends Error {
+  override readonly name = 'AcmeConfigError';
 }
 
 /** The ACME problem behind a failure, and how long the CA asked us to wait (Retry-After). */
@@ -115,6 +121,10 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 
 export interface AcmeOptions {
   directoryUrl: string;
+  keyType: KeyType;
+  eab?: { kid: string; hmacKey: string } | undefined;
+  /** Sent with every order; registration fails with ProfileError when the directory does not list it. */
+  profile?: string | undefined;
   accountKeyPem: string;
   email: string | undefined;
   responder: ChallengeResponder;
@@ -187,14 +197,17 @@ export class AcmeCertificateAuthority implements CertificateAuthority {
 
   private async register(): Promise<void> {
     await configureHttp(this.options);
+    const { eab } = this.options;
     const client = new acme.Client({
       directoryUrl: this.options.directoryUrl,
       accountKey: this.options.accountKeyPem,
+      ...(eab === undefined ? {} : { externalAccountBinding: { kid: eab.kid, hmacKey: eab.hmacKey } }),
       // Status polling: CAs usually finish in well under a second; back off up to 10 s, ~80 s in all.
       backoffMin: 250,
       backoffMax: 10_000,
       backoffAttempts: 12,
     });
+    await this.checkProfile(client);
     const contact = this.options.email === undefined ? {} : { contact: [`mailto:${this.options.email}`] };
     try {
       // newAccount with an existing key returns that account (RFC 8555 §7.3.1), so restarts reuse it.
@@ -204,6 +217,30 @@ export class AcmeCertificateAuthority implements CertificateAuthority {
     }
     this.client = client;
     this.options.logger.info({ acme: this.options.directoryUrl, account: client.getAccountUrl() }, 'ACME account ready');
+  }
+
+  /** The CA's directory (acme-client fetches and caches it; its accessor is not in the typings). */
+  private async directory(client: acme.Client): Promise<Record<string, unknown>> {
+    const internals = client as unknown as { http: { getDirectory(): Promise<Record<string, unknown>> } };
+    return internals.http.getDirectory();
+  }
+
+  private async checkProfile(client: acme.Client): Promise<void> {
+    const wanted = this.options.profile;
+    if (wanted === undefined) return;
+    const directory = await this.directory(client).catch((err: unknown) => {
+      throw new Error(`reading the ACME directory ${this.options.directoryUrl} failed: ${errorText(err)}`);
+    });
+    const meta = directory['meta'];
+    const profiles = typeof meta === 'object' && meta !== null ? (meta as Record<string, unknown>)['profiles'] : undefined;
+    const offered = typeof profiles === 'object' && profiles !== null ? Object.keys(profiles) : [];
+    if (!offered.includes(wanted)) {
+      throw new AcmeConfigError(
+        offered.length === 0
+          ? `--acme-profile ${wanted}: the CA at ${this.options.directoryUrl} offers no profiles`
+          : `--acme-profile ${wanted}: the CA at ${this.options.directoryUrl} offers only ${offered.join(', ')}`,
+      );
+    }
   }
 
   issue(names: readonly string[]): Promise<IssuedCertificate> {
@@ -217,19 +254,21 @@ export class AcmeCertificateAuthority implements CertificateAuthority {
     const log = this.options.logger.child({ domain: names[0], names });
     const started = Date.now();
 
-    const keyPromise = generateKeyPairAsync('rsa', { modulusLength: 2048, publicExponent: 0x10001 });
+    const keyPromise = generateCertificateKey(this.options.keyType);
     // Unhandled until awaited below; attach a no-op so an early order failure cannot orphan it.
     keyPromise.catch(() => undefined);
 
-    const order = await step(names, 'creating the order', () =>
-      client.createOrder({ identifiers: names.map((value) => ({ type: 'dns', value })) }),
-    );
+    // acme-client sends the order payload as given; its typings just do not know `profile` yet.
+    const payload = {
+      identifiers: names.map((value) => ({ type: 'dns', value })),
+      ...(this.options.profile === undefined ? {} : { profile: this.options.profile }),
+    } as Parameters<acme.Client["createOrder"]>[0];
+    const order = await step(names, 'creating the order', () => client.createOrder(payload));
     const authorizations = await step(names, 'fetching authorizations', () => client.getAuthorizations(order));
     await Promise.all(authorizations.map((authz) => this.validate(client, names, authz)));
 
-    const { privateKey } = await keyPromise;
     // PKCS#8: what acme-client's CSR builder reads, and HAProxy loads it from the bundle just as well.
-    const keyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+    const keyPem = (await keyPromise).export({ type: 'pkcs8', format: 'pem' }).toString();
     // A CN holds at most 64 characters; longer names go in the SAN only (the CN is optional).
     const first = names[0] ?? '';
     const [, csr] = await step(names, 'building the CSR', () =>
@@ -265,6 +304,14 @@ export class AcmeCertificateAuthority implements CertificateAuthority {
       responder.remove(challenge.token);
     }
   }
+}
+
+function generateCertificateKey(type: KeyType): Promise<KeyObject> {
+  const pair =
+    type === 'rsa2048' || type === 'rsa4096'
+      ? generateKeyPairAsync('rsa', { modulusLength: type === 'rsa2048' ? 2048 : 4096, publicExponent: 0x10001 })
+      : generateKeyPairAsync('ec', { namedCurve: type === 'ecdsa-p256' ? 'P-256' : 'P-384' });
+  return pair.then((keys) => keys.privateKey);
 }
 
 async function step<T>(names: readonly string[], what: string, run: () => Promise<T>): Promise<T> {

@@ -95,6 +95,9 @@ describe('daemon against pebble, haproxy and the Marathon emulator', () => {
       renewalIntervalMs: 3_600_000,
       maxConcurrentOrders: 4,
       acmeCaFile: pebble.caFile,
+      keyType: 'rsa2048',
+      eab: undefined,
+      acmeProfile: undefined,
       ...options.overrides,
     };
     const daemon = new Daemon({ config, logger: testLogger(), ...(options.clock === undefined ? {} : { clock: options.clock }) });

@@ -78,6 +78,22 @@ describe('command line', () => {
     assert.equal(flagsWin.storageDir, '/flag-dir');
   });
 
+  it('takes the CA options: key type, external account binding, profile', () => {
+    const c = run(['--key-type', 'ecdsa-p384', '--eab-kid', 'kid-1', '--eab-hmac-key', 'c2VjcmV0', '--acme-profile', 'tlsserver', '/d']);
+    assert.equal(c.keyType, 'ecdsa-p384');
+    assert.deepEqual(c.eab, { kid: 'kid-1', hmacKey: 'c2VjcmV0' });
+    assert.equal(c.acmeProfile, 'tlsserver');
+    assert.equal(run(['/d']).keyType, 'rsa2048', 'RSA 2048 stays the default for compatibility');
+    assert.doesNotMatch(JSON.stringify(describeConfig(c)), /c2VjcmV0/, 'the MAC key is never shown');
+  });
+
+  it('refuses half an external account binding', () => {
+    const r = fail(['--eab-kid', 'kid-1', '/d']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /--eab-kid and --eab-hmac-key go together/);
+    assert.equal(fail(['--key-type', 'dsa', '/d']).code, 2);
+  });
+
   it('treats MARATHON_ACME_ALLOW_MULTIPLE_CERTS=false as false', () => {
     assert.equal(run(['/d'], { MARATHON_ACME_ALLOW_MULTIPLE_CERTS: 'false' }).multipleDomains, 'first');
   });

@@ -1,0 +1,98 @@
+/** CA options against pebble: external account binding, certificate key types, profiles. */
+import 'reflect-metadata';
+import assert from 'node:assert/strict';
+import { createPrivateKey } from 'node:crypto';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it, type TestContext } from 'node:test';
+import { request } from 'undici';
+import { splitPem } from '../../src/certs/pem.js';
+import type { Config } from '../../src/config.js';
+import { Daemon } from '../../src/daemon.js';
+import { silentLogger } from '../../src/log.js';
+import { hostApp } from '../support/apps.js';
+import { haproxyCheck } from '../support/haproxy.js';
+import { startLbReceiver } from '../support/lb-receiver.js';
+import { MarathonEmulator } from '../support/marathon-emulator.js';
+import { startPebble, type PebbleOptions } from '../support/pebble.js';
+import { freePort } from '../support/ports.js';
+
+const EAB_KID = 'kid-1';
+const EAB_KEY = 'zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W';
+
+async function eventually(what: string, check: () => Promise<boolean>, limitMs = 30_000): Promise<void> {
+  const deadline = Date.now() + limitMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for: ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** pebble + emulator (one external app) + LB + a daemon with `overrides`; everything stopped after the test. */
+async function run(t: TestContext, pebbleOptions: Omit<PebbleOptions, 'httpPort'>, overrides: Partial<Config>) {
+  const httpPort = await freePort();
+  const pebble = await startPebble({ httpPort, ...pebbleOptions });
+  t.after(() => pebble.stop());
+  const marathon = await MarathonEmulator.start({ heartbeatMs: 0 });
+  t.after(() => marathon.stop());
+  marathon.addApp(hostApp('/app', { HAPROXY_GROUP: 'external', MARATHON_ACME_0_DOMAIN: 'options.example.test' }));
+  const lb = await startLbReceiver();
+  t.after(() => lb.stop());
+  const storage = await mkdtemp(join(tmpdir(), 'ma-options-'));
+  t.after(() => rm(storage, { recursive: true, force: true }));
+  const config: Config = {
+    storageDir: storage, acmeDirectoryUrl: pebble.directoryUrl, email: undefined, marathonUrls: [marathon.url], lbUrls: [lb.url],
+    group: 'external', multipleDomains: 'first', listen: { host: '127.0.0.1', port: httpPort }, marathonTimeoutMs: 2_000,
+    sseTimeoutMs: 60_000, logLevel: 'info', syncIntervalMs: 300_000, renewalIntervalMs: 3_600_000, maxConcurrentOrders: 4,
+    acmeCaFile: pebble.caFile, keyType: 'rsa2048', eab: undefined, acmeProfile: undefined, ...overrides,
+  };
+  const daemon = new Daemon({ config, logger: silentLogger() });
+  await daemon.start();
+  t.after(() => daemon.stop(1_000));
+  const files = async () => readdir(join(storage, 'certs'));
+  return { daemon, storage, files };
+}
+
+describe('CA options', () => {
+  const eabPebble = { extraConfig: { externalAccountBindingRequired: true, externalAccountMACKeys: { [EAB_KID]: EAB_KEY } } };
+
+  it('registers with external account binding where the CA requires it', async (t) => {
+    const { files } = await run(t, eabPebble, { eab: { kid: EAB_KID, hmacKey: EAB_KEY } });
+    await eventually('a certificate', async () => (await files()).length === 1);
+  });
+
+  it('reports the CA refusing an account without binding, and keeps trying', async (t) => {
+    const { daemon } = await run(t, eabPebble, {});
+    await eventually('health names the problem', async () => {
+      const res = await request(`http://127.0.0.1:${daemon.port}/health`);
+      const body = JSON.stringify(await res.body.json());
+      return res.statusCode === 503 && body.includes('ACME account not registered') && body.includes('externalAccountBinding');
+    });
+  });
+
+  for (const [keyType, asymmetricKeyType, detail] of [
+    ['ecdsa-p256', 'ec', 'prime256v1'],
+    ['ecdsa-p384', 'ec', 'secp384r1'],
+    ['rsa4096', 'rsa', '4096'],
+  ] as const) {
+    it(`issues certificates with ${keyType} keys that haproxy loads`, async (t) => {
+      const { files, storage } = await run(t, {}, { keyType });
+      await eventually('a certificate', async () => (await files()).length === 1);
+      const text = await readFile(join(storage, 'certs', 'options.example.test.pem'), 'utf8');
+      const key = createPrivateKey(splitPem(text).blocks[0]?.pem ?? '');
+      assert.equal(key.asymmetricKeyType, asymmetricKeyType);
+      const details = key.asymmetricKeyDetails;
+      assert.equal(String(details?.namedCurve ?? details?.modulusLength), detail);
+      const check = await haproxyCheck(storage);
+      assert.ok(check.ok, check.output);
+    });
+  }
+
+  it('stops with a clear error when the CA does not offer the requested profile', async (t) => {
+    const { daemon, files } = await run(t, {}, { acmeProfile: 'tlsserver' });
+    const error = await daemon.fatal;
+    assert.match(error.message, /--acme-profile tlsserver: the CA at .* offers no profiles/);
+    assert.deepEqual(await files(), []);
+  });
+});
