@@ -15,6 +15,7 @@ import {
   type KeyType,
 } from './config.js';
 import { LOG_LEVELS, type LogLevel } from './log.js';
+import { MULTIPLE_DOMAINS_MODES, type MultipleDomainsMode } from './marathon/apps.js';
 
 export const PROGRAM = 'marathon-acme';
 
@@ -73,9 +74,18 @@ const OPTIONS: readonly OptionSpec[] = [
     flags: '--allow-multiple-certs',
     key: 'allowMultipleCerts',
     description:
-      'Take every domain of a MARATHON_ACME_{n}_DOMAIN label, one certificate each, instead of only the first (not recommended: uses up CA rate limits)',
+      'The same as --multiple-domains separate (kept from the original)',
     parse: parseBoolean,
     boolean: true,
+  },
+  {
+    flags: '--multiple-domains <mode>',
+    key: 'multipleDomains',
+    description:
+      'What to do with several domains in one MARATHON_ACME_{n}_DOMAIN label: first (only the first), separate (one certificate each), san (one certificate covering all)',
+    defaultText: 'first',
+    parse: (text) => text,
+    choices: MULTIPLE_DOMAINS_MODES,
   },
   {
     flags: '--listen <[ip]:port>',
@@ -273,6 +283,13 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliRe
     return usageError(`missing required argument 'storage-dir' (or set ${STORAGE_DIR_ENV})`);
   }
 
+  let multipleDomains = values['multipleDomains'] as MultipleDomainsMode;
+  if (values['allowMultipleCerts'] === true) {
+    if (program.getOptionValueSource('multipleDomains') === 'cli' && multipleDomains !== 'separate') {
+      return usageError(`--allow-multiple-certs means --multiple-domains separate and contradicts --multiple-domains ${multipleDomains}`);
+    }
+    multipleDomains = 'separate';
+  }
   const eabKid = values['eabKid'] as string | undefined;
   const eabHmacKey = values['eabHmacKey'] as string | undefined;
   if ((eabKid === undefined) !== (eabHmacKey === undefined)) {
@@ -288,7 +305,7 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliRe
       marathonUrls: values['marathon'] as string[],
       lbUrls: values['lb'] as string[],
       group: values['group'] as string,
-      multipleDomains: values['allowMultipleCerts'] === true ? 'separate' : 'first',
+      multipleDomains,
       listen: values['listen'] as Config['listen'],
       marathonTimeoutMs: values['marathonTimeout'] as number,
       sseTimeoutMs: values['sseTimeout'] as number,

@@ -67,30 +67,50 @@ export interface Deferred {
   lastError: string;
 }
 
+export interface PlannedOrder {
+  wanted: WantedName;
+  /** All names of the certificate to order, primary first. */
+  names: string[];
+  reason: 'new' | 'names changed';
+}
+
 export interface IssuePlan {
-  /** Wanted names without a stored certificate that may be ordered now, first occurrence kept. */
-  issue: WantedName[];
-  /** Wanted names without a certificate that are waiting out a failure backoff. */
+  /** Certificates to order now, first occurrence of each primary name kept. */
+  issue: PlannedOrder[];
+  /** Certificates that would be ordered but are waiting out a failure backoff. */
   deferred: Deferred[];
+}
+
+/**
+ * A stored certificate serves a wanted one when it covers the wanted names; in `san` mode (where
+ * `sans` is set) the sets must be equal, so that a name removed from a label leaves the certificate.
+ */
+export function storedServes(stored: Pick<CertSummary, 'names'>, wanted: WantedName): boolean {
+  const have = new Set(stored.names);
+  const want = wanted.sans ?? [wanted.name];
+  if (!want.every((n) => have.has(n))) return false;
+  return wanted.sans === undefined || have.size === new Set(want).size;
 }
 
 export function planIssuance(
   wanted: readonly WantedName[],
-  stored: ReadonlySet<string>,
+  stored: ReadonlyMap<string, Pick<CertSummary, 'names'>>,
   failures: FailureMemory,
   now: number,
 ): IssuePlan {
-  const issue: WantedName[] = [];
+  const issue: PlannedOrder[] = [];
   const deferred: Deferred[] = [];
   const seen = new Set<string>();
   for (const w of wanted) {
-    if (seen.has(w.name) || stored.has(w.name)) continue;
+    if (seen.has(w.name)) continue;
     seen.add(w.name);
+    const current = stored.get(w.name);
+    if (current !== undefined && storedServes(current, w)) continue;
     const failure = failures.get(w.name);
     if (failure !== undefined && failure.nextAttemptAt > now) {
       deferred.push({ name: w.name, until: failure.nextAttemptAt, lastError: describeProblem(failure.lastError) });
     } else {
-      issue.push(w);
+      issue.push({ wanted: w, names: [...(w.sans ?? [w.name])], reason: current === undefined ? 'new' : 'names changed' });
     }
   }
   return { issue, deferred };

@@ -55,6 +55,7 @@ const CERTS = 'certs';
 const UNMANAGED = 'unmanaged-certs';
 const TMP = '.tmp';
 const CORRUPT = 'corrupt-certs';
+const RETIRED = 'retired-certs';
 const DEFAULT_PEM = 'default.pem';
 const CLIENT_KEY = 'client.key';
 const PRIVATE = 0o600;
@@ -133,11 +134,25 @@ export class CertStore {
    * something, and the reason it failed is worth a look.
    */
   async moveAside(name: string, reason: string): Promise<string> {
+    const to = await this.moveOut(name, CORRUPT, `${name}.pem.${fileTimestamp(new Date())}`);
+    this.logger?.warn({ file: `${CERTS}/${name}.pem`, movedTo: to, reason }, 'moved an unusable certificate file out of certs/');
+    return to;
+  }
+
+  /**
+   * Takes a certificate nobody wants any more out of HAProxy's directory into retired-certs/, where
+   * it stays (never deleted) in case it is wanted back or needed for revocation.
+   */
+  async retire(name: string): Promise<string> {
+    return this.moveOut(name, RETIRED, `${name}.pem`);
+  }
+
+  private async moveOut(name: string, dirName: string, fileName: string): Promise<string> {
     assertPlainFileName(name);
     const from = this.certPath(name);
-    const dir = join(this.root, CORRUPT);
-    await this.ensureDir(CORRUPT, 0o700);
-    const base = join(dir, `${name}.pem.${fileTimestamp(new Date())}`);
+    const dir = join(this.root, dirName);
+    await this.ensureDir(dirName, 0o700);
+    const base = join(dir, fileName);
     let to = base;
     for (let n = 1; await exists(to); n++) to = `${base}.${n}`;
     try {
@@ -147,7 +162,6 @@ export class CertStore {
     }
     await fsyncDir(dirname(from));
     await fsyncDir(dir);
-    this.logger?.warn({ file: `${CERTS}/${name}.pem`, movedTo: to, reason }, 'moved an unusable certificate file out of certs/');
     return to;
   }
 

@@ -1,14 +1,26 @@
 import { normaliseHostname } from '../domains/hostname.js';
 import { AppPortsError, countAppPorts } from './ports.js';
 
-/** `first`: one name per port (the first of its label); `separate`: every name, each its own certificate. */
-export type MultipleDomainsMode = 'first' | 'separate';
+/**
+ * `first`: one name per port (the first of its label); `separate`: every name, each its own
+ * certificate; `san`: one certificate per port whose subjectAltNames are all the port's names.
+ */
+export type MultipleDomainsMode = 'first' | 'separate' | 'san';
+export const MULTIPLE_DOMAINS_MODES: readonly MultipleDomainsMode[] = ['first', 'separate', 'san'];
 
-/** A name some app asks a certificate for; `appId` / `portIndex` say where it was first found. */
+/** The most names a certificate may carry (Let's Encrypt's classic profile). */
+export const MAX_NAMES_PER_CERTIFICATE = 100;
+
+/**
+ * A certificate some app asks for; `name` is its primary name (and file name), `appId` / `portIndex`
+ * say where it was first found. `sans` is set in `san` mode only: the exact set of names the
+ * certificate must cover, primary first.
+ */
 export interface WantedName {
   name: string;
   appId: string;
   portIndex: number;
+  sans?: readonly string[];
 }
 
 /** Something in an app definition was ignored; the message is complete on its own. */
@@ -173,10 +185,11 @@ function selectFromApp(app: unknown, index: number, options: SelectionOptions, f
       // certificate the operator gets.
       candidates = domains.slice(0, 1);
     }
+    const valid: string[] = [];
     for (const candidate of candidates) {
       const result = normaliseHostname(candidate);
       if (result.ok) {
-        found.push({ name: result.name, appId: id, portIndex });
+        if (!valid.includes(result.name)) valid.push(result.name);
       } else {
         warnings.push({
           appId: id,
@@ -186,5 +199,21 @@ function selectFromApp(app: unknown, index: number, options: SelectionOptions, f
         });
       }
     }
+    if (options.multipleDomains !== 'san') {
+      for (const name of valid) found.push({ name, appId: id, portIndex });
+      continue;
+    }
+    const primary = valid[0];
+    if (primary === undefined) continue;
+    if (valid.length > MAX_NAMES_PER_CERTIFICATE) {
+      warnings.push({
+        appId: id,
+        portIndex,
+        label,
+        message: `label ${label} of app ${id} names ${valid.length} domains for port ${portIndex}, more than the ${MAX_NAMES_PER_CERTIFICATE} a certificate may carry; no certificate for this port`,
+      });
+      continue;
+    }
+    found.push({ name: primary, appId: id, portIndex, sans: valid });
   }
 }

@@ -19,8 +19,15 @@ export interface FailureState {
   lastFailureAt: number;
 }
 
+export interface CertOwner {
+  appId: string;
+  portIndex: number;
+}
+
 export interface CertState {
   failure?: FailureState | undefined;
+  /** The app port the certificate was last issued for. */
+  owner?: CertOwner | undefined;
 }
 
 export interface DaemonState {
@@ -38,16 +45,18 @@ export function serializeState(state: DaemonState): string {
   const certificates: Record<string, unknown> = {};
   for (const name of [...state.certificates.keys()].sort()) {
     const cert = state.certificates.get(name);
-    if (cert?.failure === undefined) continue;
-    const f = cert.failure;
-    certificates[name] = {
-      failure: {
+    const entry: Record<string, unknown> = {};
+    const f = cert?.failure;
+    if (f !== undefined) {
+      entry['failure'] = {
         failures: f.failures,
         lastError: { type: f.lastError.type ?? null, detail: f.lastError.detail, status: f.lastError.status ?? null },
         nextAttemptAt: new Date(f.nextAttemptAt).toISOString(),
         lastFailureAt: new Date(f.lastFailureAt).toISOString(),
-      },
-    };
+      };
+    }
+    if (cert?.owner !== undefined) entry['owner'] = { appId: cert.owner.appId, portIndex: cert.owner.portIndex };
+    if (Object.keys(entry).length > 0) certificates[name] = entry;
   }
   return `${JSON.stringify({ version: VERSION, certificates }, null, 2)}\n`;
 }
@@ -67,11 +76,11 @@ export function parseState(text: string): { state: DaemonState; problems: string
   }
   for (const [name, value] of Object.entries(raw['certificates'])) {
     const failure = isObject(value) ? parseFailure(value['failure']) : undefined;
-    if (failure === undefined) {
+    const owner = isObject(value) ? parseOwner(value['owner']) : undefined;
+    if (!isObject(value) || (failure === undefined && value['failure'] !== undefined) || (owner === undefined && value['owner'] !== undefined)) {
       problems.push(`entry ${JSON.stringify(name)} is not understood`);
-      continue;
     }
-    state.certificates.set(name, { failure });
+    if (failure !== undefined || owner !== undefined) state.certificates.set(name, { failure, owner });
   }
   return { state, problems };
 }
@@ -97,6 +106,13 @@ function parseFailure(value: unknown): FailureState | undefined {
       status: typeof status === 'number' ? status : undefined,
     },
   };
+}
+
+function parseOwner(value: unknown): CertOwner | undefined {
+  if (!isObject(value)) return undefined;
+  const { appId, portIndex } = value;
+  if (typeof appId !== 'string' || typeof portIndex !== 'number' || !Number.isSafeInteger(portIndex) || portIndex < 0) return undefined;
+  return { appId, portIndex };
 }
 
 function parseTime(value: unknown): number | undefined {

@@ -13,7 +13,7 @@ import { normaliseHostname } from '../domains/hostname.js';
 import type { Logger } from '../log.js';
 import type { WantedName } from '../marathon/apps.js';
 import type { StateFile } from '../state/state-file.js';
-import type { AcmeProblem, DaemonState } from '../state/state.js';
+import type { AcmeProblem, CertOwner, DaemonState } from '../state/state.js';
 import type { Clock } from '../util/clock.js';
 import { Limiter } from '../util/limiter.js';
 
@@ -88,7 +88,7 @@ export class CertificateManager {
   /** Orders a certificate for every wanted name that has none (and is not waiting out a failure). */
   async issueMissing(wanted: readonly WantedName[]): Promise<BatchResult> {
     const now = this.options.clock.now();
-    const plan = planIssuance(wanted, new Set(this.index.keys()), this.failed, now);
+    const plan = planIssuance(wanted, this.index, this.failed, now);
     for (const d of plan.deferred) {
       this.options.logger.debug(
         { domain: d.name, retryAt: new Date(d.until).toISOString(), lastError: d.lastError },
@@ -99,8 +99,36 @@ export class CertificateManager {
       this.options.logger.debug('no new domains to issue certificates for');
       return { written: [], failed: [] };
     }
-    this.options.logger.info({ count: plan.issue.length, domains: plan.issue.map((w) => w.name) }, 'issuing certificates for new domains');
-    return this.runBatch(plan.issue.map((w) => ({ names: [w.name], reason: 'new', appId: w.appId })));
+    this.options.logger.info({ count: plan.issue.length, domains: plan.issue.map((o) => o.wanted.name) }, 'issuing certificates for new domains');
+    const result = await this.runBatch(
+      plan.issue.map((o) => ({ names: o.names, reason: o.reason, appId: o.wanted.appId, owner: { appId: o.wanted.appId, portIndex: o.wanted.portIndex } })),
+    );
+    await this.retireReplaced(wanted, result.written);
+    return result;
+  }
+
+  /**
+   * When an app port got a new certificate under another primary name (its label changed), the
+   * certificate it had before is taken out of certs/ at once instead of lingering there, unless some
+   * app still wants that name.
+   */
+  private async retireReplaced(wanted: readonly WantedName[], written: readonly string[]): Promise<void> {
+    const stillWanted = new Set(wanted.map((w) => w.name));
+    const { state } = this.options;
+    for (const name of written) {
+      const owner = state.certificates.get(name)?.owner;
+      if (owner === undefined) continue;
+      for (const [other, cert] of state.certificates) {
+        if (other === name || stillWanted.has(other) || !this.index.has(other)) continue;
+        if (cert.owner?.appId !== owner.appId || cert.owner.portIndex !== owner.portIndex) continue;
+        if (this.inFlight.has(other)) continue;
+        const movedTo = await this.options.store.retire(other);
+        this.index.delete(other);
+        state.certificates.delete(other);
+        this.options.logger.info({ domain: other, replacedBy: name, appId: owner.appId, portIndex: owner.portIndex, movedTo }, 'certificate replaced by the port\'s new one; moved out of certs/');
+      }
+    }
+    await this.persistState();
   }
 
   /** Renews every stored certificate with less than a third of its lifetime left. */
@@ -139,10 +167,10 @@ export class CertificateManager {
   }
 
   private async runBatch(
-    jobs: ReadonlyArray<{ names: string[]; reason: string; appId: string | undefined; notAfter?: number }>,
+    jobs: ReadonlyArray<{ names: string[]; reason: string; appId: string | undefined; notAfter?: number; owner?: CertOwner }>,
   ): Promise<BatchResult> {
     const outcomes = await Promise.all(
-      jobs.map(async (job) => ({ name: job.names[0] ?? '', ok: await this.obtain(job.names, job.reason, job.appId, job.notAfter) })),
+      jobs.map(async (job) => ({ name: job.names[0] ?? '', ok: await this.obtain(job.names, job.reason, job.appId, job.notAfter, job.owner) })),
     );
     return {
       written: outcomes.filter((o) => o.ok).map((o) => o.name),
@@ -151,18 +179,18 @@ export class CertificateManager {
   }
 
   /** Resolves true when a new certificate was written. Never rejects: failures are logged and remembered. */
-  private obtain(names: string[], reason: string, appId: string | undefined, notAfter?: number): Promise<boolean> {
+  private obtain(names: string[], reason: string, appId: string | undefined, notAfter?: number, owner?: CertOwner): Promise<boolean> {
     const name = names[0] ?? '';
     const existing = this.inFlight.get(name);
     if (existing !== undefined) return existing;
     const run = this.limiter
-      .run(() => this.obtainNow(names, reason, appId, notAfter))
+      .run(() => this.obtainNow(names, reason, appId, notAfter, owner))
       .finally(() => this.inFlight.delete(name));
     this.inFlight.set(name, run);
     return run;
   }
 
-  private async obtainNow(names: string[], reason: string, appId: string | undefined, notAfter?: number): Promise<boolean> {
+  private async obtainNow(names: string[], reason: string, appId: string | undefined, notAfter?: number, owner?: CertOwner): Promise<boolean> {
     const { clock, logger, store, ca } = this.options;
     const name = names[0] ?? '';
     const log = logger.child({ domain: name, ...(appId === undefined ? {} : { appId }) });
@@ -176,7 +204,9 @@ export class CertificateManager {
       const leaf = parsed.bundle.leaf;
       this.index.set(name, { name, names: leaf.names, notBefore: leaf.notBefore.getTime(), notAfter: leaf.notAfter.getTime() });
       this.writtenAt.set(name, ++this.writeSeq);
-      await this.forgetFailure(name);
+      const previous = this.options.state.certificates.get(name);
+      this.options.state.certificates.set(name, { ...previous, failure: undefined, ...(owner === undefined ? {} : { owner }) });
+      await this.persistState();
       log.info({ notAfter: leaf.notAfter.toISOString(), file: `certs/${name}.pem` }, 'certificate stored');
       return true;
     } catch (err) {
@@ -202,13 +232,6 @@ export class CertificateManager {
       );
       return false;
     }
-  }
-
-  private async forgetFailure(name: string): Promise<void> {
-    const cert = this.options.state.certificates.get(name);
-    if (cert?.failure === undefined) return;
-    this.options.state.certificates.set(name, { ...cert, failure: undefined });
-    await this.persistState();
   }
 
   /** A state file that cannot be written must not fail the order that has already succeeded. */

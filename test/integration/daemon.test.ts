@@ -276,6 +276,21 @@ describe('daemon against pebble, haproxy and the Marathon emulator', () => {
     assert.equal((await readState()).certificates['backoff.example.test'], undefined, 'success clears the failure');
   });
 
+  it('in san mode gives an app port one certificate covering all its names', async (t) => {
+    const { storage, daemon } = await setup(t, {
+      apps: [hostApp('/san', { HAPROXY_GROUP: 'external', MARATHON_ACME_0_DOMAIN: 'san1.example.test, www.san1.example.test san2.example.test' })],
+      overrides: { multipleDomains: 'san' },
+    });
+    await eventually('the certificate', async () => (await certFiles(storage)).length === 1);
+    await daemon.whenIdle();
+    assert.deepEqual(await certFiles(storage), ['san1.example.test.pem']);
+    const parsed = parseBundle(await readFile(join(storage, 'certs', 'san1.example.test.pem'), 'utf8'));
+    assert.ok(parsed.ok);
+    assert.deepEqual([...parsed.bundle.leaf.names].sort(), ['san1.example.test', 'san2.example.test', 'www.san1.example.test']);
+    const check = await haproxyCheck(storage);
+    assert.ok(check.ok, check.output);
+  });
+
   it('adopts a storage directory written by the original without re-issuing', async (t) => {
     const storage = await mkdtemp(join(tmpdir(), 'ma-adopt-'));
     await mkdir(join(storage, 'certs'));

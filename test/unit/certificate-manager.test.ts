@@ -26,7 +26,38 @@ async function setup(t: TestContext, maxConcurrentOrders = 2) {
   return { root, clock, store, ca, manager };
 }
 
+const sanWant = (appId: string, ...names: string[]) => ({ name: names[0] ?? '', appId, portIndex: 0, sans: names });
+
 describe('certificate manager', () => {
+  it('orders one certificate covering every name of a port in san mode, and re-orders when the set changes', async (t) => {
+    const { root, ca, manager } = await setup(t);
+    assert.deepEqual((await manager.issueMissing([sanWant('/shop', 'shop.example', 'www.shop.example', 'm.shop.example')])).written, ['shop.example']);
+    assert.deepEqual(ca.calls, [['shop.example', 'www.shop.example', 'm.shop.example']]);
+    assert.deepEqual(manager.managed.get('shop.example')?.names.slice().sort(), ['m.shop.example', 'shop.example', 'www.shop.example']);
+    await manager.issueMissing([sanWant('/shop', 'shop.example', 'www.shop.example', 'm.shop.example')]);
+    assert.equal(ca.calls.length, 1, 'same set, nothing to do');
+    await manager.issueMissing([sanWant('/shop', 'shop.example', 'www.shop.example')]);
+    assert.deepEqual(ca.calls[1], ['shop.example', 'www.shop.example'], 'a removed name means a new certificate');
+    assert.deepEqual(await readdir(join(root, 'certs')), ['shop.example.pem']);
+  });
+
+  it("retires a port's old certificate when its label now names another primary", async (t) => {
+    const { root, manager } = await setup(t);
+    await manager.issueMissing([sanWant('/blog', 'old.example', 'www.old.example')]);
+    await manager.issueMissing([sanWant('/blog', 'new.example', 'www.new.example')]);
+    assert.deepEqual(await readdir(join(root, 'certs')), ['new.example.pem']);
+    assert.deepEqual(await readdir(join(root, 'retired-certs')), ['old.example.pem']);
+    assert.equal(manager.managed.has('old.example'), false);
+  });
+
+  it("keeps a port's other certificates that are still wanted (separate mode)", async (t) => {
+    const { root, manager } = await setup(t);
+    const port = (name: string) => ({ name, appId: '/multi', portIndex: 0 });
+    await manager.issueMissing([port('a.example'), port('b.example')]);
+    await manager.issueMissing([port('a.example'), port('b.example'), port('c.example')]);
+    assert.deepEqual((await readdir(join(root, 'certs'))).sort(), ['a.example.pem', 'b.example.pem', 'c.example.pem']);
+  });
+
   it('orders each missing name once, never more than the concurrency bound at a time', async (t) => {
     const { root, ca, manager } = await setup(t, 2);
     const result = await manager.issueMissing(want('a.example', 'b.example', 'c.example', 'd.example', 'e.example', 'a.example'));
@@ -74,7 +105,7 @@ describe('certificate manager', () => {
     const { ca, clock, manager } = await setup(t);
     await manager.issueMissing(want('old.example'));
     clock.advance(30 * DAY);
-    await manager.issueMissing(want('new.example'));
+    await manager.issueMissing(want('old.example', 'new.example'));
     assert.deepEqual(await manager.renewDue(), { written: [], failed: [] });
     clock.advance(30 * DAY + 60_000); // old.example is now 60 days + 1 minute into its 90
     const renewed = await manager.renewDue();

@@ -87,6 +87,14 @@ describe('command line', () => {
     assert.doesNotMatch(JSON.stringify(describeConfig(c)), /c2VjcmV0/, 'the MAC key is never shown');
   });
 
+  it('chooses how several domains per label are handled, with --allow-multiple-certs as an alias', () => {
+    assert.equal(run(['--multiple-domains', 'san', '/d']).multipleDomains, 'san');
+    assert.equal(run(['--allow-multiple-certs', '/d']).multipleDomains, 'separate');
+    assert.equal(run(['/d'], { MARATHON_ACME_MULTIPLE_DOMAINS: 'san' }).multipleDomains, 'san');
+    assert.equal(fail(['--allow-multiple-certs', '--multiple-domains', 'san', '/d']).code, 2);
+    assert.equal(fail(['--multiple-domains', 'all', '/d']).code, 2);
+  });
+
   it('refuses half an external account binding', () => {
     const r = fail(['--eab-kid', 'kid-1', '/d']);
     assert.equal(r.code, 2);

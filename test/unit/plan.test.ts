@@ -15,18 +15,40 @@ import {
 
 const DAY = 86_400_000;
 const wanted = (name: string, appId = '/app') => ({ name, appId, portIndex: 0 });
+/** A stored certificate under the first name, covering all the names. */
+const stored = (...names: string[]) => new Map([[names[0] ?? '', { names }]]);
 
 describe('issuance plan', () => {
   it('orders only wanted names without a stored certificate, once each', () => {
-    const plan = planIssuance([wanted('a.example'), wanted('b.example'), wanted('a.example', '/other')], new Set(['b.example']), new Map(), 0);
-    assert.deepEqual(plan.issue.map((w) => w.name), ['a.example']);
+    const plan = planIssuance([wanted('a.example'), wanted('b.example'), wanted('a.example', '/other')], stored('b.example'), new Map(), 0);
+    assert.deepEqual(plan.issue.map((o) => o.names), [['a.example']]);
     assert.deepEqual(plan.deferred, []);
   });
 
   it('holds back a name that failed until its backoff has passed', () => {
     const failures = new Map<string, FailureRecord>([['a.example', { failures: 1, lastError: problem('boom'), nextAttemptAt: 1000, lastFailureAt: 0 }]]);
-    assert.deepEqual(planIssuance([wanted('a.example')], new Set(), failures, 999).deferred, [{ name: 'a.example', until: 1000, lastError: 'connection: boom' }]);
-    assert.deepEqual(planIssuance([wanted('a.example')], new Set(), failures, 1000).issue.map((w) => w.name), ['a.example']);
+    assert.deepEqual(planIssuance([wanted('a.example')], new Map(), failures, 999).deferred, [{ name: 'a.example', until: 1000, lastError: 'connection: boom' }]);
+    assert.deepEqual(planIssuance([wanted('a.example')], new Map(), failures, 1000).issue.map((o) => o.wanted.name), ['a.example']);
+  });
+});
+
+describe('SAN certificates', () => {
+  const san = (...names: string[]) => ({ name: names[0] ?? '', appId: '/app', portIndex: 0, sans: names });
+
+  it('orders one certificate for all names of a port', () => {
+    const plan = planIssuance([san('a.example', 'b.example', 'c.example')], new Map(), new Map(), 0);
+    assert.deepEqual(plan.issue, [{ wanted: san('a.example', 'b.example', 'c.example'), names: ['a.example', 'b.example', 'c.example'], reason: 'new' }]);
+  });
+
+  it('re-issues when the name set changes, in either direction, and not when it is the same', () => {
+    const have = stored('a.example', 'b.example');
+    assert.deepEqual(planIssuance([san('a.example', 'b.example')], have, new Map(), 0).issue, []);
+    assert.deepEqual(planIssuance([san('a.example', 'b.example', 'c.example')], have, new Map(), 0).issue.map((o) => o.reason), ['names changed']);
+    assert.deepEqual(planIssuance([san('a.example')], have, new Map(), 0).issue.map((o) => o.names), [['a.example']]);
+  });
+
+  it('a single-name wanted certificate is served by any stored one covering it', () => {
+    assert.deepEqual(planIssuance([wanted('a.example')], stored('a.example', 'b.example'), new Map(), 0).issue, []);
   });
 });
 
