@@ -130,6 +130,14 @@ const OPTIONS: readonly OptionSpec[] = [
     parse: parsePositiveInteger,
   },
   {
+    flags: '--retire-after <seconds>',
+    key: 'retireAfter',
+    description:
+      'Seconds a certificate may go unwanted by any app before it is moved to retired-certs/ and no longer renewed; 0 disables',
+    defaultText: '604800',
+    parse: parseSeconds,
+  },
+  {
     flags: '--acme-ca-file <path>',
     key: 'acmeCaFile',
     description: 'A PEM file of extra CA certificates to trust for the ACME directory (private CAs)',
@@ -312,6 +320,7 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliRe
       syncIntervalMs: values['syncInterval'] as number,
       renewalIntervalMs: values['renewalInterval'] as number,
       maxConcurrentOrders: values['maxConcurrentOrders'] as number,
+      retireAfterMs: values['retireAfter'] as number,
       acmeCaFile: values['acmeCaFile'] as string | undefined,
       logLevel: values['logLevel'] as LogLevel,
       keyType: values['keyType'] as KeyType,
@@ -337,6 +346,7 @@ export function describeConfig(config: Config): Record<string, unknown> {
     syncIntervalSeconds: config.syncIntervalMs / 1000,
     renewalIntervalSeconds: config.renewalIntervalMs / 1000,
     maxConcurrentOrders: config.maxConcurrentOrders,
+    retireAfterSeconds: config.retireAfterMs / 1000,
     acmeCaFile: config.acmeCaFile ?? null,
     keyType: config.keyType,
     eabKid: config.eab?.kid ?? null,

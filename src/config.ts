@@ -18,6 +18,8 @@ export interface Config {
   syncIntervalMs: number;
   renewalIntervalMs: number;
   maxConcurrentOrders: number;
+  /** How long a certificate may go unwanted before it is retired; 0 disables retirement. */
+  retireAfterMs: number;
   acmeCaFile: string | undefined;
   keyType: KeyType;
   /** External account binding, for CAs that require it (both parts or neither). */

@@ -306,9 +306,19 @@ export class Daemon {
       return;
     }
     const result = await manager.issueMissing(selection.names);
-    if (result.written.length > 0) this.lb.signalAll(`new certificates: ${result.written.join(', ')}`);
+    const retired = await manager.retireUnwanted(selection.names, this.deps.config.retireAfterMs);
+    if (result.written.length + retired.length > 0) {
+      this.lb.signalAll([...result.written.map((n) => `new ${n}`), ...retired.map((n) => `retired ${n}`)].join(', '));
+    }
     this.logger.info(
-      { apps: apps.length, wanted: selection.names.length, issued: result.written.length, failed: result.failed.length, durationMs: this.clock.now() - started },
+      {
+        apps: apps.length,
+        wanted: selection.names.length,
+        issued: result.written.length,
+        failed: result.failed.length,
+        retired: retired.length,
+        durationMs: this.clock.now() - started,
+      },
       'sync completed',
     );
   }

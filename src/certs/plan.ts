@@ -147,3 +147,39 @@ export function renewalNames(cert: CertSummary): string[] {
 export function describeProblem(problem: AcmeProblem): string {
   return problem.type === undefined ? problem.detail : `${problem.type}: ${problem.detail}`;
 }
+
+export interface RetirementPlan {
+  /** Managed certificates wanted now, or first seen unwanted now: their "last wanted" time becomes now. */
+  touch: string[];
+  /** Managed certificates no app has wanted for the whole grace period. */
+  retire: string[];
+}
+
+/**
+ * Which managed certificates to take out of service. A certificate is wanted when some wanted entry
+ * has its name as primary name (its file name). One not wanted is
+ * only retired after `graceMs` without being wanted, counted from the last sync that wanted it, or
+ * from the first sync that noticed it unwanted when nothing is remembered (adopted or upgraded
+ * directories). The grace is what protects against a Marathon that answers with an empty or partial
+ * app list for a while. `graceMs` 0 disables retirement.
+ */
+export function planRetirement(
+  managed: ReadonlyMap<string, Pick<CertSummary, 'names'>>,
+  wanted: readonly WantedName[],
+  lastWanted: ReadonlyMap<string, number>,
+  now: number,
+  graceMs: number,
+): RetirementPlan {
+  const primaries = new Set(wanted.map((w) => w.name));
+  const touch: string[] = [];
+  const retire: string[] = [];
+  for (const name of managed.keys()) {
+    const last = lastWanted.get(name);
+    if (primaries.has(name) || last === undefined) {
+      touch.push(name);
+    } else if (graceMs > 0 && now - last >= graceMs) {
+      retire.push(name);
+    }
+  }
+  return { touch, retire };
+}

@@ -28,6 +28,8 @@ export interface CertState {
   failure?: FailureState | undefined;
   /** The app port the certificate was last issued for. */
   owner?: CertOwner | undefined;
+  /** Epoch ms of the last successful sync in which some app wanted this certificate. */
+  lastWantedAt?: number | undefined;
 }
 
 export interface DaemonState {
@@ -56,6 +58,7 @@ export function serializeState(state: DaemonState): string {
       };
     }
     if (cert?.owner !== undefined) entry['owner'] = { appId: cert.owner.appId, portIndex: cert.owner.portIndex };
+    if (cert?.lastWantedAt !== undefined) entry['lastWantedAt'] = new Date(cert.lastWantedAt).toISOString();
     if (Object.keys(entry).length > 0) certificates[name] = entry;
   }
   return `${JSON.stringify({ version: VERSION, certificates }, null, 2)}\n`;
@@ -77,10 +80,18 @@ export function parseState(text: string): { state: DaemonState; problems: string
   for (const [name, value] of Object.entries(raw['certificates'])) {
     const failure = isObject(value) ? parseFailure(value['failure']) : undefined;
     const owner = isObject(value) ? parseOwner(value['owner']) : undefined;
-    if (!isObject(value) || (failure === undefined && value['failure'] !== undefined) || (owner === undefined && value['owner'] !== undefined)) {
+    const lastWantedAt = isObject(value) ? parseTime(value['lastWantedAt']) : undefined;
+    if (
+      !isObject(value) ||
+      (failure === undefined && value['failure'] !== undefined) ||
+      (owner === undefined && value['owner'] !== undefined) ||
+      (lastWantedAt === undefined && value['lastWantedAt'] !== undefined)
+    ) {
       problems.push(`entry ${JSON.stringify(name)} is not understood`);
     }
-    if (failure !== undefined || owner !== undefined) state.certificates.set(name, { failure, owner });
+    if (failure !== undefined || owner !== undefined || lastWantedAt !== undefined) {
+      state.certificates.set(name, { failure, owner, lastWantedAt });
+    }
   }
   return { state, problems };
 }

@@ -3,6 +3,7 @@ import { formatBundle, parseBundle } from '../certs/bundle.js';
 import {
   planIssuance,
   planRenewals,
+  planRetirement,
   recordFailure,
   renewalNames,
   type CertSummary,
@@ -35,6 +36,7 @@ export interface BatchResult {
 }
 
 const DAY = 86_400_000;
+const HOUR = 3_600_000;
 
 /**
  * Owns the set of managed certificates: what is stored, what failed recently, what is being ordered.
@@ -152,6 +154,49 @@ export class CertificateManager {
         notAfter: cert.notAfter,
       })),
     );
+  }
+
+  /**
+   * Takes certificates no app has wanted for `graceMs` out of certs/ into retired-certs/ (they are no
+   * longer renewed) and remembers when the others were last wanted. Call only with the result of a
+   * successful read of Marathon. Returns the retired names.
+   */
+  async retireUnwanted(wanted: readonly WantedName[], graceMs: number): Promise<string[]> {
+    const { state, store, logger } = this.options;
+    const now = this.options.clock.now();
+    const lastWanted = new Map<string, number>();
+    for (const [name, cert] of state.certificates) if (cert.lastWantedAt !== undefined) lastWanted.set(name, cert.lastWantedAt);
+    const plan = planRetirement(this.index, wanted, lastWanted, now, graceMs);
+    let changed = false;
+    for (const name of plan.touch) {
+      const cert = state.certificates.get(name);
+      // Hour granularity is plenty for a grace of days, and spares a state write at every sync.
+      if (cert?.lastWantedAt !== undefined && now - cert.lastWantedAt < HOUR) continue;
+      state.certificates.set(name, { ...cert, lastWantedAt: now });
+      changed = true;
+    }
+    const retired: string[] = [];
+    for (const name of plan.retire) {
+      if (this.inFlight.has(name)) continue;
+      const last = lastWanted.get(name) ?? now;
+      const movedTo = await store.retire(name);
+      this.index.delete(name);
+      state.certificates.delete(name);
+      retired.push(name);
+      changed = true;
+      logger.info(
+        { domain: name, lastWantedAt: new Date(last).toISOString(), movedTo },
+        'no app has wanted this certificate for the whole grace period (--retire-after): moved out of certs/, no longer renewed',
+      );
+    }
+    for (const [name, cert] of state.certificates) {
+      if (!this.index.has(name) && cert.failure === undefined && !this.inFlight.has(name)) {
+        state.certificates.delete(name);
+        changed = true;
+      }
+    }
+    if (changed) await this.persistState();
+    return retired;
   }
 
   /** Names whose last attempt failed, with what went wrong and when to try again. */

@@ -12,6 +12,7 @@ import type { Config } from '../../src/config.js';
 import { Daemon } from '../../src/daemon.js';
 import { silentLogger } from '../../src/log.js';
 import { hostApp } from '../support/apps.js';
+import { testConfig } from '../support/config.js';
 import { haproxyCheck } from '../support/haproxy.js';
 import { startLbReceiver } from '../support/lb-receiver.js';
 import { MarathonEmulator } from '../support/marathon-emulator.js';
@@ -41,12 +42,15 @@ async function run(t: TestContext, pebbleOptions: Omit<PebbleOptions, 'httpPort'
   t.after(() => lb.stop());
   const storage = await mkdtemp(join(tmpdir(), 'ma-options-'));
   t.after(() => rm(storage, { recursive: true, force: true }));
-  const config: Config = {
-    storageDir: storage, acmeDirectoryUrl: pebble.directoryUrl, email: undefined, marathonUrls: [marathon.url], lbUrls: [lb.url],
-    group: 'external', multipleDomains: 'first', listen: { host: '127.0.0.1', port: httpPort }, marathonTimeoutMs: 2_000,
-    sseTimeoutMs: 60_000, logLevel: 'info', syncIntervalMs: 300_000, renewalIntervalMs: 3_600_000, maxConcurrentOrders: 4,
-    acmeCaFile: pebble.caFile, keyType: 'rsa2048', eab: undefined, acmeProfile: undefined, ...overrides,
-  };
+  const config = testConfig({
+    storageDir: storage,
+    acmeDirectoryUrl: pebble.directoryUrl,
+    marathonUrls: [marathon.url],
+    lbUrls: [lb.url],
+    listen: { host: '127.0.0.1', port: httpPort },
+    acmeCaFile: pebble.caFile,
+    ...overrides,
+  });
   const daemon = new Daemon({ config, logger: silentLogger() });
   await daemon.start();
   t.after(() => daemon.stop(1_000));

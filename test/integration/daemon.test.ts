@@ -19,6 +19,7 @@ import { Daemon } from '../../src/daemon.js';
 import { createLogger, silentLogger } from '../../src/log.js';
 import { OffsetClock, type Clock } from '../../src/util/clock.js';
 import { hostApp } from '../support/apps.js';
+import { testConfig } from '../support/config.js';
 import { haproxyCheck } from '../support/haproxy.js';
 import { startLbReceiver } from '../support/lb-receiver.js';
 import { MarathonEmulator, type EmulatorOptions } from '../support/marathon-emulator.js';
@@ -79,27 +80,16 @@ describe('daemon against pebble, haproxy and the Marathon emulator', () => {
     cleanups.push(() => lb1.stop(), () => lb2.stop());
     const storage = options.storage ?? (await mkdtemp(join(tmpdir(), 'ma-daemon-')));
     cleanups.push(() => rm(storage, { recursive: true, force: true }));
-    const config: Config = {
+    const config = testConfig({
       storageDir: storage,
       acmeDirectoryUrl: pebble.directoryUrl,
       email: 'ops@example.test',
       marathonUrls: options.marathonUrls?.(emulator.url) ?? [emulator.url],
       lbUrls: [lb1.url, lb2.url],
-      group: 'external',
-      multipleDomains: 'first',
       listen: { host: '127.0.0.1', port: httpPort },
-      marathonTimeoutMs: 2_000,
-      sseTimeoutMs: 60_000,
-      logLevel: 'info',
-      syncIntervalMs: 300_000,
-      renewalIntervalMs: 3_600_000,
-      maxConcurrentOrders: 4,
       acmeCaFile: pebble.caFile,
-      keyType: 'rsa2048',
-      eab: undefined,
-      acmeProfile: undefined,
       ...options.overrides,
-    };
+    });
     const daemon = new Daemon({ config, logger: testLogger(), ...(options.clock === undefined ? {} : { clock: options.clock }) });
     if (options.startDaemon !== false) await daemon.start();
     let stopped = false;
@@ -289,6 +279,35 @@ describe('daemon against pebble, haproxy and the Marathon emulator', () => {
     assert.deepEqual([...parsed.bundle.leaf.names].sort(), ['san1.example.test', 'san2.example.test', 'www.san1.example.test']);
     const check = await haproxyCheck(storage);
     assert.ok(check.ok, check.output);
+  });
+
+  it('retires the certificate of a deleted app after the grace period and tells marathon-lb', async (t) => {
+    const clock = new OffsetClock();
+    const { storage, daemon, emulator, lb1 } = await setup(t, {
+      clock,
+      apps: [
+        hostApp('/stays', { HAPROXY_GROUP: 'external', MARATHON_ACME_0_DOMAIN: 'stays.example.test' }),
+        hostApp('/goes', { HAPROXY_GROUP: 'external', MARATHON_ACME_0_DOMAIN: 'goes.example.test' }),
+      ],
+    });
+    await eventually('two certificates', async () => (await certFiles(storage)).length === 2);
+    await daemon.whenIdle();
+    await daemon.lbSettled();
+    const signals = lb1.usr1;
+    emulator.removeApp('/goes');
+    daemon.requestSync('test: app deleted');
+    await daemon.whenIdle();
+    clock.advance(7 * 86_400_000 - 60_000);
+    daemon.requestSync('test: within the grace period');
+    await daemon.whenIdle();
+    assert.deepEqual(await certFiles(storage), ['goes.example.test.pem', 'stays.example.test.pem']);
+    clock.advance(60_000);
+    daemon.requestSync('test: grace period over');
+    await daemon.whenIdle();
+    await daemon.lbSettled();
+    assert.deepEqual(await certFiles(storage), ['stays.example.test.pem']);
+    assert.deepEqual(await readdir(join(storage, 'retired-certs')), ['goes.example.test.pem']);
+    assert.equal(lb1.usr1, signals + 1, 'marathon-lb reloads without the retired certificate');
   });
 
   it('adopts a storage directory written by the original without re-issuing', async (t) => {

@@ -125,3 +125,71 @@ describe('certificate manager', () => {
     assert.equal(ca.calls.length, 1);
   });
 });
+
+describe('retirement', () => {
+  const GRACE = 7 * DAY;
+
+  it('retires a certificate only after no app wanted it for the whole grace period, and stops renewing it', async (t) => {
+    const { root, clock, manager, ca } = await setup(t);
+    await manager.issueMissing(want('gone.example', 'kept.example'));
+    assert.deepEqual(await manager.retireUnwanted(want('gone.example', 'kept.example'), GRACE), []);
+    clock.advance(DAY);
+    // The app list suddenly lacks gone.example (or everything): nothing moves before the grace is over.
+    assert.deepEqual(await manager.retireUnwanted([], GRACE), []);
+    assert.deepEqual(await manager.retireUnwanted(want('kept.example'), GRACE), []);
+    clock.advance(GRACE - DAY - 60_000);
+    assert.deepEqual(await manager.retireUnwanted(want('kept.example'), GRACE), []);
+    clock.advance(60_000);
+    assert.deepEqual(await manager.retireUnwanted(want('kept.example'), GRACE), ['gone.example']);
+    assert.deepEqual(await readdir(join(root, 'certs')), ['kept.example.pem']);
+    assert.deepEqual(await readdir(join(root, 'retired-certs')), ['gone.example.pem']);
+    clock.advance(80 * DAY);
+    const calls = ca.calls.length;
+    await manager.renewDue();
+    assert.deepEqual(ca.calls.slice(calls), [['kept.example']], 'the retired certificate is not renewed');
+  });
+
+  it('keeps counting the grace period across a restart', async (t) => {
+    const { root, store, clock, manager } = await setup(t);
+    await manager.issueMissing(want('restart.example'));
+    await manager.retireUnwanted(want('restart.example'), GRACE);
+    clock.advance(4 * DAY);
+    await manager.retireUnwanted([], GRACE);
+    const stateFile = new StateFile(store, silentLogger());
+    const restarted = new CertificateManager({
+      store, ca: new FakeCa(90 * DAY, () => clock.now()), clock, logger: silentLogger(), maxConcurrentOrders: 1,
+      state: await stateFile.load(new Date(clock.now())), stateFile,
+    });
+    await restarted.refresh();
+    clock.advance(2 * DAY);
+    assert.deepEqual(await restarted.retireUnwanted([], GRACE), []);
+    clock.advance(DAY);
+    assert.deepEqual(await restarted.retireUnwanted([], GRACE), ['restart.example'], 'seven days after it was last wanted, not after the restart');
+    assert.deepEqual(await readdir(join(root, 'retired-certs')), ['restart.example.pem']);
+  });
+
+  it('starts the grace period at the first sync for adopted certificates with no history', async (t) => {
+    const { root, clock, manager } = await setup(t);
+    await manager.issueMissing(want('adopted.example'));
+    const { rm: remove } = await import('node:fs/promises');
+    await remove(join(root, 'state.json'), { force: true });
+    const fresh = new CertificateManager({
+      store: new CertStore(root), ca: new FakeCa(90 * DAY, () => clock.now()), clock, logger: silentLogger(), maxConcurrentOrders: 1,
+      state: emptyState(), stateFile: new StateFile(new CertStore(root), silentLogger()),
+    });
+    await fresh.refresh();
+    clock.advance(30 * DAY);
+    assert.deepEqual(await fresh.retireUnwanted([], GRACE), [], 'never retired at first sight');
+    clock.advance(GRACE);
+    assert.deepEqual(await fresh.retireUnwanted([], GRACE), ['adopted.example']);
+  });
+
+  it('never retires with --retire-after 0, and never touches unmanaged-certs/', async (t) => {
+    const { root, clock, manager } = await setup(t);
+    await manager.issueMissing(want('forever.example'));
+    await manager.retireUnwanted([], 0);
+    clock.advance(365 * DAY);
+    assert.deepEqual(await manager.retireUnwanted([], 0), []);
+    assert.deepEqual(await readdir(join(root, 'unmanaged-certs')), []);
+  });
+});

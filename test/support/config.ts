@@ -1,0 +1,12 @@
+import { parseCli } from '../../src/cli.js';
+import type { Config } from '../../src/config.js';
+
+/**
+ * A daemon Config for tests: the CLI's own defaults (so tests follow them when they change), with
+ * short timeouts, then the test's settings on top.
+ */
+export function testConfig(overrides: Partial<Config> & Pick<Config, 'storageDir'>): Config {
+  const parsed = parseCli([overrides.storageDir], {});
+  if (parsed.kind !== 'run') throw new Error(`default configuration does not parse: ${parsed.stderr}`);
+  return { ...parsed.config, marathonTimeoutMs: 2_000, logLevel: 'info', ...overrides };
+}
