@@ -214,9 +214,13 @@ export function version(): string {
   return typeof pkg.version === 'string' ? pkg.version : 'unknown';
 }
 
-function buildProgram(): Command {
-  const program = new Command(PROGRAM)
-    .description('Automatically manage ACME certificates for Marathon apps served by marathon-lb')
+function buildProgram(kind: 'run' | 'plan'): Command {
+  const program = new Command(kind === 'plan' ? `${PROGRAM} plan` : PROGRAM)
+    .description(
+      kind === 'plan'
+        ? 'Print what a sync and a renewal check would do now (issue, renew, retire, keep, wait, skip), with reasons; reads Marathon and the storage directory, changes nothing and contacts no CA'
+        : 'Automatically manage ACME certificates for Marathon apps served by marathon-lb (see also: marathon-acme plan --help)',
+    )
     .argument('[storage-dir]', `Path to the directory for storing certificates (env ${STORAGE_DIR_ENV})`)
     .version(version(), '--version', "Show the program's version number and exit")
     .helpOption('-h, --help', 'Show this help message and exit')
@@ -245,7 +249,7 @@ function buildProgram(): Command {
 }
 
 export type CliResult =
-  | { kind: 'run'; config: Config }
+  | { kind: 'run' | 'plan'; config: Config }
   | { kind: 'exit'; code: number; stderr: string };
 
 /**
@@ -253,7 +257,10 @@ export type CliResult =
  * text to print. Flags win over environment variables, environment variables over defaults.
  */
 export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliResult {
-  const program = buildProgram();
+  // `plan` takes the daemon's own options, so it sees exactly what the daemon would.
+  const kind = argv[0] === 'plan' ? 'plan' : 'run';
+  const program = buildProgram(kind);
+  if (kind === 'plan') argv = argv.slice(1);
   const usageError = (message: string): CliResult => ({
     kind: 'exit',
     code: 2,
@@ -305,7 +312,7 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliRe
   }
 
   return {
-    kind: 'run',
+    kind,
     config: {
       storageDir,
       acmeDirectoryUrl: values['acme'] as string,

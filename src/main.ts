@@ -2,7 +2,10 @@
 import 'reflect-metadata';
 import { describeConfig, parseCli, version } from './cli.js';
 import { Daemon, StartupError } from './daemon.js';
+import { pino } from 'pino';
+import type { Config } from './config.js';
 import { createLogger } from './log.js';
+import { runPlan } from './plan/command.js';
 
 async function main(): Promise<number> {
   const parsed = parseCli(process.argv.slice(2), process.env);
@@ -11,6 +14,7 @@ async function main(): Promise<number> {
     return parsed.code;
   }
   const { config } = parsed;
+  if (parsed.kind === 'plan') return plan(config);
   const logger = createLogger(config.logLevel);
   logger.info({ version: version(), config: describeConfig(config) }, 'starting marathon-acme');
   // Handlers go in before anything starts, so a SIGTERM during start-up still ends in a clean stop.
@@ -37,6 +41,19 @@ async function main(): Promise<number> {
   logger.info({ signal: outcome.signal }, 'shutdown requested');
   await daemon.stop();
   return 0;
+}
+
+async function plan(config: Config): Promise<number> {
+  // Logs go to stderr so that stdout carries only the plan.
+  const logger = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, pino.destination({ dest: 2, sync: true }));
+  try {
+    const { text } = await runPlan(config, logger, Date.now());
+    process.stdout.write(text);
+    return 0;
+  } catch (err) {
+    process.stderr.write(`marathon-acme plan: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
+  }
 }
 
 main().then(

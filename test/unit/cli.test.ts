@@ -5,7 +5,7 @@ import { LETS_ENCRYPT_DIRECTORY, parseListenAddress } from '../../src/config.js'
 
 function run(argv: string[], env: NodeJS.ProcessEnv = {}) {
   const result = parseCli(argv, env);
-  if (result.kind !== 'run') assert.fail(`expected a config, got exit ${result.code}: ${result.stderr}`);
+  if (result.kind === 'exit') assert.fail(`expected a config, got exit ${result.code}: ${result.stderr}`);
   return result.config;
 }
 
@@ -93,6 +93,14 @@ describe('command line', () => {
     assert.equal(run(['/d'], { MARATHON_ACME_MULTIPLE_DOMAINS: 'san' }).multipleDomains, 'san');
     assert.equal(fail(['--allow-multiple-certs', '--multiple-domains', 'san', '/d']).code, 2);
     assert.equal(fail(['--multiple-domains', 'all', '/d']).code, 2);
+  });
+
+  it('parses `plan` with the same options as the daemon', () => {
+    const result = parseCli(['plan', '-g', 'web', '--multiple-domains', 'san', '/d'], {});
+    if (result.kind !== 'plan') assert.fail(`expected plan, got ${result.kind}`);
+    assert.equal(result.config.group, 'web');
+    assert.equal(result.config.multipleDomains, 'san');
+    assert.equal(parseCli(['/d'], {}).kind, 'run');
   });
 
   it('refuses half an external account binding', () => {
