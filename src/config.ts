@@ -18,6 +18,10 @@ export interface Config {
   syncIntervalMs: number;
   renewalIntervalMs: number;
   maxConcurrentOrders: number;
+  /** Check that each name reaches us before ordering it. */
+  preflight: boolean;
+  /** The port the preflight check fetches (the load balancer's HTTP port, like the CA). */
+  preflightPort: number;
   /** How long a certificate may go unwanted before it is retired; 0 disables retirement. */
   retireAfterMs: number;
   acmeCaFile: string | undefined;
@@ -99,6 +103,12 @@ export function parseSeconds(value: string): number {
     throw new ConfigError(`'${value}' is not a non-negative number of seconds`);
   }
   return Math.round(seconds * 1000);
+}
+
+export function parsePort(value: string): number {
+  const port = /^\s*[0-9]{1,5}\s*$/.test(value) ? Number(value) : NaN;
+  if (!(port >= 1 && port <= 65535)) throw new ConfigError(`'${value}' is not a port number (1-65535)`);
+  return port;
 }
 
 export function parsePositiveInteger(value: string): number {

@@ -23,6 +23,8 @@ export interface DaemonDeps {
   logger: Logger;
   clock?: Clock;
   random?: () => number;
+  /** Resolves names for the preflight check (tests map test names to 127.0.0.1); default: the system resolver. */
+  lookup?: (hostname: string) => Promise<string[]>;
   /** Replaces the ACME CA (tests of failure paths); by default the configured directory is used. */
   ca?: (accountKeyPem: string, responder: ChallengeResponder) => CertificateAuthority;
 }
@@ -145,6 +147,14 @@ export class Daemon {
       maxConcurrentOrders: config.maxConcurrentOrders,
       state,
       stateFile,
+      preflight: config.preflight
+        ? {
+            port: config.preflightPort,
+            timeoutMs: 10_000,
+            responder: this.responder,
+            ...(this.deps.lookup === undefined ? {} : { lookup: this.deps.lookup }),
+          }
+        : undefined,
     });
     await this.manager.refresh();
     this.logger.info({ count: this.manager.managed.size }, 'loaded stored certificates');

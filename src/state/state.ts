@@ -1,8 +1,10 @@
 /**
  * What the daemon remembers between runs, beyond the certificates themselves: failures and when to
- * try again, and (later) renewal schedules and when a name was last wanted. Pure: parsing is tolerant
+ * try again, which app port a certificate serves, when it was last wanted, and the recent orders the
+ * client-side rate budget counts. Pure: parsing is tolerant
  * (a damaged file must not stop certificates from being renewed), serialising is deterministic.
  */
+import { emptyBudget, parseBudgetState, type BudgetState } from '../acme/rate-budget.js';
 
 export interface AcmeProblem {
   /** The ACME problem type without the `urn:ietf:params:acme:error:` prefix when it has one. */
@@ -34,13 +36,15 @@ export interface CertState {
 
 export interface DaemonState {
   certificates: Map<string, CertState>;
+  /** Recent orders and issuances, for the client-side rate budget. */
+  budget: BudgetState;
 }
 
 export const STATE_FILE = 'state.json';
 const VERSION = 1;
 
 export function emptyState(): DaemonState {
-  return { certificates: new Map() };
+  return { certificates: new Map(), budget: emptyBudget() };
 }
 
 export function serializeState(state: DaemonState): string {
@@ -61,7 +65,7 @@ export function serializeState(state: DaemonState): string {
     if (cert?.lastWantedAt !== undefined) entry['lastWantedAt'] = new Date(cert.lastWantedAt).toISOString();
     if (Object.keys(entry).length > 0) certificates[name] = entry;
   }
-  return `${JSON.stringify({ version: VERSION, certificates }, null, 2)}\n`;
+  return `${JSON.stringify({ version: VERSION, certificates, budget: state.budget }, null, 2)}\n`;
 }
 
 /** Never throws: whatever cannot be understood is dropped, and `problems` says what was dropped. */
@@ -77,6 +81,7 @@ export function parseState(text: string): { state: DaemonState; problems: string
   if (!isObject(raw) || !isObject(raw['certificates'])) {
     return { state, problems: ['the file has no "certificates" object'] };
   }
+  state.budget = parseBudgetState(raw['budget']);
   for (const [name, value] of Object.entries(raw['certificates'])) {
     const failure = isObject(value) ? parseFailure(value['failure']) : undefined;
     const owner = isObject(value) ? parseOwner(value['owner']) : undefined;

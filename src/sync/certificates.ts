@@ -17,6 +17,8 @@ import type { StateFile } from '../state/state-file.js';
 import type { AcmeProblem, CertOwner, DaemonState } from '../state/state.js';
 import type { Clock } from '../util/clock.js';
 import { Limiter } from '../util/limiter.js';
+import { checkBudget, LETS_ENCRYPT_LIMITS, recordOrder, type BudgetLimits } from '../acme/rate-budget.js';
+import { preflightAll, type PreflightOptions } from '../preflight/preflight.js';
 
 export interface CertificateManagerOptions {
   store: CertStore;
@@ -27,6 +29,19 @@ export interface CertificateManagerOptions {
   /** Remembered across restarts: failures and when to try again. */
   state: DaemonState;
   stateFile: StateFile;
+  /** Reachability check before each order; undefined turns it off (--no-preflight). */
+  preflight?: PreflightOptions | undefined;
+  budgetLimits?: BudgetLimits | undefined;
+}
+
+/** An order we decided not to send; recorded like a failure so that it is retried later. */
+class OrderNotSent extends Error {
+  constructor(
+    readonly problem: AcmeProblem,
+    readonly notBefore: number | undefined,
+  ) {
+    super(problem.detail);
+  }
 }
 
 export interface BatchResult {
@@ -90,7 +105,13 @@ export class CertificateManager {
   /** Orders a certificate for every wanted name that has none (and is not waiting out a failure). */
   async issueMissing(wanted: readonly WantedName[]): Promise<BatchResult> {
     const now = this.options.clock.now();
-    const plan = planIssuance(wanted, this.index, this.failed, now);
+    const failed = this.failed;
+    // In san mode, a secondary name that failed its preflight is left out until its backoff is over,
+    // so the stored certificate (issued without it) counts as complete meanwhile.
+    const effective = wanted.map((w) =>
+      w.sans === undefined ? w : { ...w, sans: w.sans.filter((n, i) => i === 0 || !((failed.get(n)?.nextAttemptAt ?? 0) > now)) },
+    );
+    const plan = planIssuance(effective, this.index, failed, now);
     for (const d of plan.deferred) {
       this.options.logger.debug(
         { domain: d.name, retryAt: new Date(d.until).toISOString(), lastError: d.lastError },
@@ -239,9 +260,15 @@ export class CertificateManager {
     const { clock, logger, store, ca } = this.options;
     const name = names[0] ?? '';
     const log = logger.child({ domain: name, ...(appId === undefined ? {} : { appId }) });
+    let ordered = false;
+    const renewal = reason === 'renewal';
     try {
-      log.info({ names, reason }, 'requesting a certificate');
-      const issued = await ca.issue(names);
+      const orderNames = this.options.preflight === undefined ? names : await this.preflight(names, log);
+      const budget = checkBudget(this.options.state.budget, orderNames, clock.now(), this.limits, { renewal });
+      if (!budget.allowed) throw new OrderNotSent({ type: 'budget', detail: budget.reason, status: undefined }, budget.retryAt);
+      log.info({ names: orderNames, reason }, 'requesting a certificate');
+      ordered = true;
+      const issued = await ca.issue(orderNames);
       const text = formatBundle(issued.keyPem, issued.chainPem);
       const parsed = parseBundle(text);
       if (!parsed.ok) throw new Error(`the CA's answer does not make a usable bundle: ${parsed.reason}`);
@@ -251,17 +278,25 @@ export class CertificateManager {
       this.writtenAt.set(name, ++this.writeSeq);
       const previous = this.options.state.certificates.get(name);
       this.options.state.certificates.set(name, { ...previous, failure: undefined, ...(owner === undefined ? {} : { owner }) });
+      this.options.state.budget = recordOrder(this.options.state.budget, names, clock.now(), this.limits, { renewal, issued: true });
       await this.persistState();
       log.info({ notAfter: leaf.notAfter.toISOString(), file: `certs/${name}.pem` }, 'certificate stored');
       return true;
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
+      if (ordered && !(err instanceof IssueError && err.step === 'account registration')) {
+        this.options.state.budget = recordOrder(this.options.state.budget, names, clock.now(), this.limits, { renewal, issued: false });
+      }
       const problem: AcmeProblem =
-        err instanceof IssueError && err.report !== undefined
+        err instanceof OrderNotSent
+          ? err.problem
+          : err instanceof IssueError && err.report !== undefined
           ? { ...err.report.problem, detail: err.report.problem.detail === '' ? message : err.report.problem.detail }
           : { type: undefined, detail: message, status: undefined };
       const retryAfterMs = err instanceof IssueError ? err.report?.retryAfterMs : undefined;
-      const record = recordFailure(this.options.state.certificates.get(name)?.failure, problem, retryAfterMs, clock.now());
+      const recorded = recordFailure(this.options.state.certificates.get(name)?.failure, problem, retryAfterMs, clock.now());
+      const notBefore = err instanceof OrderNotSent ? err.notBefore : undefined;
+      const record = notBefore === undefined ? recorded : { ...recorded, nextAttemptAt: notBefore };
       this.options.state.certificates.set(name, { ...this.options.state.certificates.get(name), failure: record });
       await this.persistState();
       const daysLeft = notAfter === undefined ? undefined : Math.floor((notAfter - clock.now()) / DAY);
@@ -277,6 +312,40 @@ export class CertificateManager {
       );
       return false;
     }
+  }
+
+  private get limits(): BudgetLimits {
+    return this.options.budgetLimits ?? LETS_ENCRYPT_LIMITS;
+  }
+
+  /**
+   * Checks that each name reaches this daemon the way the CA will try, so that a name that cannot
+   * validate never costs a failed validation at the CA (5 per hour per name at Let's Encrypt).
+   * Returns the names to order: all of them, or in san mode those that passed. A failing primary name
+   * (or single name) stops the order; failing secondary names are remembered and left out.
+   */
+  private async preflight(names: string[], log: Logger): Promise<string[]> {
+    const options = this.options.preflight;
+    if (options === undefined) return names;
+    const results = await preflightAll(names, options);
+    const passed: string[] = [];
+    const now = this.options.clock.now();
+    for (const result of results) {
+      if (result.ok) {
+        passed.push(result.name);
+        continue;
+      }
+      const problem: AcmeProblem = { type: `preflight:${result.kind}`, detail: result.reason, status: undefined };
+      if (result.name === names[0]) throw new OrderNotSent(problem, undefined);
+      const cert = this.options.state.certificates.get(result.name);
+      const failure = recordFailure(cert?.failure, problem, undefined, now);
+      this.options.state.certificates.set(result.name, { ...cert, failure });
+      log.warn(
+        { name: result.name, kind: result.kind, reason: result.reason, retryAt: new Date(failure.nextAttemptAt).toISOString() },
+        'name left out of the certificate: it does not reach this daemon (preflight)',
+      );
+    }
+    return passed;
   }
 
   /** A state file that cannot be written must not fail the order that has already succeeded. */

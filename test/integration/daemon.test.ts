@@ -263,7 +263,7 @@ describe('daemon against pebble, haproxy and the Marathon emulator', () => {
     second.daemon.requestSync('test: backoff over');
     await eventually('the certificate after the backoff', async () => (await certFiles(storage)).length === 1);
     await second.daemon.whenIdle();
-    assert.equal((await readState()).certificates['backoff.example.test'], undefined, 'success clears the failure');
+    assert.equal((await readState()).certificates['backoff.example.test']?.failure, undefined, 'success clears the failure');
   });
 
   it('in san mode gives an app port one certificate covering all its names', async (t) => {

@@ -3,10 +3,11 @@ import type { Config } from '../../src/config.js';
 
 /**
  * A daemon Config for tests: the CLI's own defaults (so tests follow them when they change), with
- * short timeouts, then the test's settings on top.
+ * short timeouts and no preflight (test names do not resolve through the system resolver; the
+ * preflight tests turn it on with their own resolver), then the test's settings on top.
  */
 export function testConfig(overrides: Partial<Config> & Pick<Config, 'storageDir'>): Config {
   const parsed = parseCli([overrides.storageDir], {});
   if (parsed.kind === 'exit') throw new Error(`default configuration does not parse: ${parsed.stderr}`);
-  return { ...parsed.config, marathonTimeoutMs: 2_000, logLevel: 'info', ...overrides };
+  return { ...parsed.config, marathonTimeoutMs: 2_000, logLevel: 'info', preflight: false, ...overrides };
 }
