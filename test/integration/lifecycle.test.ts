@@ -1,0 +1,125 @@
+/**
+ * Certificate lifecycle against pebble behind the ACME proxy (which counts orders and adds what
+ * pebble 2.4 lacks): preflight keeps unreachable names away from the CA, SAN orders, profiles.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it, type TestContext } from 'node:test';
+import { parseBundle } from '../../src/certs/bundle.js';
+import type { Config } from '../../src/config.js';
+import { Daemon } from '../../src/daemon.js';
+import { silentLogger } from '../../src/log.js';
+import { AcmeProxy } from '../support/acme-proxy.js';
+import { hostApp } from '../support/apps.js';
+import { testConfig } from '../support/config.js';
+import { startLbReceiver } from '../support/lb-receiver.js';
+import { MarathonEmulator } from '../support/marathon-emulator.js';
+import { pebbleTls, startPebble, type Pebble } from '../support/pebble.js';
+import { freePort } from '../support/ports.js';
+
+async function eventually(what: string, check: () => Promise<boolean>, limitMs = 30_000): Promise<void> {
+  const deadline = Date.now() + limitMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for: ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Test names resolve to this machine, except the ones a test wants unreachable. */
+function lookupFor(table: Record<string, string[]>) {
+  return (host: string): Promise<string[]> => Promise.resolve(table[host] ?? ['127.0.0.1']);
+}
+
+describe('certificate lifecycle through the counting ACME proxy', () => {
+  let pebble: Pebble;
+  let proxy: AcmeProxy;
+  let httpPort = 0;
+
+  before(async () => {
+    httpPort = await freePort();
+    pebble = await startPebble({ httpPort });
+    proxy = await AcmeProxy.start({
+      upstream: pebble.directoryUrl,
+      caPem: (await pebbleTls()).caPem,
+      profiles: { classic: 'the default', tlsserver: 'short and simple' },
+    });
+  });
+  after(async () => {
+    await proxy.stop();
+    await pebble.stop();
+  });
+
+  const created = (names: string[]) => proxy.orders.filter((o) => o.status === 201 && o.identifiers.join() === names.join());
+
+  async function run(t: TestContext, apps: object[], overrides: Partial<Config>, lookup = lookupFor({})) {
+    const marathon = await MarathonEmulator.start({ heartbeatMs: 0 });
+    t.after(() => marathon.stop());
+    for (const app of apps) marathon.addApp(app);
+    const lb = await startLbReceiver();
+    t.after(() => lb.stop());
+    const storage = await mkdtemp(join(tmpdir(), 'ma-lifecycle-'));
+    t.after(() => rm(storage, { recursive: true, force: true }));
+    const config = testConfig({
+      storageDir: storage,
+      acmeDirectoryUrl: proxy.directoryUrl,
+      marathonUrls: [marathon.url],
+      lbUrls: [lb.url],
+      listen: { host: '127.0.0.1', port: httpPort },
+      acmeCaFile: pebble.caFile,
+      ...overrides,
+    });
+    const daemon = new Daemon({ config, logger: silentLogger(), lookup });
+    await daemon.start();
+    t.after(() => daemon.stop(1_000));
+    const files = async () => (await readdir(join(storage, 'certs'))).sort();
+    const state = async () =>
+      JSON.parse(await readFile(join(storage, 'state.json'), 'utf8').catch(() => '{"certificates":{}}')) as {
+        certificates: Record<string, { failure?: { lastError: { type: string } } }>;
+      };
+    return { daemon, storage, files, state };
+  }
+
+  it('never orders a name whose DNS or routing does not reach this daemon', async (t) => {
+    const apps = [
+      hostApp('/ok', { HAPROXY_GROUP: 'external', MARATHON_ACME_0_DOMAIN: 'reachable.example.test' }),
+      hostApp('/nodns', { HAPROXY_GROUP: 'external', MARATHON_ACME_0_DOMAIN: 'nodns.example.test' }),
+      hostApp('/elsewhere', { HAPROXY_GROUP: 'external', MARATHON_ACME_0_DOMAIN: 'elsewhere.example.test' }),
+    ];
+    // elsewhere.example.test points at an address where nothing listens: a routing mistake.
+    const lookup = lookupFor({ 'nodns.example.test': [], 'elsewhere.example.test': ['127.0.0.2'] });
+    const { daemon, files, state } = await run(t, apps, { preflight: true, preflightPort: httpPort }, lookup);
+    await eventually('the reachable certificate', async () => (await files()).length === 1);
+    await daemon.whenIdle();
+    assert.deepEqual(await files(), ['reachable.example.test.pem']);
+    assert.equal(created(['reachable.example.test']).length, 1);
+    assert.deepEqual(proxy.orders.filter((o) => o.identifiers.some((n) => n.startsWith('nodns') || n.startsWith('elsewhere'))), [], 'the CA never saw them');
+    const remembered = (await state()).certificates;
+    assert.equal(remembered['nodns.example.test']?.failure?.lastError.type, 'preflight:dns');
+    assert.equal(remembered['elsewhere.example.test']?.failure?.lastError.type, 'preflight:connection');
+  });
+
+  it('in san mode orders once for all names of a port, leaving out a name that fails preflight', async (t) => {
+    const apps = [hostApp('/san', { HAPROXY_GROUP: 'external', MARATHON_ACME_0_DOMAIN: 'a.san.example.test b.san.example.test c.san.example.test lost.san.example.test' })];
+    const lookup = lookupFor({ 'lost.san.example.test': [] });
+    const { daemon, files, storage } = await run(t, apps, { multipleDomains: 'san', preflight: true, preflightPort: httpPort }, lookup);
+    await eventually('the SAN certificate', async () => (await files()).length === 1);
+    await daemon.whenIdle();
+    const names = ['a.san.example.test', 'b.san.example.test', 'c.san.example.test'];
+    assert.equal(created(names).length, 1, 'one order for the three reachable names');
+    const parsed = parseBundle(await readFile(join(storage, 'certs', 'a.san.example.test.pem'), 'utf8'));
+    assert.ok(parsed.ok);
+    assert.deepEqual([...parsed.bundle.leaf.names].sort(), names);
+    daemon.requestSync('test: again');
+    await daemon.whenIdle();
+    assert.equal(created(names).length, 1, 'the missing name does not cause a re-issue at every sync');
+  });
+
+  it('sends the configured profile with each order when the CA offers it', async (t) => {
+    const apps = [hostApp('/p', { HAPROXY_GROUP: 'external', MARATHON_ACME_0_DOMAIN: 'profiled.example.test' })];
+    const { files } = await run(t, apps, { acmeProfile: 'tlsserver' });
+    await eventually('the certificate', async () => (await files()).length === 1);
+    assert.deepEqual(created(['profiled.example.test']).map((o) => o.profile), ['tlsserver']);
+  });
+});
