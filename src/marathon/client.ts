@@ -1,5 +1,6 @@
 import { request, type Dispatcher } from 'undici';
 import type { Logger } from '../log.js';
+import { describeRequestError } from '../util/http-error.js';
 import { endpointDisplayUrl, endpointUrl, parseEndpoint, type Endpoint } from './endpoint.js';
 
 /** A failed Marathon call; the message names every URL tried (credentials redacted) and why it failed. */
@@ -174,18 +175,4 @@ function checkStatus(status: number, display: string, body: string): void {
 function mediaType(header: string | string[] | undefined): string | undefined {
   const value = Array.isArray(header) ? header[header.length - 1] : header;
   return value?.split(';')[0]?.trim().toLowerCase();
-}
-
-/** undici errors carry a code (UND_ERR_HEADERS_TIMEOUT, ECONNREFUSED...) that says more than the text. */
-export function describeRequestError(err: unknown): string {
-  if (err instanceof Error) {
-    const code = (err as { code?: unknown }).code;
-    const cause = (err as { cause?: unknown }).cause;
-    const causeCode = cause instanceof Error ? (cause as { code?: unknown }).code : undefined;
-    const parts = [err.message];
-    if (typeof code === 'string') parts.push(code);
-    if (typeof causeCode === 'string' && causeCode !== code) parts.push(causeCode);
-    return parts.join(' ');
-  }
-  return String(err);
 }

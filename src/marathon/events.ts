@@ -1,7 +1,8 @@
 import type { Logger } from '../log.js';
 import { backoffDelay, type BackoffPolicy } from '../util/backoff.js';
 import { isAborted, type Clock } from '../util/clock.js';
-import { describeRequestError, type MarathonClient } from './client.js';
+import { describeRequestError } from '../util/http-error.js';
+import type { MarathonClient } from './client.js';
 import { SseLineTooLongError, SseParser, type SseEvent } from './sse.js';
 
 export const SUBSCRIBED_EVENTS = ['api_post_event', 'event_stream_attached'] as const;

@@ -1,0 +1,266 @@
+/**
+ * ACME Renewal Information (RFC 9773): the CA's suggested renewal window for one certificate. Everything
+ * here is pure except `fetchRenewalInfo`, one unauthenticated GET; deciding what to do with a window (or
+ * a failure) is `certs/renewal-schedule.ts`'s job and the caller's.
+ */
+import { X509Certificate } from 'node:crypto';
+import { AsnConvert } from '@peculiar/asn1-schema';
+import { AuthorityKeyIdentifier, Certificate, id_ce_authorityKeyIdentifier } from '@peculiar/asn1-x509';
+import { request, type Dispatcher } from 'undici';
+import { describeRequestError } from '../util/http-error.js';
+
+export interface RenewalWindow {
+  /** Epoch ms. */
+  start: number;
+  /** Epoch ms, always after `start`. */
+  end: number;
+}
+
+export interface RenewalInfo {
+  window: RenewalWindow;
+  /** The CA's page about why the window is what it is; RFC 9773 says to show it to the operator. */
+  explanationUrl: string | undefined;
+  /** When to ask again, already clamped to [ARI_MIN_RETRY_MS, ARI_MAX_RETRY_MS]. */
+  retryAfterMs: number;
+}
+
+/**
+ * RFC 9773 leaves the limits to the client and suggests one minute and one day: a CA (or a proxy in
+ * front of it) that answers `Retry-After: 0` must not make us poll in a loop, and one that answers a
+ * month must not make us miss a mass-revocation window.
+ */
+export const ARI_MIN_RETRY_MS = 60_000;
+export const ARI_MAX_RETRY_MS = 86_400_000;
+/** RFC 9773's wait after a long-term error (missing or invalid Retry-After among them). */
+export const ARI_DEFAULT_RETRY_MS = 6 * 3_600_000;
+
+/** Cap on the body we read: a RenewalInfo object is a few hundred bytes. */
+const MAX_BODY_BYTES = 64 * 1024;
+const USER_AGENT = 'marathon-acme';
+
+/**
+ * A renewalInfo answer we cannot use. `status` is the HTTP status (undefined when there was no answer
+ * at all, or the body was unusable outside a fetch); `retryAfterMs` is the server's Retry-After,
+ * clamped, when it sent one, so the caller can obey it instead of its own backoff.
+ */
+export class AriError extends Error {
+  override readonly name = 'AriError';
+  readonly status: number | undefined;
+  readonly retryAfterMs: number | undefined;
+
+  constructor(message: string, options: { status?: number | undefined; retryAfterMs?: number | undefined; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.status = options.status;
+    this.retryAfterMs = options.retryAfterMs;
+  }
+}
+
+/**
+ * The RFC 9773 certificate identifier: base64url(AKI keyIdentifier) "." base64url(serial), unpadded.
+ * The serial must be the DER INTEGER's content bytes exactly as encoded, including the leading 00 a
+ * serial with its top bit set carries. Node's `X509Certificate.serialNumber` and @peculiar/x509's both
+ * drop that byte, which yields an ID the CA does not know, so the certificate is decoded with the ASN.1
+ * schema library, whose INTEGER converter hands back the raw content bytes.
+ * Takes the first certificate of `certPem` (a full chain is fine). Throws when the certificate cannot be
+ * read or has no AKI keyIdentifier (RFC 9773 assumes RFC 5280 certificates, which always have one).
+ */
+export function ariCertId(certPem: string): string {
+  let der: Buffer;
+  try {
+    der = new X509Certificate(certPem).raw;
+  } catch (err) {
+    throw new Error(`cannot compute the ARI certID: the certificate cannot be read: ${errorText(err)}`, { cause: err });
+  }
+  const tbs = AsnConvert.parse(der, Certificate).tbsCertificate;
+  const extension = tbs.extensions?.find((ext) => ext.extnID === id_ce_authorityKeyIdentifier);
+  if (extension === undefined) {
+    throw new Error('cannot compute the ARI certID: the certificate has no Authority Key Identifier extension');
+  }
+  const keyIdentifier = AsnConvert.parse(extension.extnValue, AuthorityKeyIdentifier).keyIdentifier;
+  if (keyIdentifier === undefined || keyIdentifier.byteLength === 0) {
+    throw new Error('cannot compute the ARI certID: the Authority Key Identifier extension has no keyIdentifier');
+  }
+  const serial = Buffer.from(tbs.serialNumber);
+  return `${Buffer.from(keyIdentifier.buffer).toString('base64url')}.${serial.toString('base64url')}`;
+}
+
+/**
+ * How long to wait before the next renewalInfo request. Retry-After is either delay-seconds or an
+ * HTTP-date (RFC 9110 §10.2.3). Anything else, or nothing, counts as RFC 9773's long-term error: six
+ * hours. The result is always within [ARI_MIN_RETRY_MS, ARI_MAX_RETRY_MS].
+ */
+export function clampRetryAfter(header: string | undefined, now: number): number {
+  const wanted = retryAfterMs(header?.trim(), now);
+  if (wanted === undefined) return ARI_DEFAULT_RETRY_MS;
+  return Math.min(ARI_MAX_RETRY_MS, Math.max(ARI_MIN_RETRY_MS, wanted));
+}
+
+function retryAfterMs(value: string | undefined, now: number): number | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (/^\d+$/.test(value)) return Number(value) * 1000;
+  // Only the HTTP-date forms, all of which start with a day name: Date.parse alone accepts far too
+  // much ("1", "-5", "2025") and would turn garbage into a plausible-looking date.
+  if (!/^(Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*,? /i.test(value)) return undefined;
+  const at = Date.parse(value);
+  return Number.isFinite(at) ? at - now : undefined;
+}
+
+/**
+ * Validates a RenewalInfo object. A window whose end is not after its start is invalid by RFC 9773,
+ * which says to treat it like no answer at all, so it throws like any other malformed body.
+ * `explanationURL` is optional and only informative: a missing or unusable one is dropped rather
+ * than costing us the window.
+ */
+export function parseRenewalInfo(body: unknown, retryAfter: string | undefined, now: number): RenewalInfo {
+  if (!isRecord(body)) throw new AriError(`the renewalInfo answer is not a JSON object (${describeValue(body)})`);
+  const window = body['suggestedWindow'];
+  if (!isRecord(window)) throw new AriError('the renewalInfo answer has no "suggestedWindow" object');
+  const start = rfc3339Field(window, 'start');
+  const end = rfc3339Field(window, 'end');
+  if (end <= start) {
+    throw new AriError(
+      `the renewalInfo window is invalid: end ${new Date(end).toISOString()} is not after start ${new Date(start).toISOString()}`,
+    );
+  }
+  return {
+    window: { start, end },
+    explanationUrl: httpUrl(body['explanationURL']),
+    retryAfterMs: clampRetryAfter(retryAfter, now),
+  };
+}
+
+function rfc3339Field(window: Record<string, unknown>, key: 'start' | 'end'): number {
+  const value = window[key];
+  if (typeof value !== 'string') throw new AriError(`the renewalInfo window has no "${key}" timestamp`);
+  const ms = parseRfc3339(value);
+  if (ms === undefined) throw new AriError(`the renewalInfo window "${key}" is not an RFC 3339 timestamp: ${JSON.stringify(value.slice(0, 64))}`);
+  return ms;
+}
+
+const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(?:([Zz])|([+-])(\d{2}):(\d{2}))$/;
+
+/**
+ * RFC 3339 date-time to epoch ms, or undefined. Parsed by hand because Date.parse is lenient in
+ * engine-specific ways (it rolls 2025-02-30 over to March, accepts dates without a zone as local
+ * time); a CA's window must mean the same instant everywhere or be rejected. A leap second (:60) is
+ * read as :59.999, the closest instant JavaScript time can name.
+ */
+function parseRfc3339(text: string): number | undefined {
+  const m = RFC3339.exec(text);
+  if (m === null) return undefined;
+  const [year, month, day, hour, minute, second] = [m[1], m[2], m[3], m[4], m[5], m[6]].map(Number) as [number, number, number, number, number, number];
+  const fraction = m[7] === undefined ? 0 : Number(`0.${m[7]}`);
+  if (hour > 23 || minute > 59 || second > 60) return undefined;
+  const base = Date.UTC(year, month - 1, day, hour, minute, Math.min(second, 59));
+  const check = new Date(base);
+  // Date.UTC rolls an impossible day or month over; a round trip that does not match means it did.
+  if (check.getUTCFullYear() !== year || check.getUTCMonth() !== month - 1 || check.getUTCDate() !== day) return undefined;
+  let ms = base + (second === 60 ? 999 : Math.floor(fraction * 1000));
+  if (m[8] === undefined) {
+    const offsetHours = Number(m[10]);
+    const offsetMinutes = Number(m[11]);
+    if (offsetHours > 23 || offsetMinutes > 59) return undefined;
+    const sign = m[9] === '-' ? -1 : 1;
+    // 10:00+02:00 is 08:00Z: subtract the offset.
+    ms -= sign * (offsetHours * 60 + offsetMinutes) * 60_000;
+  }
+  return ms;
+}
+
+/** Only http(s) URLs: the value ends up in logs an operator may click. */
+function httpUrl(value: unknown): string | undefined {
+  if (typeof value !== 'string') return undefined;
+  try {
+    const url = new URL(value);
+    return url.protocol === 'https:' || url.protocol === 'http:' ? url.href : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * GET <renewalInfoUrl>/<certId>, unauthenticated (no JWS, no nonce, so no ACME client needed).
+ * A non-200 answer, an unusable body, a network error or a timeout all throw AriError; the caller keeps
+ * its current schedule and asks again later (after `retryAfterMs` when the server sent one).
+ * `timeoutMs` bounds the whole exchange, not just each wait for bytes, so a server trickling bytes
+ * cannot hold a renewal check forever.
+ */
+export async function fetchRenewalInfo(
+  renewalInfoUrl: string,
+  certId: string,
+  options: { dispatcher: Dispatcher; timeoutMs: number; now: number },
+): Promise<RenewalInfo> {
+  // The directory URL may or may not end in '/'; RFC 9773 joins with exactly one.
+  const url = `${renewalInfoUrl.replace(/\/+$/, '')}/${certId}`;
+  const deadline = AbortSignal.timeout(options.timeoutMs);
+  let status: number;
+  let retryAfter: string | undefined;
+  let text: string;
+  try {
+    const response = await request(url, {
+      method: 'GET',
+      headers: { accept: 'application/json', 'user-agent': USER_AGENT },
+      dispatcher: options.dispatcher,
+      headersTimeout: options.timeoutMs,
+      bodyTimeout: options.timeoutMs,
+      signal: deadline,
+    });
+    status = response.statusCode;
+    retryAfter = lastHeader(response.headers['retry-after']);
+    text = await readCapped(response.body);
+  } catch (err) {
+    const reason = deadline.aborted ? `timed out after ${options.timeoutMs} ms` : describeRequestError(err);
+    throw new AriError(`renewalInfo request to ${url} failed: ${reason}`, { cause: err });
+  }
+  if (status !== 200) {
+    const snippet = text.slice(0, 200).replace(/\s+/g, ' ').trim();
+    throw new AriError(`renewalInfo request to ${url} answered ${status}${snippet === '' ? '' : `: ${snippet}`}`, {
+      status,
+      retryAfterMs: retryAfter === undefined ? undefined : clampRetryAfter(retryAfter, options.now),
+    });
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw new AriError(`renewalInfo answer from ${url} is not JSON`, { status });
+  }
+  try {
+    return parseRenewalInfo(body, retryAfter, options.now);
+  } catch (err) {
+    if (err instanceof AriError) throw new AriError(`${err.message} (from ${url})`, { status, cause: err });
+    throw err;
+  }
+}
+
+async function readCapped(body: Dispatcher.ResponseData['body']): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) {
+      body.destroy();
+      throw new Error(`the answer is larger than ${MAX_BODY_BYTES} bytes`);
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function lastHeader(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[value.length - 1] : value;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function describeValue(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return `a ${typeof value}`;
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
