@@ -1,4 +1,6 @@
+import { readFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
+import { rootCertificates } from 'node:tls';
 import { Agent } from 'undici';
 import { loadOrCreateAccountKey } from './acme/account-key.js';
 import { ChallengeResponder } from './acme/challenges.js';
@@ -50,6 +52,7 @@ export class Daemon {
   private readonly logger: Logger;
   private readonly stopping = new AbortController();
   private readonly dispatcher = new Agent({ keepAliveTimeout: 4_000, connections: 16 });
+  private acmeAgent: Agent | undefined;
   private readonly responder = new ChallengeResponder();
   private readonly store: CertStore;
   private readonly marathon: MarathonClient;
@@ -147,6 +150,8 @@ export class Daemon {
       maxConcurrentOrders: config.maxConcurrentOrders,
       state,
       stateFile,
+      dispatcher: await this.acmeHttp(),
+      random: this.random,
       preflight: config.preflight
         ? {
             port: config.preflightPort,
@@ -175,6 +180,24 @@ export class Daemon {
     this.background.push(this.every(config.renewalIntervalMs, () => { this.renewals.request('renewal check'); }));
   }
 
+  /**
+   * ARI requests go to the CA outside the ACME library, so they get their own agent with the same
+   * trust as the library's (the system roots plus --acme-ca-file).
+   */
+  private async acmeHttp(): Promise<Agent> {
+    const caFile = this.deps.config.acmeCaFile;
+    let ca: string[] | undefined;
+    if (caFile !== undefined) {
+      try {
+        ca = [...rootCertificates, await readFile(caFile, 'utf8')];
+      } catch (err) {
+        throw new StartupError(`cannot read --acme-ca-file ${caFile}: ${errorMessage(err)}`, { cause: err });
+      }
+    }
+    this.acmeAgent = new Agent({ keepAliveTimeout: 4_000, ...(ca === undefined ? {} : { connect: { ca } }) });
+    return this.acmeAgent;
+  }
+
   /** Stops taking new work, waits (up to `graceMs`) for orders and writes in flight, then closes. */
   async stop(graceMs = 10_000): Promise<void> {
     this.logger.info('stopping: no new work is taken; waiting for work in flight');
@@ -187,6 +210,7 @@ export class Daemon {
     timer.abort();
     if (this.server !== undefined) await closeServer(this.server);
     await this.dispatcher.destroy().catch(() => undefined);
+    await this.acmeAgent?.destroy().catch(() => undefined);
     this.logger.info('stopped');
   }
 

@@ -24,7 +24,10 @@ export interface IssuedCertificate {
 export interface CertificateAuthority {
   /** Registers the account (or finds the existing one for our key) and agrees to the terms. */
   ensureAccount(): Promise<void>;
-  issue(names: readonly string[]): Promise<IssuedCertificate>;
+  /** `replaces`: the ARI certificate ID of the certificate this order renews (RFC 9773). */
+  issue(names: readonly string[], options?: { replaces?: string | undefined }): Promise<IssuedCertificate>;
+  /** The directory's renewalInfo URL when the CA offers ARI, else undefined. */
+  renewalInfoUrl(): Promise<string | undefined>;
 }
 
 /** A setting the CA cannot honour; retrying will not help, so the daemon stops with this message. */
@@ -210,8 +213,19 @@ export class AcmeCertificateAuthority implements CertificateAuthority {
     await this.checkProfile(client);
     const contact = this.options.email === undefined ? {} : { contact: [`mailto:${this.options.email}`] };
     try {
-      // newAccount with an existing key returns that account (RFC 8555 §7.3.1), so restarts reuse it.
-      await client.createAccount({ termsOfServiceAgreed: true, ...contact });
+      await orderContext.run({ last: undefined }, async () => {
+        // Look the key's account up first (RFC 8555 §7.3.1): restarts reuse it. Re-sending a plain
+        // newAccount would make acme-client follow up with an account update that carries nothing
+        // new, which CAs may refuse (pebble does).
+        try {
+          await client.createAccount({ onlyReturnExisting: true });
+        } catch (err) {
+          if (orderContext.getStore()?.last?.problem.type !== 'accountDoesNotExist') throw err;
+          await client.createAccount({ termsOfServiceAgreed: true, ...contact });
+          return;
+        }
+        if (this.options.email !== undefined) await client.updateAccount(contact);
+      });
     } catch (err) {
       throw new Error(`ACME account registration at ${this.options.directoryUrl} failed: ${errorText(err)}`, { cause: err });
     }
@@ -243,11 +257,28 @@ export class AcmeCertificateAuthority implements CertificateAuthority {
     }
   }
 
-  issue(names: readonly string[]): Promise<IssuedCertificate> {
-    return orderContext.run({ last: undefined }, () => this.issueInContext(names));
+  async renewalInfoUrl(): Promise<string | undefined> {
+    await this.ensureAccount();
+    if (this.client === undefined) return undefined;
+    const url = (await this.directory(this.client))['renewalInfo'];
+    return typeof url === 'string' ? url : undefined;
   }
 
-  private async issueInContext(names: readonly string[]): Promise<IssuedCertificate> {
+  async issue(names: readonly string[], options: { replaces?: string | undefined } = {}): Promise<IssuedCertificate> {
+    try {
+      return await orderContext.run({ last: undefined }, () => this.issueInContext(names, options.replaces));
+    } catch (err) {
+      // The predecessor was already replaced (perhaps by an order of ours that died half-way): the
+      // renewal itself is still needed, just not as a replacement.
+      if (options.replaces !== undefined && err instanceof IssueError && err.report?.problem.type === 'alreadyReplaced') {
+        this.options.logger.warn({ domain: names[0], replaces: options.replaces }, 'the CA says the certificate was already replaced; ordering without "replaces"');
+        return orderContext.run({ last: undefined }, () => this.issueInContext(names, undefined));
+      }
+      throw err;
+    }
+  }
+
+  private async issueInContext(names: readonly string[], replaces: string | undefined): Promise<IssuedCertificate> {
     await this.ensureAccount();
     const client = this.client;
     if (client === undefined) throw new IssueError(names, 'account registration', 'no ACME account');
@@ -258,10 +289,11 @@ export class AcmeCertificateAuthority implements CertificateAuthority {
     // Unhandled until awaited below; attach a no-op so an early order failure cannot orphan it.
     keyPromise.catch(() => undefined);
 
-    // acme-client sends the order payload as given; its typings just do not know `profile` yet.
+    // acme-client sends the order payload as given; its typings just do not know `profile`/`replaces`.
     const payload = {
       identifiers: names.map((value) => ({ type: 'dns', value })),
       ...(this.options.profile === undefined ? {} : { profile: this.options.profile }),
+      ...(replaces === undefined ? {} : { replaces }),
     } as Parameters<acme.Client["createOrder"]>[0];
     const order = await step(names, 'creating the order', () => client.createOrder(payload));
     const authorizations = await step(names, 'fetching authorizations', () => client.getAuthorizations(order));

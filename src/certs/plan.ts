@@ -11,6 +11,10 @@ export interface CertSummary {
   names: readonly string[];
   notBefore: number;
   notAfter: number;
+  /** Tells one issued certificate from the next (a stored renewal decision belongs to one serial). */
+  serialHex?: string | undefined;
+  /** The RFC 9773 certificate ID, when the certificate has what it takes (an AKI). */
+  ariCertId?: string | undefined;
 }
 
 export type FailureRecord = FailureState;
@@ -121,11 +125,20 @@ export interface RenewalPlan {
   deferred: Deferred[];
 }
 
-export function planRenewals(stored: readonly CertSummary[], failures: FailureMemory, now: number): RenewalPlan {
+/**
+ * Certificates due now: at their scheduled renewal time (from the CA's ARI window or the lifetime
+ * rule, see renewal-schedule.ts), or a third of their lifetime before expiry when none is scheduled.
+ */
+export function planRenewals(
+  stored: readonly CertSummary[],
+  failures: FailureMemory,
+  now: number,
+  schedule: ReadonlyMap<string, number> = new Map(),
+): RenewalPlan {
   const renew: CertSummary[] = [];
   const deferred: Deferred[] = [];
   for (const cert of stored) {
-    if (!needsRenewal(cert, now)) continue;
+    if (now < (schedule.get(cert.name) ?? renewalTime(cert))) continue;
     const failure = failures.get(cert.name);
     if (failure !== undefined && failure.nextAttemptAt > now) {
       deferred.push({ name: cert.name, until: failure.nextAttemptAt, lastError: describeProblem(failure.lastError) });

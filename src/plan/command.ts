@@ -22,15 +22,20 @@ export async function runPlan(config: Config, logger: Logger, now: number): Prom
       names: cert.bundle.leaf.names,
       notBefore: cert.bundle.leaf.notBefore.getTime(),
       notAfter: cert.bundle.leaf.notAfter.getTime(),
+      serialHex: cert.bundle.leaf.serialHex,
     });
   }
   const stateText = await store.readText(STATE_FILE);
   const state = stateText === undefined ? undefined : parseState(stateText).state;
   const failures = new Map<string, FailureRecord>();
   const lastWanted = new Map<string, number>();
+  const schedule = new Map<string, number>();
   for (const [name, cert] of state?.certificates ?? []) {
     if (cert.failure !== undefined) failures.set(name, cert.failure);
     if (cert.lastWantedAt !== undefined) lastWanted.set(name, cert.lastWantedAt);
+    // A stored renewal time counts only for the certificate it was decided for.
+    const stored = managed.get(name);
+    if (cert.renewal !== undefined && stored !== undefined && cert.renewal.serial === stored.serialHex) schedule.set(name, cert.renewal.renewAt);
   }
 
   const dispatcher = new Agent();
@@ -45,6 +50,7 @@ export async function runPlan(config: Config, logger: Logger, now: number): Prom
       corrupt,
       failures,
       lastWanted,
+      schedule,
       now,
       retireAfterMs: config.retireAfterMs,
     });

@@ -29,6 +29,8 @@ export interface PlanInput {
   corrupt: ReadonlyArray<{ name: string; reason: string }>;
   failures: FailureMemory;
   lastWanted: ReadonlyMap<string, number>;
+  /** Renewal times already decided (from the CA's ARI window or the lifetime rule). */
+  schedule: ReadonlyMap<string, number>;
   now: number;
   retireAfterMs: number;
 }
@@ -54,10 +56,15 @@ export function buildPlan(input: PlanInput): PlanLine[] {
     lines.push({ action: 'wait', subject: d.name, reason: `not before ${iso(d.until)} after a failure: ${d.lastError}` });
   }
 
-  const renewals = planRenewals([...managed.values()], failures, now);
+  const renewals = planRenewals([...managed.values()], failures, now, input.schedule);
   const renewing = new Set(renewals.renew.map((c) => c.name));
   for (const cert of renewals.renew) {
-    lines.push({ action: 'renew', subject: cert.name, reason: `less than a third of its lifetime left (expires ${iso(cert.notAfter)})` });
+    const scheduled = input.schedule.get(cert.name);
+    lines.push({
+      action: 'renew',
+      subject: cert.name,
+      reason: scheduled === undefined ? `less than a third of its lifetime left (expires ${iso(cert.notAfter)})` : `its renewal time ${iso(scheduled)} has come (expires ${iso(cert.notAfter)})`,
+    });
   }
   for (const d of renewals.deferred) {
     renewing.add(d.name);
@@ -73,7 +80,7 @@ export function buildPlan(input: PlanInput): PlanLine[] {
   const primaries = new Set(wanted.map((w) => w.name));
   for (const cert of managed.values()) {
     if (renewing.has(cert.name) || retiring.has(cert.name)) continue;
-    const renewAt = `valid until ${iso(cert.notAfter)}, renewal from ${iso(renewalTime(cert))}`;
+    const renewAt = `valid until ${iso(cert.notAfter)}, renewal from ${iso(input.schedule.get(cert.name) ?? renewalTime(cert))}`;
     if (primaries.has(cert.name)) {
       lines.push({ action: 'keep', subject: cert.name, reason: renewAt });
       continue;

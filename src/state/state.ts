@@ -32,6 +32,20 @@ export interface CertState {
   owner?: CertOwner | undefined;
   /** Epoch ms of the last successful sync in which some app wanted this certificate. */
   lastWantedAt?: number | undefined;
+  /** When the current certificate is to be renewed, decided once and kept (see renewal-schedule.ts). */
+  renewal?: RenewalState | undefined;
+}
+
+export interface RenewalState {
+  /** The certificate this decision is for; a new certificate needs a new decision. */
+  serial: string;
+  renewAt: number;
+  source: 'ari' | 'lifetime' | 'emergency';
+  reason: string;
+  /** The CA's suggested window the time was drawn from, so an unchanged window is not drawn again. */
+  window?: { start: number; end: number } | undefined;
+  ariNextPollAt?: number | undefined;
+  explanationUrl?: string | undefined;
 }
 
 export interface DaemonState {
@@ -63,6 +77,18 @@ export function serializeState(state: DaemonState): string {
     }
     if (cert?.owner !== undefined) entry['owner'] = { appId: cert.owner.appId, portIndex: cert.owner.portIndex };
     if (cert?.lastWantedAt !== undefined) entry['lastWantedAt'] = new Date(cert.lastWantedAt).toISOString();
+    const r = cert?.renewal;
+    if (r !== undefined) {
+      entry['renewal'] = {
+        serial: r.serial,
+        renewAt: new Date(r.renewAt).toISOString(),
+        source: r.source,
+        reason: r.reason,
+        window: r.window === undefined ? null : { start: new Date(r.window.start).toISOString(), end: new Date(r.window.end).toISOString() },
+        ariNextPollAt: r.ariNextPollAt === undefined ? null : new Date(r.ariNextPollAt).toISOString(),
+        explanationUrl: r.explanationUrl ?? null,
+      };
+    }
     if (Object.keys(entry).length > 0) certificates[name] = entry;
   }
   return `${JSON.stringify({ version: VERSION, certificates, budget: state.budget }, null, 2)}\n`;
@@ -86,16 +112,18 @@ export function parseState(text: string): { state: DaemonState; problems: string
     const failure = isObject(value) ? parseFailure(value['failure']) : undefined;
     const owner = isObject(value) ? parseOwner(value['owner']) : undefined;
     const lastWantedAt = isObject(value) ? parseTime(value['lastWantedAt']) : undefined;
+    const renewal = isObject(value) ? parseRenewal(value['renewal']) : undefined;
     if (
       !isObject(value) ||
       (failure === undefined && value['failure'] !== undefined) ||
       (owner === undefined && value['owner'] !== undefined) ||
-      (lastWantedAt === undefined && value['lastWantedAt'] !== undefined)
+      (lastWantedAt === undefined && value['lastWantedAt'] !== undefined) ||
+      (renewal === undefined && value['renewal'] !== undefined)
     ) {
       problems.push(`entry ${JSON.stringify(name)} is not understood`);
     }
-    if (failure !== undefined || owner !== undefined || lastWantedAt !== undefined) {
-      state.certificates.set(name, { failure, owner, lastWantedAt });
+    if (failure !== undefined || owner !== undefined || lastWantedAt !== undefined || renewal !== undefined) {
+      state.certificates.set(name, { failure, owner, lastWantedAt, renewal });
     }
   }
   return { state, problems };
@@ -121,6 +149,27 @@ function parseFailure(value: unknown): FailureState | undefined {
       detail: typeof detail === 'string' ? detail : '',
       status: typeof status === 'number' ? status : undefined,
     },
+  };
+}
+
+function parseRenewal(value: unknown): RenewalState | undefined {
+  if (!isObject(value)) return undefined;
+  const { serial, source, reason } = value;
+  const renewAt = parseTime(value['renewAt']);
+  if (typeof serial !== 'string' || renewAt === undefined || typeof reason !== 'string') return undefined;
+  if (source !== 'ari' && source !== 'lifetime' && source !== 'emergency') return undefined;
+  const w = value['window'];
+  const start = isObject(w) ? parseTime(w['start']) : undefined;
+  const end = isObject(w) ? parseTime(w['end']) : undefined;
+  const explanationUrl = value['explanationUrl'];
+  return {
+    serial,
+    renewAt,
+    source,
+    reason,
+    window: start !== undefined && end !== undefined ? { start, end } : undefined,
+    ariNextPollAt: parseTime(value['ariNextPollAt']),
+    explanationUrl: typeof explanationUrl === 'string' ? explanationUrl : undefined,
   };
 }
 

@@ -1,5 +1,8 @@
 import { IssueError, type CertificateAuthority } from '../acme/issuer.js';
-import { formatBundle, parseBundle } from '../certs/bundle.js';
+import { Agent, type Dispatcher } from 'undici';
+import { AriError, ariCertId, fetchRenewalInfo, type RenewalWindow } from '../acme/ari.js';
+import { formatBundle, parseBundle, type Bundle } from '../certs/bundle.js';
+import { decideRenewalTime, nextAriPoll } from '../certs/renewal-schedule.js';
 import {
   planIssuance,
   planRenewals,
@@ -14,7 +17,7 @@ import { normaliseHostname } from '../domains/hostname.js';
 import type { Logger } from '../log.js';
 import type { WantedName } from '../marathon/apps.js';
 import type { StateFile } from '../state/state-file.js';
-import type { AcmeProblem, CertOwner, DaemonState } from '../state/state.js';
+import type { AcmeProblem, CertOwner, DaemonState, RenewalState } from '../state/state.js';
 import type { Clock } from '../util/clock.js';
 import { Limiter } from '../util/limiter.js';
 import { checkBudget, LETS_ENCRYPT_LIMITS, recordOrder, type BudgetLimits } from '../acme/rate-budget.js';
@@ -29,9 +32,43 @@ export interface CertificateManagerOptions {
   /** Remembered across restarts: failures and when to try again. */
   state: DaemonState;
   stateFile: StateFile;
+  /** For ARI requests. */
+  dispatcher?: Dispatcher | undefined;
+  /** Draws renewal times inside ARI windows. */
+  random?: (() => number) | undefined;
   /** Reachability check before each order; undefined turns it off (--no-preflight). */
   preflight?: PreflightOptions | undefined;
   budgetLimits?: BudgetLimits | undefined;
+}
+
+interface OrderJob {
+  names: string[];
+  reason: 'new' | 'names changed' | 'renewal';
+  appId: string | undefined;
+  /** For renewals: when the current certificate expires (logged with failures). */
+  notAfter?: number;
+  /** For new certificates: the app port it is for. */
+  owner?: CertOwner;
+  /** For renewals with ARI: the ID of the certificate being replaced. */
+  replaces?: string | undefined;
+}
+
+/** What the index knows of a stored bundle. */
+function summarize(name: string, bundle: Bundle): CertSummary {
+  let certId: string | undefined;
+  try {
+    certId = ariCertId(bundle.leafPem);
+  } catch {
+    // No authority key identifier: ARI cannot name this certificate; the lifetime rule applies.
+  }
+  return {
+    name,
+    names: bundle.leaf.names,
+    notBefore: bundle.leaf.notBefore.getTime(),
+    notAfter: bundle.leaf.notAfter.getTime(),
+    serialHex: bundle.leaf.serialHex,
+    ariCertId: certId,
+  };
 }
 
 /** An order we decided not to send; recorded like a failure so that it is retried later. */
@@ -65,6 +102,7 @@ export class CertificateManager {
   /** Bumped on every write, so a refresh that read the directory before a write cannot undo it. */
   private writeSeq = 0;
   private readonly writtenAt = new Map<string, number>();
+  private ownDispatcher: Dispatcher | undefined;
 
   constructor(private readonly options: CertificateManagerOptions) {
     this.limiter = new Limiter(options.maxConcurrentOrders);
@@ -87,12 +125,7 @@ export class CertificateManager {
     }
     for (const cert of certs) {
       if ((this.writtenAt.get(cert.name) ?? 0) > seqAtStart) continue;
-      this.index.set(cert.name, {
-        name: cert.name,
-        names: cert.bundle.leaf.names,
-        notBefore: cert.bundle.leaf.notBefore.getTime(),
-        notAfter: cert.bundle.leaf.notAfter.getTime(),
-      });
+      this.index.set(cert.name, summarize(cert.name, cert.bundle));
     }
     for (const bad of corrupt) {
       // The listing may predate an order that has just replaced this file with a good one; leave it.
@@ -156,8 +189,15 @@ export class CertificateManager {
 
   /** Renews every stored certificate with less than a third of its lifetime left. */
   async renewDue(): Promise<BatchResult> {
+    const ariUrl = await this.options.ca.renewalInfoUrl().catch((err: unknown) => {
+      this.options.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'cannot tell whether the CA offers ARI; using the lifetime rule');
+      return undefined;
+    });
+    const schedule = new Map<string, number>();
+    for (const cert of this.index.values()) schedule.set(cert.name, (await this.scheduleRenewal(cert, ariUrl)).renewAt);
+    await this.persistState();
     const now = this.options.clock.now();
-    const plan = planRenewals([...this.index.values()], this.failed, now);
+    const plan = planRenewals([...this.index.values()], this.failed, now, schedule);
     for (const d of plan.deferred) {
       this.options.logger.warn(
         { domain: d.name, retryAt: new Date(d.until).toISOString(), lastError: d.lastError },
@@ -173,8 +213,54 @@ export class CertificateManager {
         reason: 'renewal',
         appId: undefined,
         notAfter: cert.notAfter,
+        // RFC 9773: a renewal names the certificate it replaces, which also exempts it from rate limits.
+        replaces: ariUrl === undefined ? undefined : cert.ariCertId,
       })),
     );
+  }
+
+  /**
+   * The renewal time of one certificate: kept from before when it is for the same certificate and the
+   * CA's window did not change, otherwise decided anew. ARI is asked only when its Retry-After has
+   * passed; when it cannot answer, the decision falls back to the lifetime rule.
+   */
+  private async scheduleRenewal(cert: CertSummary, ariUrl: string | undefined): Promise<RenewalState> {
+    const { state, clock, logger } = this.options;
+    const now = clock.now();
+    const entry = state.certificates.get(cert.name);
+    const serial = cert.serialHex ?? '';
+    let current = entry?.renewal?.serial === serial ? entry.renewal : undefined;
+    const decide = (window: RenewalWindow | undefined): RenewalState => {
+      const d = decideRenewalTime({ notBefore: cert.notBefore, notAfter: cert.notAfter, now, ari: window === undefined ? undefined : { window }, random: this.random });
+      return { serial, renewAt: d.renewAt, source: d.source, reason: d.reason, window };
+    };
+    if (ariUrl !== undefined && cert.ariCertId !== undefined && (current?.ariNextPollAt ?? 0) <= now) {
+      try {
+        const info = await fetchRenewalInfo(ariUrl, cert.ariCertId, { dispatcher: this.dispatcher, timeoutMs: 10_000, now });
+        const sameWindow = current?.window?.start === info.window.start && current.window.end === info.window.end;
+        const next = sameWindow && current !== undefined ? current : decide(info.window);
+        if (!sameWindow) {
+          logger.info(
+            { domain: cert.name, windowStart: new Date(info.window.start).toISOString(), windowEnd: new Date(info.window.end).toISOString(), renewAt: new Date(next.renewAt).toISOString(), explanationUrl: info.explanationUrl },
+            'renewal window from the CA (ARI)',
+          );
+        }
+        current = { ...next, ariNextPollAt: nextAriPoll(now, info.retryAfterMs, cert.notAfter), explanationUrl: info.explanationUrl };
+      } catch (err) {
+        // RFC 9773: retry soon after a passing failure (no answer, 5xx), in six hours after others.
+        const status = err instanceof AriError ? err.status : undefined;
+        const wait = (err instanceof AriError ? err.retryAfterMs : undefined) ?? (status === undefined || status >= 500 ? HOUR : 6 * HOUR);
+        logger.warn({ domain: cert.name, err: err instanceof Error ? err.message : String(err), retryInMs: wait }, 'asking the CA for the renewal window (ARI) failed; the lifetime rule applies meanwhile');
+        current = { ...(current ?? decide(undefined)), ariNextPollAt: now + wait };
+      }
+    }
+    current ??= decide(undefined);
+    // Close to expiry the stored time no longer matters: renew now, whatever the window said.
+    if (now >= cert.notAfter - (cert.notAfter - cert.notBefore) / 20 && current.source !== 'emergency') {
+      current = { ...current, renewAt: now, source: 'emergency', reason: 'less than 1/20 of the lifetime left' };
+    }
+    if (entry?.renewal !== current) state.certificates.set(cert.name, { ...entry, renewal: current });
+    return current;
   }
 
   /**
@@ -233,10 +319,10 @@ export class CertificateManager {
   }
 
   private async runBatch(
-    jobs: ReadonlyArray<{ names: string[]; reason: string; appId: string | undefined; notAfter?: number; owner?: CertOwner }>,
+    jobs: readonly OrderJob[],
   ): Promise<BatchResult> {
     const outcomes = await Promise.all(
-      jobs.map(async (job) => ({ name: job.names[0] ?? '', ok: await this.obtain(job.names, job.reason, job.appId, job.notAfter, job.owner) })),
+      jobs.map(async (job) => ({ name: job.names[0] ?? '', ok: await this.obtain(job) })),
     );
     return {
       written: outcomes.filter((o) => o.ok).map((o) => o.name),
@@ -245,18 +331,19 @@ export class CertificateManager {
   }
 
   /** Resolves true when a new certificate was written. Never rejects: failures are logged and remembered. */
-  private obtain(names: string[], reason: string, appId: string | undefined, notAfter?: number, owner?: CertOwner): Promise<boolean> {
-    const name = names[0] ?? '';
+  private obtain(job: OrderJob): Promise<boolean> {
+    const name = job.names[0] ?? '';
     const existing = this.inFlight.get(name);
     if (existing !== undefined) return existing;
     const run = this.limiter
-      .run(() => this.obtainNow(names, reason, appId, notAfter, owner))
+      .run(() => this.obtainNow(job))
       .finally(() => this.inFlight.delete(name));
     this.inFlight.set(name, run);
     return run;
   }
 
-  private async obtainNow(names: string[], reason: string, appId: string | undefined, notAfter?: number, owner?: CertOwner): Promise<boolean> {
+  private async obtainNow(job: OrderJob): Promise<boolean> {
+    const { names, reason, appId, notAfter, owner } = job;
     const { clock, logger, store, ca } = this.options;
     const name = names[0] ?? '';
     const log = logger.child({ domain: name, ...(appId === undefined ? {} : { appId }) });
@@ -268,13 +355,13 @@ export class CertificateManager {
       if (!budget.allowed) throw new OrderNotSent({ type: 'budget', detail: budget.reason, status: undefined }, budget.retryAt);
       log.info({ names: orderNames, reason }, 'requesting a certificate');
       ordered = true;
-      const issued = await ca.issue(orderNames);
+      const issued = await ca.issue(orderNames, { replaces: job.replaces });
       const text = formatBundle(issued.keyPem, issued.chainPem);
       const parsed = parseBundle(text);
       if (!parsed.ok) throw new Error(`the CA's answer does not make a usable bundle: ${parsed.reason}`);
       await store.write(name, text);
       const leaf = parsed.bundle.leaf;
-      this.index.set(name, { name, names: leaf.names, notBefore: leaf.notBefore.getTime(), notAfter: leaf.notAfter.getTime() });
+      this.index.set(name, summarize(name, parsed.bundle));
       this.writtenAt.set(name, ++this.writeSeq);
       const previous = this.options.state.certificates.get(name);
       this.options.state.certificates.set(name, { ...previous, failure: undefined, ...(owner === undefined ? {} : { owner }) });
@@ -312,6 +399,15 @@ export class CertificateManager {
       );
       return false;
     }
+  }
+
+  private get random(): () => number {
+    return this.options.random ?? Math.random;
+  }
+
+  private get dispatcher(): Dispatcher {
+    this.ownDispatcher ??= this.options.dispatcher ?? new Agent();
+    return this.ownDispatcher;
   }
 
   private get limits(): BudgetLimits {

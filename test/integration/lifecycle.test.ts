@@ -10,7 +10,9 @@ import { after, before, describe, it, type TestContext } from 'node:test';
 import { parseBundle } from '../../src/certs/bundle.js';
 import type { Config } from '../../src/config.js';
 import { Daemon } from '../../src/daemon.js';
-import { silentLogger } from '../../src/log.js';
+import { createLogger, silentLogger } from '../../src/log.js';
+import { ariCertId } from '../../src/acme/ari.js';
+import { OffsetClock, type Clock } from '../../src/util/clock.js';
 import { AcmeProxy } from '../support/acme-proxy.js';
 import { hostApp } from '../support/apps.js';
 import { testConfig } from '../support/config.js';
@@ -53,32 +55,37 @@ describe('certificate lifecycle through the counting ACME proxy', () => {
 
   const created = (names: string[]) => proxy.orders.filter((o) => o.status === 201 && o.identifiers.join() === names.join());
 
-  async function run(t: TestContext, apps: object[], overrides: Partial<Config>, lookup = lookupFor({})) {
+  async function run(t: TestContext, apps: object[], overrides: Partial<Config>, lookup = lookupFor({}), clock?: Clock) {
     const marathon = await MarathonEmulator.start({ heartbeatMs: 0 });
     t.after(() => marathon.stop());
     for (const app of apps) marathon.addApp(app);
     const lb = await startLbReceiver();
     t.after(() => lb.stop());
-    const storage = await mkdtemp(join(tmpdir(), 'ma-lifecycle-'));
+    const storage = overrides.storageDir ?? (await mkdtemp(join(tmpdir(), 'ma-lifecycle-')));
     t.after(() => rm(storage, { recursive: true, force: true }));
     const config = testConfig({
-      storageDir: storage,
       acmeDirectoryUrl: proxy.directoryUrl,
       marathonUrls: [marathon.url],
       lbUrls: [lb.url],
       listen: { host: '127.0.0.1', port: httpPort },
       acmeCaFile: pebble.caFile,
       ...overrides,
+      storageDir: storage,
     });
-    const daemon = new Daemon({ config, logger: silentLogger(), lookup });
+    const daemon = new Daemon({ config, logger: process.env['MARATHON_ACME_TEST_LOGS'] === '1' ? createLogger('debug', process.stderr) : silentLogger(), lookup, ...(clock === undefined ? {} : { clock }) });
     await daemon.start();
     t.after(() => daemon.stop(1_000));
     const files = async () => (await readdir(join(storage, 'certs'))).sort();
     const state = async () =>
       JSON.parse(await readFile(join(storage, 'state.json'), 'utf8').catch(() => '{"certificates":{}}')) as {
-        certificates: Record<string, { failure?: { lastError: { type: string } } }>;
+        certificates: Record<string, { failure?: { lastError: { type: string } }; renewal?: { renewAt: string; source: string } }>;
       };
-    return { daemon, storage, files, state };
+    const leafOf = async (name: string) => {
+      const parsed = parseBundle(await readFile(join(storage, 'certs', `${name}.pem`), 'utf8'));
+      if (!parsed.ok) assert.fail(parsed.reason);
+      return parsed.bundle.leafPem;
+    };
+    return { daemon, storage, files, state, leafOf };
   }
 
   it('never orders a name whose DNS or routing does not reach this daemon', async (t) => {
@@ -121,5 +128,83 @@ describe('certificate lifecycle through the counting ACME proxy', () => {
     const { files } = await run(t, apps, { acmeProfile: 'tlsserver' });
     await eventually('the certificate', async () => (await files()).length === 1);
     assert.deepEqual(created(['profiled.example.test']).map((o) => o.profile), ['tlsserver']);
+  });
+
+  const HOUR = 3_600_000;
+  const ordersReplacing = (certId: string) => proxy.orders.filter((o) => o.replaces === certId);
+  /**
+   * The start-up renewal check may already have asked ARI about a new certificate (before the test
+   * set its window) and been told to come back in up to six hours; move the clock past that.
+   */
+  const pastTheLastPoll = (clock: OffsetClock) => {
+    clock.advance(7 * HOUR);
+  };
+
+  it("renews at once, naming the old certificate in 'replaces', when the CA's window has opened", async (t) => {
+    const apps = [hostApp('/ari', { HAPROXY_GROUP: 'external', MARATHON_ACME_0_DOMAIN: 'ari-now.example.test' })];
+    const clock = new OffsetClock();
+    const { daemon, files, leafOf } = await run(t, apps, {}, lookupFor({}), clock);
+    await eventually('the certificate', async () => (await files()).length === 1);
+    await daemon.whenIdle();
+    const first = await leafOf('ari-now.example.test');
+    const certId = ariCertId(first);
+    pastTheLastPoll(clock);
+    proxy.setWindow(certId, { start: new Date(clock.now() - HOUR), end: new Date(clock.now() - 60_000) });
+    daemon.requestRenewalCheck('test');
+    await daemon.whenIdle();
+    assert.notEqual(await leafOf('ari-now.example.test'), first, 'renewed');
+    assert.deepEqual(ordersReplacing(certId).map((o) => o.status), [201]);
+  });
+
+  it('keeps its renewal time inside a future window across a restart, and renews when it comes', async (t) => {
+    const apps = [hostApp('/ari', { HAPROXY_GROUP: 'external', MARATHON_ACME_0_DOMAIN: 'ari-later.example.test' })];
+    const clock = new OffsetClock();
+    const first = await run(t, apps, {}, lookupFor({}), clock);
+    await eventually('the certificate', async () => (await first.files()).length === 1);
+    await first.daemon.whenIdle();
+    const leaf = await first.leafOf('ari-later.example.test');
+    const certId = ariCertId(leaf);
+    pastTheLastPoll(clock);
+    const start = clock.now() + 24 * HOUR;
+    proxy.setWindow(certId, { start: new Date(start), end: new Date(start + 24 * HOUR) }, 6 * 3600);
+    first.daemon.requestRenewalCheck('test');
+    await first.daemon.whenIdle();
+    const chosen = (await first.state()).certificates['ari-later.example.test']?.renewal;
+    assert.equal(chosen?.source, 'ari');
+    const renewAt = Date.parse(chosen.renewAt);
+    assert.ok(renewAt >= start && renewAt < start + 24 * HOUR, 'inside the window');
+    await first.daemon.stop(1_000);
+
+    const again = await run(t, apps, { storageDir: first.storage }, lookupFor({}), clock);
+    await eventually('the account after the restart', () => Promise.resolve(again.daemon.health().details['accountReady'] === true));
+    again.daemon.requestRenewalCheck('test: after restart');
+    await again.daemon.whenIdle();
+    assert.equal((await again.state()).certificates['ari-later.example.test']?.renewal?.renewAt, chosen.renewAt, 'not drawn again');
+    assert.equal(await again.leafOf('ari-later.example.test'), leaf, 'not renewed before its time');
+
+    clock.advance(renewAt - clock.now() + 1_000);
+    again.daemon.requestRenewalCheck('test: time has come');
+    await again.daemon.whenIdle();
+    assert.notEqual(await again.leafOf('ari-later.example.test'), leaf);
+    assert.deepEqual(ordersReplacing(certId).map((o) => o.status), [201]);
+  });
+
+  it("orders again without 'replaces' when the CA says the certificate was already replaced", async (t) => {
+    const apps = [hostApp('/ari', { HAPROXY_GROUP: 'external', MARATHON_ACME_0_DOMAIN: 'ari-replaced.example.test' })];
+    const clock = new OffsetClock();
+    const { daemon, files, leafOf } = await run(t, apps, {}, lookupFor({}), clock);
+    await eventually('the certificate', async () => (await files()).length === 1);
+    await daemon.whenIdle();
+    const leaf = await leafOf('ari-replaced.example.test');
+    const certId = ariCertId(leaf);
+    pastTheLastPoll(clock);
+    proxy.setWindow(certId, { start: new Date(clock.now() - HOUR), end: new Date(clock.now() - 60_000) });
+    proxy.rejectReplaces(true);
+    t.after(() => { proxy.rejectReplaces(false); });
+    daemon.requestRenewalCheck('test');
+    await daemon.whenIdle();
+    assert.notEqual(await leafOf('ari-replaced.example.test'), leaf, 'renewed all the same');
+    assert.deepEqual(ordersReplacing(certId).map((o) => o.status), [409]);
+    assert.equal(created(['ari-replaced.example.test']).filter((o) => o.replaces === undefined).length, 2, 'the first order and the retry without replaces');
   });
 });

@@ -32,6 +32,10 @@ export class FakeCa implements CertificateAuthority {
     return Promise.resolve();
   }
 
+  renewalInfoUrl(): Promise<string | undefined> {
+    return Promise.resolve(undefined);
+  }
+
   hold(): void {
     this.gate = new Promise((resolve) => { this.release = resolve; });
   }
