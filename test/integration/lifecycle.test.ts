@@ -207,4 +207,22 @@ describe('certificate lifecycle through the counting ACME proxy', () => {
     assert.deepEqual(ordersReplacing(certId).map((o) => o.status), [409]);
     assert.equal(created(['ari-replaced.example.test']).filter((o) => o.replaces === undefined).length, 2, 'the first order and the retry without replaces');
   });
+
+  it("waits out the CA's Retry-After after a rateLimited answer, and remembers it", async (t) => {
+    const apps = [hostApp('/limited', { HAPROXY_GROUP: 'external', MARATHON_ACME_0_DOMAIN: 'limited.example.test' })];
+    proxy.failNext('/order-plz', 1, 429, 'rateLimited', 7200);
+    const before = Date.now();
+    const { daemon, files, state } = await run(t, apps, {});
+    await eventually('the failure is remembered', async () => (await state()).certificates['limited.example.test']?.failure !== undefined);
+    await daemon.whenIdle();
+    const failure = (await state()).certificates['limited.example.test']?.failure as
+      | { lastError: { type: string; status: number }; nextAttemptAt: string }
+      | undefined;
+    assert.equal(failure?.lastError.type, 'rateLimited');
+    assert.equal(failure.lastError.status, 429);
+    assert.ok(Date.parse(failure.nextAttemptAt) >= before + 7_200_000, 'not before the two hours the CA asked for');
+    daemon.requestSync('test: again');
+    await daemon.whenIdle();
+    assert.deepEqual(await files(), [], 'no new order while the CA asked us to wait');
+  });
 });
