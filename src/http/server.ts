@@ -96,9 +96,17 @@ export function listen(server: Server, host: string, port: number): Promise<Addr
   });
 }
 
-export function closeServer(server: Server): Promise<void> {
+/**
+ * Stops listening and ends connections: idle ones at once, busy ones after `graceMs` (a slow or stuck
+ * client must not hold up a shutdown).
+ */
+export function closeServer(server: Server, graceMs = 1_000): Promise<void> {
   return new Promise((resolve) => {
+    const force = setTimeout(() => {
+      server.closeAllConnections();
+    }, graceMs);
     server.close(() => {
+      clearTimeout(force);
       resolve();
     });
     server.closeIdleConnections();

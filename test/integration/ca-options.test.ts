@@ -11,6 +11,7 @@ import { splitPem } from '../../src/certs/pem.js';
 import type { Config } from '../../src/config.js';
 import { Daemon } from '../../src/daemon.js';
 import { silentLogger } from '../../src/log.js';
+import { eventually } from '../support/eventually.js';
 import { hostApp } from '../support/apps.js';
 import { testConfig } from '../support/config.js';
 import { haproxyCheck } from '../support/haproxy.js';
@@ -21,14 +22,6 @@ import { freePort } from '../support/ports.js';
 
 const EAB_KID = 'kid-1';
 const EAB_KEY = 'zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W';
-
-async function eventually(what: string, check: () => Promise<boolean>, limitMs = 30_000): Promise<void> {
-  const deadline = Date.now() + limitMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** pebble + emulator (one external app) + LB + a daemon with `overrides`; everything stopped after the test. */
 async function run(t: TestContext, pebbleOptions: Omit<PebbleOptions, 'httpPort'>, overrides: Partial<Config>) {

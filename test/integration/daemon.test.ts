@@ -18,6 +18,7 @@ import type { Config } from '../../src/config.js';
 import { Daemon } from '../../src/daemon.js';
 import { createLogger, silentLogger } from '../../src/log.js';
 import { OffsetClock, type Clock } from '../../src/util/clock.js';
+import { eventually } from '../support/eventually.js';
 import { hostApp } from '../support/apps.js';
 import { testConfig } from '../support/config.js';
 import { haproxyCheck } from '../support/haproxy.js';
@@ -31,16 +32,6 @@ const exec = promisify(execFile);
 /** Set MARATHON_ACME_TEST_LOGS=1 to see the daemon's own log lines while debugging a test. */
 function testLogger() {
   return process.env['MARATHON_ACME_TEST_LOGS'] === '1' ? createLogger('debug', process.stderr) : silentLogger();
-}
-
-/** Polls `check` until it holds; the limit only turns a hang into a readable failure. */
-async function eventually(what: string, check: () => Promise<boolean> | boolean, limitMs = 30_000): Promise<void> {
-  const deadline = Date.now() + limitMs;
-  for (;;) {
-    if (await check()) return;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 async function certFiles(storage: string): Promise<string[]> {

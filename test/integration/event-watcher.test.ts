@@ -6,16 +6,9 @@ import { silentLogger } from '../../src/log.js';
 import { MarathonClient } from '../../src/marathon/client.js';
 import { EventWatcher } from '../../src/marathon/events.js';
 import { systemClock, type Clock } from '../../src/util/clock.js';
+import { eventually } from '../support/eventually.js';
 import { MarathonEmulator } from '../support/marathon-emulator.js';
 import { freePort } from '../support/ports.js';
-
-async function eventually(what: string, check: () => boolean, limitMs = 10_000): Promise<void> {
-  const deadline = Date.now() + limitMs;
-  while (!check()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 function watch(t: TestContext, urls: string[], options: { idleTimeoutMs?: number; clock?: Clock; random?: () => number } = {}) {
   const dispatcher = new Agent();

@@ -14,20 +14,13 @@ import { createLogger, silentLogger } from '../../src/log.js';
 import { ariCertId } from '../../src/acme/ari.js';
 import { OffsetClock, type Clock } from '../../src/util/clock.js';
 import { AcmeProxy } from '../support/acme-proxy.js';
+import { eventually } from '../support/eventually.js';
 import { hostApp } from '../support/apps.js';
 import { testConfig } from '../support/config.js';
 import { startLbReceiver } from '../support/lb-receiver.js';
 import { MarathonEmulator } from '../support/marathon-emulator.js';
 import { pebbleTls, startPebble, type Pebble } from '../support/pebble.js';
 import { freePort } from '../support/ports.js';
-
-async function eventually(what: string, check: () => Promise<boolean>, limitMs = 30_000): Promise<void> {
-  const deadline = Date.now() + limitMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** Test names resolve to this machine, except the ones a test wants unreachable. */
 function lookupFor(table: Record<string, string[]>) {
@@ -176,7 +169,7 @@ describe('certificate lifecycle through the counting ACME proxy', () => {
     await first.daemon.stop(1_000);
 
     const again = await run(t, apps, { storageDir: first.storage }, lookupFor({}), clock);
-    await eventually('the account after the restart', () => Promise.resolve(again.daemon.health().details['accountReady'] === true));
+    await eventually('the account after the restart', () => again.daemon.health().details['accountReady'] === true);
     again.daemon.requestRenewalCheck('test: after restart');
     await again.daemon.whenIdle();
     assert.equal((await again.state()).certificates['ari-later.example.test']?.renewal?.renewAt, chosen.renewAt, 'not drawn again');
