@@ -25,16 +25,24 @@ const EAB_KEY = 'zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12
 
 /** pebble + emulator (one external app) + LB + a daemon with `overrides`; everything stopped after the test. */
 async function run(t: TestContext, pebbleOptions: Omit<PebbleOptions, 'httpPort'>, overrides: Partial<Config>) {
+  // Stopped in reverse order: the daemon before the storage directory it writes to.
+  const stack: Array<() => Promise<unknown>> = [];
+  const later = (fn: () => Promise<unknown>): void => {
+    stack.push(fn);
+  };
+  t.after(async () => {
+    for (const fn of stack.reverse()) await fn();
+  });
   const httpPort = await freePort();
   const pebble = await startPebble({ httpPort, ...pebbleOptions });
-  t.after(() => pebble.stop());
+  later(() => pebble.stop());
   const marathon = await MarathonEmulator.start({ heartbeatMs: 0 });
-  t.after(() => marathon.stop());
+  later(() => marathon.stop());
   marathon.addApp(hostApp('/app', { HAPROXY_GROUP: 'external', MARATHON_ACME_0_DOMAIN: 'options.example.test' }));
   const lb = await startLbReceiver();
-  t.after(() => lb.stop());
+  later(() => lb.stop());
   const storage = await mkdtemp(join(tmpdir(), 'ma-options-'));
-  t.after(() => rm(storage, { recursive: true, force: true }));
+  later(() => rm(storage, { recursive: true, force: true }));
   const config = testConfig({
     storageDir: storage,
     acmeDirectoryUrl: pebble.directoryUrl,
@@ -46,7 +54,7 @@ async function run(t: TestContext, pebbleOptions: Omit<PebbleOptions, 'httpPort'
   });
   const daemon = new Daemon({ config, logger: silentLogger() });
   await daemon.start();
-  t.after(() => daemon.stop(1_000));
+  later(() => daemon.stop(1_000));
   const files = async () => readdir(join(storage, 'certs'));
   return { daemon, storage, files };
 }

@@ -49,13 +49,21 @@ describe('certificate lifecycle through the counting ACME proxy', () => {
   const created = (names: string[]) => proxy.orders.filter((o) => o.status === 201 && o.identifiers.join() === names.join());
 
   async function run(t: TestContext, apps: object[], overrides: Partial<Config>, lookup = lookupFor({}), clock?: Clock) {
+    // Stopped in reverse order: the daemon before the storage directory it writes to.
+    const stack: Array<() => Promise<unknown>> = [];
+    const later = (fn: () => Promise<unknown>): void => {
+      stack.push(fn);
+    };
+    t.after(async () => {
+      for (const fn of stack.reverse()) await fn();
+    });
     const marathon = await MarathonEmulator.start({ heartbeatMs: 0 });
-    t.after(() => marathon.stop());
+    later(() => marathon.stop());
     for (const app of apps) marathon.addApp(app);
     const lb = await startLbReceiver();
-    t.after(() => lb.stop());
+    later(() => lb.stop());
     const storage = overrides.storageDir ?? (await mkdtemp(join(tmpdir(), 'ma-lifecycle-')));
-    t.after(() => rm(storage, { recursive: true, force: true }));
+    later(() => rm(storage, { recursive: true, force: true }));
     const config = testConfig({
       acmeDirectoryUrl: proxy.directoryUrl,
       marathonUrls: [marathon.url],
@@ -67,7 +75,7 @@ describe('certificate lifecycle through the counting ACME proxy', () => {
     });
     const daemon = new Daemon({ config, logger: process.env['MARATHON_ACME_TEST_LOGS'] === '1' ? createLogger('debug', process.stderr) : silentLogger(), lookup, ...(clock === undefined ? {} : { clock }) });
     await daemon.start();
-    t.after(() => daemon.stop(1_000));
+    later(() => daemon.stop(1_000));
     const files = async () => (await readdir(join(storage, 'certs'))).sort();
     const state = async () =>
       JSON.parse(await readFile(join(storage, 'state.json'), 'utf8').catch(() => '{"certificates":{}}')) as {
