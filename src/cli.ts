@@ -119,7 +119,7 @@ const OPTIONS: readonly OptionSpec[] = [
   {
     flags: '--renewal-interval <seconds>',
     key: 'renewalInterval',
-    description: 'Seconds between checks for certificates with less than a third of their lifetime left',
+    description: 'Seconds between renewal checks (each renews what is due by the CA\'s ARI window, or with a third of its lifetime left)',
     defaultText: '3600',
     parse: parseRenewalInterval,
   },

@@ -10,18 +10,21 @@ import { OffsetClock } from '../../src/util/clock.js';
 import { StateFile } from '../../src/state/state-file.js';
 import { emptyState } from '../../src/state/state.js';
 import { FakeCa } from '../support/fake-ca.js';
+import type { BudgetLimits } from '../../src/acme/rate-budget.js';
 
 const DAY = 86_400_000;
 const want = (...names: string[]) => names.map((name, i) => ({ name, appId: `/app${i}`, portIndex: 0 }));
 
-async function setup(t: TestContext, maxConcurrentOrders = 2) {
+async function setup(t: TestContext, maxConcurrentOrders = 2, budgetLimits?: BudgetLimits) {
   const root = await mkdtemp(join(tmpdir(), 'ma-manager-'));
   t.after(() => rm(root, { recursive: true, force: true }));
   const clock = new OffsetClock();
   const store = new CertStore(root);
   await store.init(new Date(clock.now()));
   const ca = new FakeCa(90 * DAY, () => clock.now());
-  const manager = new CertificateManager({ store, ca, clock, logger: silentLogger(), maxConcurrentOrders, state: emptyState(), stateFile: new StateFile(store, silentLogger()) });
+  const manager = new CertificateManager({
+    store, ca, clock, logger: silentLogger(), maxConcurrentOrders, state: emptyState(), stateFile: new StateFile(store, silentLogger()), budgetLimits,
+  });
   await manager.refresh();
   return { root, clock, store, ca, manager };
 }
@@ -191,5 +194,22 @@ describe('retirement', () => {
     clock.advance(365 * DAY);
     assert.deepEqual(await manager.retireUnwanted([], 0), []);
     assert.deepEqual(await readdir(join(root, 'unmanaged-certs')), []);
+  });
+});
+
+describe('rate budget', () => {
+  it('holds new orders back once the budget is spent, until the window allows them, but never renewals', async (t) => {
+    const limits = { ordersPerWindow: 2, orderWindowMs: 3 * 3_600_000, certsPerDomainPerWindow: 50, domainWindowMs: 7 * DAY };
+    const { ca, clock, manager } = await setup(t, 1, limits);
+    const result = await manager.issueMissing(want('a.example', 'b.example', 'c.example'));
+    assert.deepEqual(result.written, ['a.example', 'b.example']);
+    assert.deepEqual(result.failed, ['c.example']);
+    assert.equal(ca.calls.length, 2, 'the third order was never sent');
+    const held = manager.failed.get('c.example');
+    assert.equal(held?.lastError.type, 'budget');
+    assert.ok((held.nextAttemptAt - clock.now()) > 2 * 3_600_000, 'it waits for the window, not for a short backoff');
+    clock.advance(60 * DAY);
+    assert.deepEqual((await manager.renewDue()).written.sort(), ['a.example', 'b.example'], 'renewals are exempt');
+    assert.deepEqual((await manager.issueMissing(want('a.example', 'b.example', 'c.example'))).written, ['c.example']);
   });
 });
