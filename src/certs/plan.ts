@@ -4,6 +4,7 @@
  */
 import type { WantedName } from '../marathon/apps.js';
 import type { AcmeProblem, FailureState } from '../state/state.js';
+import { lifetimeRenewalTime } from './renewal-schedule.js';
 
 export interface CertSummary {
   /** The file name in certs/ without `.pem`: the certificate's primary name. */
@@ -49,20 +50,6 @@ export function recordFailure(
   const caAskedToWait = problem.type === 'rateLimited' || problem.status === 503 || problem.status === 429;
   if (caAskedToWait && retryAfterMs !== undefined) wait = Math.max(wait, retryAfterMs);
   return { failures, lastError: problem, nextAttemptAt: now + wait, lastFailureAt: now };
-}
-
-/**
- * Renew once less than a third of the lifetime is left: about 30 days for a 90-day certificate, and it
- * stays right as CAs move to 45-day and 6-day certificates, where a fixed "30 days before" would renew
- * at every check.
- */
-export function renewalTime(cert: Pick<CertSummary, 'notBefore' | 'notAfter'>): number {
-  const lifetime = Math.max(0, cert.notAfter - cert.notBefore);
-  return cert.notAfter - lifetime / 3;
-}
-
-export function needsRenewal(cert: Pick<CertSummary, 'notBefore' | 'notAfter'>, now: number): boolean {
-  return now >= renewalTime(cert);
 }
 
 export interface Deferred {
@@ -138,7 +125,7 @@ export function planRenewals(
   const renew: CertSummary[] = [];
   const deferred: Deferred[] = [];
   for (const cert of stored) {
-    if (now < (schedule.get(cert.name) ?? renewalTime(cert))) continue;
+    if (now < (schedule.get(cert.name) ?? lifetimeRenewalTime(cert))) continue;
     const failure = failures.get(cert.name);
     if (failure !== undefined && failure.nextAttemptAt > now) {
       deferred.push({ name: cert.name, until: failure.nextAttemptAt, lastError: describeProblem(failure.lastError) });

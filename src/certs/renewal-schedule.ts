@@ -32,6 +32,21 @@ const EMERGENCY_SHARE = 1 / 20;
 /** Without ARI, renew with a third of the lifetime left (Let's Encrypt's guidance; CertMagic's ratio). */
 const LIFETIME_SHARE = 1 / 3;
 
+interface Lifetime {
+  notBefore: number;
+  notAfter: number;
+}
+
+/** When a third of the lifetime is left: the renewal time without (or before) word from the CA. */
+export function lifetimeRenewalTime(cert: Lifetime): number {
+  return cert.notAfter - Math.max(0, cert.notAfter - cert.notBefore) * LIFETIME_SHARE;
+}
+
+/** Less than 1/20 of the lifetime left: renew now, whatever was decided before. */
+export function isEmergency(cert: Lifetime, now: number): boolean {
+  return cert.notAfter - now < Math.max(0, cert.notAfter - cert.notBefore) * EMERGENCY_SHARE;
+}
+
 /**
  * Rules, in order:
  * 1. Less than 1/20 of the lifetime left: renew now, whatever ARI says. A CA whose window sits past
@@ -44,12 +59,11 @@ const LIFETIME_SHARE = 1 / 3;
  */
 export function decideRenewalTime(input: ScheduleInput): RenewalDecision {
   const { notBefore, notAfter, now } = input;
-  const lifetime = Math.max(0, notAfter - notBefore);
-  if (notAfter - now < lifetime * EMERGENCY_SHARE) {
+  if (isEmergency({ notBefore, notAfter }, now)) {
     return { renewAt: now, source: 'emergency', reason: 'less than 1/20 of the lifetime left' };
   }
   const lifetimeDecision: RenewalDecision = {
-    renewAt: notAfter - lifetime * LIFETIME_SHARE,
+    renewAt: lifetimeRenewalTime({ notBefore, notAfter }),
     source: 'lifetime',
     reason: 'a third of the lifetime left',
   };

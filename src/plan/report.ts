@@ -7,10 +7,10 @@ import {
   planIssuance,
   planRenewals,
   planRetirement,
-  renewalTime,
   type CertSummary,
   type FailureMemory,
 } from '../certs/plan.js';
+import { lifetimeRenewalTime } from '../certs/renewal-schedule.js';
 import type { AppWarning, WantedName } from '../marathon/apps.js';
 
 export type PlanAction = 'issue' | 'renew' | 'retire' | 'keep' | 'wait' | 'skip' | 'replace';
@@ -80,7 +80,7 @@ export function buildPlan(input: PlanInput): PlanLine[] {
   const primaries = new Set(wanted.map((w) => w.name));
   for (const cert of managed.values()) {
     if (renewing.has(cert.name) || retiring.has(cert.name)) continue;
-    const renewAt = `valid until ${iso(cert.notAfter)}, renewal from ${iso(input.schedule.get(cert.name) ?? renewalTime(cert))}`;
+    const renewAt = `valid until ${iso(cert.notAfter)}, renewal from ${iso(input.schedule.get(cert.name) ?? lifetimeRenewalTime(cert))}`;
     if (primaries.has(cert.name)) {
       lines.push({ action: 'keep', subject: cert.name, reason: renewAt });
       continue;

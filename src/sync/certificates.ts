@@ -2,7 +2,7 @@ import { IssueError, type CertificateAuthority } from '../acme/issuer.js';
 import { Agent, type Dispatcher } from 'undici';
 import { AriError, ariCertId, fetchRenewalInfo, type RenewalWindow } from '../acme/ari.js';
 import { formatBundle, parseBundle, type Bundle } from '../certs/bundle.js';
-import { decideRenewalTime, nextAriPoll } from '../certs/renewal-schedule.js';
+import { decideRenewalTime, isEmergency, nextAriPoll } from '../certs/renewal-schedule.js';
 import {
   planIssuance,
   planRenewals,
@@ -256,7 +256,7 @@ export class CertificateManager {
     }
     current ??= decide(undefined);
     // Close to expiry the stored time no longer matters: renew now, whatever the window said.
-    if (now >= cert.notAfter - (cert.notAfter - cert.notBefore) / 20 && current.source !== 'emergency') {
+    if (isEmergency(cert, now) && current.source !== 'emergency') {
       current = { ...current, renewAt: now, source: 'emergency', reason: 'less than 1/20 of the lifetime left' };
     }
     if (entry?.renewal !== current) state.certificates.set(cert.name, { ...entry, renewal: current });

@@ -3,15 +3,14 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import {
   failureBackoffMs,
-  needsRenewal,
   planIssuance,
   planRenewals,
   recordFailure,
   renewalNames,
-  renewalTime,
   type CertSummary,
   type FailureRecord,
 } from '../../src/certs/plan.js';
+import { lifetimeRenewalTime } from '../../src/certs/renewal-schedule.js';
 
 const DAY = 86_400_000;
 const wanted = (name: string, appId = '/app') => ({ name, appId, portIndex: 0 });
@@ -57,20 +56,20 @@ describe('renewal rule', () => {
 
   it('renews a 90-day certificate with 30 days left, not with 31', () => {
     const c = cert(0, 90 * DAY);
-    assert.equal(needsRenewal(c, 59 * DAY), false);
-    assert.equal(needsRenewal(c, 60 * DAY), true);
+    assert.equal(planRenewals([c], new Map(), 59 * DAY).renew.length, 0);
+    assert.equal(planRenewals([c], new Map(), 60 * DAY).renew.length, 1);
   });
 
   it('scales to 6-day certificates: renew with 2 days left', () => {
     const c = cert(0, 6 * DAY);
-    assert.equal(needsRenewal(c, 3.9 * DAY), false);
-    assert.equal(needsRenewal(c, 4 * DAY), true);
+    assert.equal(planRenewals([c], new Map(), 3.9 * DAY).renew.length, 0);
+    assert.equal(planRenewals([c], new Map(), 4 * DAY).renew.length, 1);
   });
 
   it('renewal time always lies inside the lifetime, two thirds of the way', () => {
     fc.assert(
       fc.property(fc.integer({ min: 0, max: 2 ** 40 }), fc.integer({ min: 1, max: 2 ** 36 }), (start, length) => {
-        const t = renewalTime({ notBefore: start, notAfter: start + length });
+        const t = lifetimeRenewalTime({ notBefore: start, notAfter: start + length });
         return t >= start && t <= start + length && Math.abs(t - (start + (2 * length) / 3)) < 1;
       }),
     );
