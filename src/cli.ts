@@ -16,6 +16,7 @@ import {
   type KeyType,
 } from './config.js';
 import { LOG_LEVELS, type LogLevel } from './log.js';
+import { normaliseHostname } from './domains/hostname.js';
 import { MULTIPLE_DOMAINS_MODES, type MultipleDomainsMode } from './marathon/apps.js';
 
 export const PROGRAM = 'marathon-acme';
@@ -87,6 +88,19 @@ const OPTIONS: readonly OptionSpec[] = [
     defaultText: 'first',
     parse: (text) => text,
     choices: MULTIPLE_DOMAINS_MODES,
+  },
+  {
+    flags: '--allowed-domains <domain[,domain...]>',
+    key: 'allowedDomains',
+    description: 'Only issue for these domains and their subdomains; names outside are refused with a warning naming the app (default: any)',
+    parse: parseDomainList,
+  },
+  {
+    flags: '--max-names-per-app <n>',
+    key: 'maxNamesPerApp',
+    description: 'The most names one app may ask certificates for, all ports together; more are ignored with a warning',
+    defaultText: '100',
+    parse: parsePositiveInteger,
   },
   {
     flags: '--listen <[ip]:port>',
@@ -206,6 +220,15 @@ export const STORAGE_DIR_ENV = 'MARATHON_ACME_STORAGE_DIR';
 function parseEmail(text: string): string {
   if (!/^[^\s@]+@[^\s@]+$/.test(text)) throw new ConfigError(`'${text}' is not an e-mail address`);
   return text;
+}
+
+function parseDomainList(text: string): string[] {
+  const items = text.split(',').map((item) => item.trim());
+  return items.map((item) => {
+    const result = normaliseHostname(item);
+    if (!result.ok) throw new ConfigError(`'${item}' is not a domain: ${result.reason}`);
+    return result.name;
+  });
 }
 
 function parseNonEmpty(text: string): string {
@@ -344,6 +367,8 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliRe
       renewalIntervalMs: values['renewalInterval'] as number,
       maxConcurrentOrders: values['maxConcurrentOrders'] as number,
       retireAfterMs: values['retireAfter'] as number,
+      allowedDomains: values['allowedDomains'] as string[] | undefined,
+      maxNamesPerApp: values['maxNamesPerApp'] as number,
       preflight: values['preflight'] !== false,
       preflightPort: values['preflightPort'] as number,
       acmeCaFile: values['acmeCaFile'] as string | undefined,
@@ -372,6 +397,8 @@ export function describeConfig(config: Config): Record<string, unknown> {
     renewalIntervalSeconds: config.renewalIntervalMs / 1000,
     maxConcurrentOrders: config.maxConcurrentOrders,
     retireAfterSeconds: config.retireAfterMs / 1000,
+    allowedDomains: config.allowedDomains ?? null,
+    maxNamesPerApp: config.maxNamesPerApp,
     preflight: config.preflight,
     preflightPort: config.preflightPort,
     acmeCaFile: config.acmeCaFile ?? null,

@@ -18,6 +18,9 @@ export interface Config {
   syncIntervalMs: number;
   renewalIntervalMs: number;
   maxConcurrentOrders: number;
+  /** Domain suffixes names must fall under; undefined allows any. */
+  allowedDomains: string[] | undefined;
+  maxNamesPerApp: number;
   /** Check that each name reaches us before ordering it. */
   preflight: boolean;
   /** The port the preflight check fetches (the load balancer's HTTP port, like the CA). */

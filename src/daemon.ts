@@ -327,8 +327,8 @@ export class Daemon {
       this.logger.error({ err: errorMessage(err) }, 'sync failed: could not read the apps from Marathon; the next event, reconnect or periodic sync tries again');
       return;
     }
-    const { group, multipleDomains } = this.deps.config;
-    const selection = selectWantedNames(apps, { group, multipleDomains });
+    const { group, multipleDomains, allowedDomains, maxNamesPerApp } = this.deps.config;
+    const selection = selectWantedNames(apps, { group, multipleDomains, allowedDomains, maxNamesPerApp });
     for (const w of selection.warnings) {
       this.logger.warn({ appId: w.appId, portIndex: w.portIndex, label: w.label }, w.message);
     }

@@ -40,6 +40,18 @@ export interface SelectionOptions {
   /** marathon-lb group whose apps are served; compared exactly, like the original (no lists, no `*`). */
   group: string;
   multipleDomains: MultipleDomainsMode;
+  /**
+   * Normalised domain suffixes names must fall under (the name itself or a subdomain); undefined
+   * allows any name. Keeps a tenant who can deploy an app from using our CA account for any domain.
+   */
+  allowedDomains?: readonly string[] | undefined;
+  /** The most names one app may ask for, all ports together; undefined = no cap. */
+  maxNamesPerApp?: number | undefined;
+}
+
+/** Whether `name` is one of `suffixes` or below one of them. */
+export function isAllowedDomain(name: string, suffixes: readonly string[]): boolean {
+  return suffixes.some((suffix) => name === suffix || name.endsWith(`.${suffix}`));
 }
 
 const APP_GROUP_LABEL = 'HAPROXY_GROUP';
@@ -161,6 +173,8 @@ function selectFromApp(app: unknown, index: number, options: SelectionOptions, f
     return;
   }
 
+  let taken = 0;
+  let capped = false;
   for (const { index: portIndex, label, domains } of ports) {
     if (portIndex >= portCount) {
       warnings.push({
@@ -188,8 +202,28 @@ function selectFromApp(app: unknown, index: number, options: SelectionOptions, f
     const valid: string[] = [];
     for (const candidate of candidates) {
       const result = normaliseHostname(candidate);
-      if (result.ok) {
-        if (!valid.includes(result.name)) valid.push(result.name);
+      if (result.ok && options.allowedDomains !== undefined && !isAllowedDomain(result.name, options.allowedDomains)) {
+        warnings.push({
+          appId: id,
+          portIndex,
+          label,
+          message: `domain ${quote(result.name)} in label ${label} of app ${id} (port ${portIndex}) is outside --allowed-domains; refused`,
+        });
+      } else if (result.ok) {
+        if (valid.includes(result.name)) continue;
+        if (valid.length + taken >= (options.maxNamesPerApp ?? Infinity)) {
+          if (!capped) {
+            warnings.push({
+              appId: id,
+              portIndex,
+              label,
+              message: `app ${id} asks for more than ${options.maxNamesPerApp ?? 0} names (--max-names-per-app); the rest are ignored`,
+            });
+            capped = true;
+          }
+          continue;
+        }
+        valid.push(result.name);
       } else {
         warnings.push({
           appId: id,
@@ -199,6 +233,7 @@ function selectFromApp(app: unknown, index: number, options: SelectionOptions, f
         });
       }
     }
+    taken += valid.length;
     if (options.multipleDomains !== 'san') {
       for (const name of valid) found.push({ name, appId: id, portIndex });
       continue;

@@ -42,7 +42,12 @@ export async function runPlan(config: Config, logger: Logger, now: number): Prom
   try {
     const client = new MarathonClient({ urls: config.marathonUrls, timeoutMs: config.marathonTimeoutMs, dispatcher, logger });
     const apps = await client.getApps();
-    const selection = selectWantedNames(apps, { group: config.group, multipleDomains: config.multipleDomains });
+    const selection = selectWantedNames(apps, {
+      group: config.group,
+      multipleDomains: config.multipleDomains,
+      allowedDomains: config.allowedDomains,
+      maxNamesPerApp: config.maxNamesPerApp,
+    });
     const lines = buildPlan({
       wanted: selection.names,
       warnings: selection.warnings,

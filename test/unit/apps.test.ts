@@ -372,3 +372,42 @@ describe('selectWantedNames: properties', () => {
     );
   });
 });
+
+describe('selectWantedNames: --allowed-domains and --max-names-per-app', () => {
+  const tenant = (id: string, label: string) => app(id, { HAPROXY_GROUP: 'external', MARATHON_ACME_0_DOMAIN: label });
+
+  it('refuses names outside the allowed suffixes with a warning naming the app, and keeps the rest', () => {
+    const result = selectWantedNames(
+      [tenant('/ok', 'shop.example.com'), tenant('/apex', 'example.com'), tenant('/evil', 'bank.example.net'), tenant('/lookalike', 'notexample.com')],
+      { group: 'external', multipleDomains: 'first', allowedDomains: ['example.com'] },
+    );
+    assert.deepEqual(names(result), ['shop.example.com', 'example.com']);
+    assert.deepEqual(result.warnings.map((w) => [w.appId, /outside --allowed-domains/.test(w.message)]), [['/evil', true], ['/lookalike', true]]);
+  });
+
+  it('leaves only allowed names in a SAN certificate', () => {
+    const result = selectWantedNames([tenant('/san', 'a.example.com other.example.org b.example.com')], {
+      group: 'external', multipleDomains: 'san', allowedDomains: ['example.com'],
+    });
+    assert.deepEqual(result.names.map((n) => n.sans), [['a.example.com', 'b.example.com']]);
+  });
+
+  it('caps the names one app may ask for, across its ports', () => {
+    const many = app('/greedy', { HAPROXY_GROUP: 'external', MARATHON_ACME_0_DOMAIN: 'a.example a.example b.example c.example', MARATHON_ACME_1_DOMAIN: 'd.example' }, 2);
+    const result = selectWantedNames([many, tenant('/other', 'z.example')], { group: 'external', multipleDomains: 'separate', maxNamesPerApp: 2 });
+    assert.deepEqual(names(result), ['a.example', 'b.example', 'z.example']);
+    assert.equal(result.warnings.filter((w) => w.appId === '/greedy' && /more than 2 names/.test(w.message)).length, 1, 'one warning per app');
+  });
+
+  it('never selects a name outside the allowed domains (property)', () => {
+    const label = fc.array(fc.constantFrom('a.example.com', 'x.example.org', 'example.com', 'EXAMPLE.COM.', 'b.a.example.com', 'examplexcom', '*.example.com'), { maxLength: 6 });
+    fc.assert(
+      fc.property(fc.array(label, { maxLength: 5 }), fc.constantFrom<MultipleDomainsMode>('first', 'separate', 'san'), (labels, mode) => {
+        const apps = labels.map((l, i) => tenant(`/p${i}`, l.join(' ')));
+        const result = selectWantedNames(apps, { group: 'external', multipleDomains: mode, allowedDomains: ['example.com'] });
+        return result.names.every((w) => [w.name, ...(w.sans ?? [])].every((n) => n === 'example.com' || n.endsWith('.example.com')));
+      }),
+      { numRuns: 200 },
+    );
+  });
+});

@@ -103,6 +103,15 @@ describe('command line', () => {
     assert.equal(parseCli(['/d'], {}).kind, 'run');
   });
 
+  it('takes the allowed domains, normalised, and the per-app cap', () => {
+    const c = run(['--allowed-domains', 'Example.COM., apps.example.org', '--max-names-per-app', '5', '/d']);
+    assert.deepEqual(c.allowedDomains, ['example.com', 'apps.example.org']);
+    assert.equal(c.maxNamesPerApp, 5);
+    assert.equal(run(['/d']).allowedDomains, undefined, 'any domain by default');
+    assert.equal(run(['/d']).maxNamesPerApp, 100);
+    assert.match(fail(['--allowed-domains', '*.example.com', '/d']).stderr, /--allowed-domains.*'\*\.example\.com' is not a domain/);
+  });
+
   it('refuses half an external account binding', () => {
     const r = fail(['--eab-kid', 'kid-1', '/d']);
     assert.equal(r.code, 2);
