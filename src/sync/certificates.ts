@@ -347,14 +347,15 @@ export class CertificateManager {
     const { clock, logger, store, ca } = this.options;
     const name = names[0] ?? '';
     const log = logger.child({ domain: name, ...(appId === undefined ? {} : { appId }) });
-    let ordered = false;
+    // Set once the order is sent: the budget counts what went to the CA, failed or not.
+    let ordered: string[] | undefined;
     const renewal = reason === 'renewal';
     try {
       const orderNames = this.options.preflight === undefined ? names : await this.preflight(names, log);
       const budget = checkBudget(this.options.state.budget, orderNames, clock.now(), this.limits, { renewal });
       if (!budget.allowed) throw new OrderNotSent({ type: 'budget', detail: budget.reason, status: undefined }, budget.retryAt);
       log.info({ names: orderNames, reason }, 'requesting a certificate');
-      ordered = true;
+      ordered = orderNames;
       const issued = await ca.issue(orderNames, { replaces: job.replaces });
       const text = formatBundle(issued.keyPem, issued.chainPem);
       const parsed = parseBundle(text);
@@ -365,14 +366,14 @@ export class CertificateManager {
       this.writtenAt.set(name, ++this.writeSeq);
       const previous = this.options.state.certificates.get(name);
       this.options.state.certificates.set(name, { ...previous, failure: undefined, ...(owner === undefined ? {} : { owner }) });
-      this.options.state.budget = recordOrder(this.options.state.budget, names, clock.now(), this.limits, { renewal, issued: true });
+      this.options.state.budget = recordOrder(this.options.state.budget, orderNames, clock.now(), this.limits, { renewal, issued: true });
       await this.persistState();
       log.info({ notAfter: leaf.notAfter.toISOString(), file: `certs/${name}.pem` }, 'certificate stored');
       return true;
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
-      if (ordered && !(err instanceof IssueError && err.step === 'account registration')) {
-        this.options.state.budget = recordOrder(this.options.state.budget, names, clock.now(), this.limits, { renewal, issued: false });
+      if (ordered !== undefined && !(err instanceof IssueError && err.step === 'account registration')) {
+        this.options.state.budget = recordOrder(this.options.state.budget, ordered, clock.now(), this.limits, { renewal, issued: false });
       }
       const problem: AcmeProblem =
         err instanceof OrderNotSent
