@@ -15,6 +15,8 @@ export interface HttpServerOptions {
   responder: ChallengeResponder;
   health: () => HealthReport;
   logger: Logger;
+  /** How long a client may take to send its headers (tests shorten it). */
+  headersTimeoutMs?: number;
 }
 
 const CHALLENGE_PREFIX = '/.well-known/acme-challenge/';
@@ -26,11 +28,13 @@ const TOKEN = /^[A-Za-z0-9_-]{1,256}$/;
  * for Marathon's health check. Nothing here changes state.
  */
 export function createHttpServer(options: HttpServerOptions): Server {
-  const server = createServer((req, res) => {
+  // Node enforces the header and request timeouts only when it checks its connections, every 30 s by
+  // default; check every second so a slow client is dropped close to the timeout.
+  const server = createServer({ connectionsCheckingInterval: 1_000 }, (req, res) => {
     handle(options, req, res);
   });
   // Slow or idle clients must not pin sockets: the CA's validators send one small GET and go.
-  server.headersTimeout = 10_000;
+  server.headersTimeout = options.headersTimeoutMs ?? 10_000;
   server.requestTimeout = 30_000;
   server.keepAliveTimeout = 5_000;
   return server;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Server } from 'node:http';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { request } from 'undici';
 import { ChallengeResponder } from '../../src/acme/challenges.js';
 import { closeServer, createHttpServer, listen, type HealthReport } from '../../src/http/server.js';
@@ -112,3 +112,54 @@ function rawGet(base: string, path: string): Promise<string> {
     socket.on('error', reject);
   });
 }
+
+describe('HTTP server under hostile clients', () => {
+  const responder = new ChallengeResponder();
+  let server: Server;
+  let base = '';
+
+  before(async () => {
+    server = createHttpServer({ responder, health: () => ({ healthy: true, problems: [], details: {} }), logger: silentLogger(), headersTimeoutMs: 500 });
+    const address = await listen(server, '127.0.0.1', 0);
+    base = `http://127.0.0.1:${address.port}`;
+  });
+  after(() => closeServer(server));
+
+  it('answers 431 to oversized headers and URLs, and keeps serving', async () => {
+    const bigHeader = await request(`${base}/health`, { headers: { 'x-junk': 'a'.repeat(64 * 1024) } });
+    assert.equal(bigHeader.statusCode, 431);
+    await bigHeader.body.dump();
+    const raw = await rawGet(base, `/.well-known/acme-challenge/${'a'.repeat(70 * 1024)}`);
+    assert.match(raw, /^HTTP\/1\.1 431 /);
+    assert.equal((await request(`${base}/health`)).statusCode, 200);
+  });
+
+  it('drops a client that never finishes its headers', async () => {
+    const url = new URL(base);
+    const closedAfter = await new Promise<number>((resolve, reject) => {
+      const started = Date.now();
+      const socket = connect(Number(url.port), url.hostname, () => {
+        socket.write('GET /health HTTP/1.1\r\nHost: x\r\n');
+      });
+      socket.on('close', () => { resolve(Date.now() - started); });
+      socket.on('error', reject);
+      socket.resume();
+    });
+    assert.ok(closedAfter < 5_000, `closed after ${closedAfter} ms`);
+  });
+
+  it('keeps answering with hundreds of idle connections open', async (t) => {
+    const url = new URL(base);
+    const sockets = await Promise.all(
+      Array.from({ length: 300 }, () => new Promise<Socket>((resolve, reject) => {
+        const socket = connect(Number(url.port), url.hostname, () => { resolve(socket); });
+        socket.on('error', reject);
+      })),
+    );
+    t.after(() => { for (const s of sockets) s.destroy(); });
+    responder.add('tok', 'tok.key');
+    const res = await request(`${base}/.well-known/acme-challenge/tok`);
+    assert.equal(res.statusCode, 200);
+    assert.equal(await res.body.text(), 'tok.key');
+  });
+});
