@@ -1,5 +1,6 @@
 import { Agent } from 'undici';
 import { CertStore } from '../certs/store.js';
+import { summarizeBundle } from '../certs/summary.js';
 import type { CertSummary, FailureRecord } from '../certs/plan.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
@@ -17,13 +18,7 @@ export async function runPlan(config: Config, logger: Logger, now: number): Prom
   const { certs, corrupt } = await store.list();
   const managed = new Map<string, CertSummary>();
   for (const cert of certs) {
-    managed.set(cert.name, {
-      name: cert.name,
-      names: cert.bundle.leaf.names,
-      notBefore: cert.bundle.leaf.notBefore.getTime(),
-      notAfter: cert.bundle.leaf.notAfter.getTime(),
-      serialHex: cert.bundle.leaf.serialHex,
-    });
+    managed.set(cert.name, summarizeBundle(cert.name, cert.bundle));
   }
   const stateText = await store.readText(STATE_FILE);
   const state = stateText === undefined ? undefined : parseState(stateText).state;

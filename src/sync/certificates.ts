@@ -1,7 +1,8 @@
 import { IssueError, type CertificateAuthority } from '../acme/issuer.js';
 import { Agent, type Dispatcher } from 'undici';
-import { AriError, ariCertId, fetchRenewalInfo, type RenewalWindow } from '../acme/ari.js';
-import { formatBundle, parseBundle, type Bundle } from '../certs/bundle.js';
+import { AriError, fetchRenewalInfo, type RenewalWindow } from '../acme/ari.js';
+import { formatBundle, parseBundle } from '../certs/bundle.js';
+import { summarizeBundle } from '../certs/summary.js';
 import { decideRenewalTime, isEmergency, nextAriPoll } from '../certs/renewal-schedule.js';
 import {
   planIssuance,
@@ -51,24 +52,6 @@ interface OrderJob {
   owner?: CertOwner;
   /** For renewals with ARI: the ID of the certificate being replaced. */
   replaces?: string | undefined;
-}
-
-/** What the index knows of a stored bundle. */
-function summarize(name: string, bundle: Bundle): CertSummary {
-  let certId: string | undefined;
-  try {
-    certId = ariCertId(bundle.leafPem);
-  } catch {
-    // No authority key identifier: ARI cannot name this certificate; the lifetime rule applies.
-  }
-  return {
-    name,
-    names: bundle.leaf.names,
-    notBefore: bundle.leaf.notBefore.getTime(),
-    notAfter: bundle.leaf.notAfter.getTime(),
-    serialHex: bundle.leaf.serialHex,
-    ariCertId: certId,
-  };
 }
 
 /** An order we decided not to send; recorded like a failure so that it is retried later. */
@@ -125,7 +108,7 @@ export class CertificateManager {
     }
     for (const cert of certs) {
       if ((this.writtenAt.get(cert.name) ?? 0) > seqAtStart) continue;
-      this.index.set(cert.name, summarize(cert.name, cert.bundle));
+      this.index.set(cert.name, summarizeBundle(cert.name, cert.bundle));
     }
     for (const bad of corrupt) {
       // The listing may predate an order that has just replaced this file with a good one; leave it.
@@ -362,7 +345,7 @@ export class CertificateManager {
       if (!parsed.ok) throw new Error(`the CA's answer does not make a usable bundle: ${parsed.reason}`);
       await store.write(name, text);
       const leaf = parsed.bundle.leaf;
-      this.index.set(name, summarize(name, parsed.bundle));
+      this.index.set(name, summarizeBundle(name, parsed.bundle));
       this.writtenAt.set(name, ++this.writeSeq);
       const previous = this.options.state.certificates.get(name);
       this.options.state.certificates.set(name, { ...previous, failure: undefined, ...(owner === undefined ? {} : { owner }) });
