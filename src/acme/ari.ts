@@ -8,6 +8,7 @@ import { AsnConvert } from '@peculiar/asn1-schema';
 import { AuthorityKeyIdentifier, Certificate, id_ce_authorityKeyIdentifier } from '@peculiar/asn1-x509';
 import { request, type Dispatcher } from 'undici';
 import { describeRequestError } from '../util/http-error.js';
+import { parseRetryAfter } from '../util/retry-after.js';
 
 export interface RenewalWindow {
   /** Epoch ms. */
@@ -90,19 +91,9 @@ export function ariCertId(certPem: string): string {
  * hours. The result is always within [ARI_MIN_RETRY_MS, ARI_MAX_RETRY_MS].
  */
 export function clampRetryAfter(header: string | undefined, now: number): number {
-  const wanted = retryAfterMs(header?.trim(), now);
+  const wanted = parseRetryAfter(header, now);
   if (wanted === undefined) return ARI_DEFAULT_RETRY_MS;
   return Math.min(ARI_MAX_RETRY_MS, Math.max(ARI_MIN_RETRY_MS, wanted));
-}
-
-function retryAfterMs(value: string | undefined, now: number): number | undefined {
-  if (value === undefined || value === '') return undefined;
-  if (/^\d+$/.test(value)) return Number(value) * 1000;
-  // Only the HTTP-date forms, all of which start with a day name: Date.parse alone accepts far too
-  // much ("1", "-5", "2025") and would turn garbage into a plausible-looking date.
-  if (!/^(Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*,? /i.test(value)) return undefined;
-  const at = Date.parse(value);
-  return Number.isFinite(at) ? at - now : undefined;
 }
 
 /**

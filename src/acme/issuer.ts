@@ -9,6 +9,7 @@ import { getAdapter, isAxiosError, type AxiosAdapter } from 'axios';
 import type { Logger } from '../log.js';
 import type { KeyType } from '../config.js';
 import type { AcmeProblem } from '../state/state.js';
+import { parseRetryAfter } from '../util/retry-after.js';
 import type { ChallengeResponder } from './challenges.js';
 
 const generateKeyPairAsync = promisify(generateKeyPair);
@@ -73,7 +74,7 @@ function noteResponse(status: number, headers: Record<string, unknown>, data: un
     const problem = contentType.includes('problem+json') && isRecord(body) ? body : {};
     context.last = {
       problem: problemFrom(problem, status),
-      retryAfterMs: parseRetryAfter(headers['retry-after']),
+      retryAfterMs: parseRetryAfter(headers['retry-after'], Date.now()),
     };
     return;
   }
@@ -108,14 +109,6 @@ function parseJsonBody(data: unknown): unknown {
   } catch {
     return undefined;
   }
-}
-
-/** Retry-After in seconds or as an HTTP date; undefined when absent or unreadable. */
-export function parseRetryAfter(value: unknown, now = Date.now()): number | undefined {
-  if (typeof value !== 'string' || value.trim() === '') return undefined;
-  if (/^\s*\d+\s*$/.test(value)) return Number(value) * 1000;
-  const at = Date.parse(value);
-  return Number.isFinite(at) ? Math.max(0, at - now) : undefined;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
