@@ -1,15 +1,9 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { generateKeyPair, type KeyObject } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { Agent as HttpsAgent } from 'node:https';
-import { rootCertificates } from 'node:tls';
 import { promisify } from 'node:util';
 import acme from 'acme-client';
-import { getAdapter, isAxiosError, type AxiosAdapter } from 'axios';
-import type { Logger } from '../log.js';
 import type { KeyType } from '../config.js';
-import type { AcmeProblem } from '../state/state.js';
-import { parseRetryAfter } from '../util/retry-after.js';
+import type { Logger } from '../log.js';
+import { configureAcmeHttp, lastProblem, withProblemCapture, type ProblemReport } from './acme-http.js';
 import type { ChallengeResponder } from './challenges.js';
 
 const generateKeyPairAsync = promisify(generateKeyPair);
@@ -36,12 +30,6 @@ export class AcmeConfigError extends Error {
   override readonly name = 'AcmeConfigError';
 }
 
-/** The ACME problem behind a failure, and how long the CA asked us to wait (Retry-After). */
-export interface ProblemReport {
-  problem: AcmeProblem;
-  retryAfterMs: number | undefined;
-}
-
 /** An issuance failure with the names it was for, the step that failed and the CA's problem, if any. */
 export class IssueError extends Error {
   override readonly name = 'IssueError';
@@ -55,71 +43,11 @@ export class IssueError extends Error {
   }
 }
 
-/**
- * acme-client reduces a CA's problem document to its detail text. To keep the problem type and
- * Retry-After (needed for backoff and rate-limit handling), the HTTP layer notes the last problem
- * seen within the current order; AsyncLocalStorage keeps concurrent orders apart.
- */
-const orderContext = new AsyncLocalStorage<{ last: ProblemReport | undefined }>();
-
-const ACME_ERROR_PREFIX = 'urn:ietf:params:acme:error:';
-
-function noteResponse(status: number, headers: Record<string, unknown>, data: unknown): void {
-  const context = orderContext.getStore();
-  if (context === undefined) return;
-  const body = parseJsonBody(data);
-  const rawType = headers['content-type'];
-  const contentType = typeof rawType === 'string' ? rawType : '';
-  if (status >= 400) {
-    const problem = contentType.includes('problem+json') && isRecord(body) ? body : {};
-    context.last = {
-      problem: problemFrom(problem, status),
-      retryAfterMs: parseRetryAfter(headers['retry-after'], Date.now()),
-    };
-    return;
-  }
-  // A failed validation arrives as a 200 answer for a challenge or authorization whose status is
-  // "invalid"; the problem sits in the challenge's `error`.
-  const challengeError = isRecord(body) ? findChallengeError(body) : undefined;
-  context.last = challengeError === undefined ? undefined : { problem: problemFrom(challengeError, undefined), retryAfterMs: undefined };
-}
-
-function findChallengeError(body: Record<string, unknown>): Record<string, unknown> | undefined {
-  if (body['status'] !== 'invalid') return undefined;
-  if (isRecord(body['error'])) return body['error'];
-  const challenges = Array.isArray(body['challenges']) ? (body['challenges'] as unknown[]) : [];
-  for (const c of challenges) if (isRecord(c) && isRecord(c['error'])) return c['error'];
-  return undefined;
-}
-
-function problemFrom(doc: Record<string, unknown>, status: number | undefined): AcmeProblem {
-  const type = typeof doc['type'] === 'string' ? doc['type'] : undefined;
-  return {
-    type: type?.startsWith(ACME_ERROR_PREFIX) === true ? type.slice(ACME_ERROR_PREFIX.length) : type,
-    detail: typeof doc['detail'] === 'string' ? doc['detail'] : '',
-    status,
-  };
-}
-
-function parseJsonBody(data: unknown): unknown {
-  const text = Buffer.isBuffer(data) ? data.toString('utf8') : typeof data === 'string' ? data : undefined;
-  if (text === undefined) return data;
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 export interface AcmeOptions {
   directoryUrl: string;
   keyType: KeyType;
   eab?: { kid: string; hmacKey: string } | undefined;
-  /** Sent with every order; registration fails with ProfileError when the directory does not list it. */
+  /** Sent with every order; registration fails with AcmeConfigError when the directory does not list it. */
   profile?: string | undefined;
   accountKeyPem: string;
   email: string | undefined;
@@ -129,51 +57,6 @@ export interface AcmeOptions {
   caFile?: string | undefined;
   /** Per-request timeout for ACME calls. */
   requestTimeoutMs?: number;
-}
-
-/**
- * acme-client's HTTP layer is one process-wide axios instance. Configure it once for daemon use:
- * - a request timeout (it has none by default, and a hung CA must not hang an order forever);
- * - no transport-level retries: they resend the same nonce on 429/5xx and can sleep for the whole
- *   Retry-After of a rate limit inside one request. Failed orders are retried by our own backoff.
- *   badNonce is retried separately by the library with a fresh nonce, which is what RFC 8555 wants.
- */
-async function configureHttp(options: AcmeOptions): Promise<void> {
-  const axios = acme.axios;
-  axios.defaults.timeout = options.requestTimeoutMs ?? 30_000;
-  // acmeSettings is the library's own extension of axios' defaults, absent from axios' types.
-  const defaults = axios.defaults as unknown as { acmeSettings: { retryMaxAttempts: number } };
-  defaults.acmeSettings.retryMaxAttempts = 0;
-  axios.defaults.headers.common['User-Agent'] = 'marathon-acme (acme-client)';
-  axios.defaults.adapter = transportErrorsPassThrough(getAdapter('http'));
-  if (options.caFile !== undefined) {
-    const extra = await readFile(options.caFile, 'utf8');
-    axios.defaults.httpsAgent = new HttpsAgent({ ca: [...rootCertificates, extra], keepAlive: true });
-  }
-}
-
-/**
- * With its retries off, acme-client's response interceptor fails with a TypeError on any error that
- * has no HTTP response (refused connection, timeout), hiding the real cause. It passes through errors
- * that carry no axios `config`, so transport failures are re-thrown as such, with the cause kept.
- */
-function transportErrorsPassThrough(http: AxiosAdapter): AxiosAdapter {
-  return async (config) => {
-    try {
-      const response = await http(config);
-      noteResponse(response.status, response.headers, response.data);
-      return response;
-    } catch (err) {
-      if (isAxiosError(err) && err.response !== undefined) {
-        noteResponse(err.response.status, err.response.headers, err.response.data);
-      }
-      if (isAxiosError(err) && err.response === undefined) {
-        const code = err.code === undefined ? '' : ` (${err.code})`;
-        throw new Error(`${(config.method ?? 'get').toUpperCase()} ${config.url ?? ''}: ${err.message}${code}`);
-      }
-      throw err;
-    }
-  };
 }
 
 export class AcmeCertificateAuthority implements CertificateAuthority {
@@ -192,7 +75,7 @@ export class AcmeCertificateAuthority implements CertificateAuthority {
   }
 
   private async register(): Promise<void> {
-    await configureHttp(this.options);
+    await configureAcmeHttp({ requestTimeoutMs: this.options.requestTimeoutMs, caFile: this.options.caFile });
     const { eab } = this.options;
     const client = new acme.Client({
       directoryUrl: this.options.directoryUrl,
@@ -209,14 +92,14 @@ export class AcmeCertificateAuthority implements CertificateAuthority {
     await this.checkProfile(client);
     const contact = this.options.email === undefined ? {} : { contact: [`mailto:${this.options.email}`] };
     try {
-      await orderContext.run({ last: undefined }, async () => {
+      await withProblemCapture(async () => {
         // Look the key's account up first (RFC 8555 §7.3.1): restarts reuse it. Re-sending a plain
         // newAccount would make acme-client follow up with an account update that carries nothing
         // new, which CAs may refuse (pebble does).
         try {
           await client.createAccount({ onlyReturnExisting: true });
         } catch (err) {
-          if (orderContext.getStore()?.last?.problem.type !== 'accountDoesNotExist') throw err;
+          if (lastProblem()?.problem.type !== 'accountDoesNotExist') throw err;
           await client.createAccount({ termsOfServiceAgreed: true, ...contact });
           return;
         }
@@ -262,13 +145,13 @@ export class AcmeCertificateAuthority implements CertificateAuthority {
 
   async issue(names: readonly string[], options: { replaces?: string | undefined } = {}): Promise<IssuedCertificate> {
     try {
-      return await orderContext.run({ last: undefined }, () => this.issueInContext(names, options.replaces));
+      return await withProblemCapture(() => this.issueInContext(names, options.replaces));
     } catch (err) {
       // The predecessor was already replaced (perhaps by an order of ours that died half-way): the
       // renewal itself is still needed, just not as a replacement.
       if (options.replaces !== undefined && err instanceof IssueError && err.report?.problem.type === 'alreadyReplaced') {
         this.options.logger.warn({ domain: names[0], replaces: options.replaces }, 'the CA says the certificate was already replaced; ordering without "replaces"');
-        return orderContext.run({ last: undefined }, () => this.issueInContext(names, undefined));
+        return withProblemCapture(() => this.issueInContext(names, undefined));
       }
       throw err;
     }
@@ -347,7 +230,7 @@ async function step<T>(names: readonly string[], what: string, run: () => Promis
     return await run();
   } catch (err) {
     if (err instanceof IssueError) throw err;
-    throw new IssueError(names, what, errorText(err), orderContext.getStore()?.last);
+    throw new IssueError(names, what, errorText(err), lastProblem());
   }
 }
 
