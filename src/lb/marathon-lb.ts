@@ -1,7 +1,7 @@
 import { request, type Dispatcher } from 'undici';
 import type { Logger } from '../log.js';
 import { describeRequestError } from '../util/http-error.js';
-import { endpointDisplayUrl, endpointUrl, parseEndpoint, type Endpoint } from '../marathon/endpoint.js';
+import { endpointDisplayUrl, endpointUrl, parseEndpoint, type Endpoint } from '../util/endpoint.js';
 import { backoffDelay, type BackoffPolicy } from '../util/backoff.js';
 import type { Clock } from '../util/clock.js';
 

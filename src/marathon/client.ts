@@ -1,7 +1,7 @@
 import { request, type Dispatcher } from 'undici';
 import type { Logger } from '../log.js';
 import { describeRequestError } from '../util/http-error.js';
-import { endpointDisplayUrl, endpointUrl, parseEndpoint, type Endpoint } from './endpoint.js';
+import { endpointDisplayUrl, endpointUrl, parseEndpoint, type Endpoint } from '../util/endpoint.js';
 
 /** A failed Marathon call; the message names every URL tried (credentials redacted) and why it failed. */
 export class MarathonError extends Error {

@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { backoffDelay } from '../../src/util/backoff.js';
 import { Limiter } from '../../src/util/limiter.js';
 import { Coalescer } from '../../src/sync/coalescer.js';
-import { endpointUrl, parseEndpoint } from '../../src/marathon/endpoint.js';
+import { endpointUrl, parseEndpoint } from '../../src/util/endpoint.js';
 
 describe('backoff', () => {
   it('stays between half and all of the capped exponential delay, never zero', () => {
