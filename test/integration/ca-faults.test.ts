@@ -9,6 +9,7 @@ import { silentLogger } from '../../src/log.js';
 import { OffsetClock } from '../../src/util/clock.js';
 import { AcmeProxy } from '../support/acme-proxy.js';
 import { hostApp } from '../support/apps.js';
+import { cleanupStack } from '../support/cleanup.js';
 import { testConfig } from '../support/config.js';
 import { eventually } from '../support/eventually.js';
 import { startLbReceiver } from '../support/lb-receiver.js';
@@ -17,24 +18,21 @@ import { pebbleTls, startPebble, type PebbleOptions } from '../support/pebble.js
 import { freePort } from '../support/ports.js';
 
 async function run(t: TestContext, count: number, pebbleOptions: Omit<PebbleOptions, 'httpPort'>, withProxy: boolean, clock?: OffsetClock) {
-  const stack: Array<() => Promise<unknown>> = [];
-  t.after(async () => {
-    for (const fn of stack.reverse()) await fn();
-  });
+  const defer = cleanupStack(t);
   const httpPort = await freePort();
   const pebble = await startPebble({ httpPort, ...pebbleOptions });
-  stack.push(() => pebble.stop());
+  defer(() => pebble.stop());
   const proxy = withProxy ? await AcmeProxy.start({ upstream: pebble.directoryUrl, caPem: (await pebbleTls()).caPem }) : undefined;
-  if (proxy !== undefined) stack.push(() => proxy.stop());
+  if (proxy !== undefined) defer(() => proxy.stop());
   const marathon = await MarathonEmulator.start({ heartbeatMs: 0 });
-  stack.push(() => marathon.stop());
+  defer(() => marathon.stop());
   for (let i = 0; i < count; i++) {
     marathon.addApp(hostApp(`/f${i}`, { HAPROXY_GROUP: 'external', MARATHON_ACME_0_DOMAIN: `fault${i}.example.test` }));
   }
   const lb = await startLbReceiver();
-  stack.push(() => lb.stop());
+  defer(() => lb.stop());
   const storage = await mkdtemp(join(tmpdir(), 'ma-cafault-'));
-  stack.push(() => rm(storage, { recursive: true, force: true }));
+  defer(() => rm(storage, { recursive: true, force: true }));
   const config = testConfig({
     storageDir: storage,
     acmeDirectoryUrl: proxy?.directoryUrl ?? pebble.directoryUrl,
@@ -45,7 +43,7 @@ async function run(t: TestContext, count: number, pebbleOptions: Omit<PebbleOpti
   });
   const daemon = new Daemon({ config, logger: silentLogger(), ...(clock === undefined ? {} : { clock }) });
   await daemon.start();
-  stack.push(() => daemon.stop(1_000));
+  defer(() => daemon.stop(1_000));
   const files = async () => readdir(join(storage, 'certs'));
   return { daemon, proxy, files, storage };
 }

@@ -13,6 +13,7 @@ import { Daemon } from '../../src/daemon.js';
 import { silentLogger } from '../../src/log.js';
 import { eventually } from '../support/eventually.js';
 import { hostApp } from '../support/apps.js';
+import { cleanupStack } from '../support/cleanup.js';
 import { testConfig } from '../support/config.js';
 import { haproxyCheck } from '../support/haproxy.js';
 import { startLbReceiver } from '../support/lb-receiver.js';
@@ -25,24 +26,17 @@ const EAB_KEY = 'zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12
 
 /** pebble + emulator (one external app) + LB + a daemon with `overrides`; everything stopped after the test. */
 async function run(t: TestContext, pebbleOptions: Omit<PebbleOptions, 'httpPort'>, overrides: Partial<Config>) {
-  // Stopped in reverse order: the daemon before the storage directory it writes to.
-  const stack: Array<() => Promise<unknown>> = [];
-  const later = (fn: () => Promise<unknown>): void => {
-    stack.push(fn);
-  };
-  t.after(async () => {
-    for (const fn of stack.reverse()) await fn();
-  });
+  const defer = cleanupStack(t);
   const httpPort = await freePort();
   const pebble = await startPebble({ httpPort, ...pebbleOptions });
-  later(() => pebble.stop());
+  defer(() => pebble.stop());
   const marathon = await MarathonEmulator.start({ heartbeatMs: 0 });
-  later(() => marathon.stop());
+  defer(() => marathon.stop());
   marathon.addApp(hostApp('/app', { HAPROXY_GROUP: 'external', MARATHON_ACME_0_DOMAIN: 'options.example.test' }));
   const lb = await startLbReceiver();
-  later(() => lb.stop());
+  defer(() => lb.stop());
   const storage = await mkdtemp(join(tmpdir(), 'ma-options-'));
-  later(() => rm(storage, { recursive: true, force: true }));
+  defer(() => rm(storage, { recursive: true, force: true }));
   const config = testConfig({
     storageDir: storage,
     acmeDirectoryUrl: pebble.directoryUrl,
@@ -54,7 +48,7 @@ async function run(t: TestContext, pebbleOptions: Omit<PebbleOptions, 'httpPort'
   });
   const daemon = new Daemon({ config, logger: silentLogger() });
   await daemon.start();
-  later(() => daemon.stop(1_000));
+  defer(() => daemon.stop(1_000));
   const files = async () => readdir(join(storage, 'certs'));
   return { daemon, storage, files };
 }

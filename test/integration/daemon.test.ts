@@ -20,6 +20,7 @@ import { createLogger, silentLogger } from '../../src/log.js';
 import { OffsetClock, type Clock } from '../../src/util/clock.js';
 import { eventually } from '../support/eventually.js';
 import { hostApp } from '../support/apps.js';
+import { cleanupStack } from '../support/cleanup.js';
 import { testConfig } from '../support/config.js';
 import { haproxyCheck } from '../support/haproxy.js';
 import { startLbReceiver } from '../support/lb-receiver.js';
@@ -58,19 +59,17 @@ describe('daemon against pebble, haproxy and the Marathon emulator', () => {
     emulatorOptions?: EmulatorOptions;
     overrides?: Partial<Config>;
   } = {}) {
-    const cleanups: Array<() => Promise<unknown>> = [];
-    t.after(async () => {
-      for (const cleanup of cleanups.reverse()) await cleanup();
-    });
+    const defer = cleanupStack(t);
     const emulator = await MarathonEmulator.start({ heartbeatMs: 0, ...options.emulatorOptions });
-    cleanups.push(() => emulator.stop());
+    defer(() => emulator.stop());
     for (const app of options.apps ?? []) emulator.addApp(app);
     if (options.emulatorDown === true) await emulator.setMode('down');
     const lb1 = await startLbReceiver();
     const lb2 = await startLbReceiver();
-    cleanups.push(() => lb1.stop(), () => lb2.stop());
+    defer(() => lb1.stop());
+    defer(() => lb2.stop());
     const storage = options.storage ?? (await mkdtemp(join(tmpdir(), 'ma-daemon-')));
-    cleanups.push(() => rm(storage, { recursive: true, force: true }));
+    defer(() => rm(storage, { recursive: true, force: true }));
     const config = testConfig({
       storageDir: storage,
       acmeDirectoryUrl: pebble.directoryUrl,
@@ -89,7 +88,7 @@ describe('daemon against pebble, haproxy and the Marathon emulator', () => {
       stopped = true;
       await daemon.stop(1_000);
     };
-    cleanups.push(stop);
+    defer(stop);
     return { emulator, lb1, lb2, storage, daemon, stop, config };
   }
 

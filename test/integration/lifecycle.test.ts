@@ -16,6 +16,7 @@ import { OffsetClock, type Clock } from '../../src/util/clock.js';
 import { AcmeProxy } from '../support/acme-proxy.js';
 import { eventually } from '../support/eventually.js';
 import { hostApp } from '../support/apps.js';
+import { cleanupStack } from '../support/cleanup.js';
 import { testConfig } from '../support/config.js';
 import { startLbReceiver } from '../support/lb-receiver.js';
 import { MarathonEmulator } from '../support/marathon-emulator.js';
@@ -49,21 +50,14 @@ describe('certificate lifecycle through the counting ACME proxy', () => {
   const created = (names: string[]) => proxy.orders.filter((o) => o.status === 201 && o.identifiers.join() === names.join());
 
   async function run(t: TestContext, apps: object[], overrides: Partial<Config>, lookup = lookupFor({}), clock?: Clock) {
-    // Stopped in reverse order: the daemon before the storage directory it writes to.
-    const stack: Array<() => Promise<unknown>> = [];
-    const later = (fn: () => Promise<unknown>): void => {
-      stack.push(fn);
-    };
-    t.after(async () => {
-      for (const fn of stack.reverse()) await fn();
-    });
+    const defer = cleanupStack(t);
     const marathon = await MarathonEmulator.start({ heartbeatMs: 0 });
-    later(() => marathon.stop());
+    defer(() => marathon.stop());
     for (const app of apps) marathon.addApp(app);
     const lb = await startLbReceiver();
-    later(() => lb.stop());
+    defer(() => lb.stop());
     const storage = overrides.storageDir ?? (await mkdtemp(join(tmpdir(), 'ma-lifecycle-')));
-    later(() => rm(storage, { recursive: true, force: true }));
+    defer(() => rm(storage, { recursive: true, force: true }));
     const config = testConfig({
       acmeDirectoryUrl: proxy.directoryUrl,
       marathonUrls: [marathon.url],
@@ -75,7 +69,7 @@ describe('certificate lifecycle through the counting ACME proxy', () => {
     });
     const daemon = new Daemon({ config, logger: process.env['MARATHON_ACME_TEST_LOGS'] === '1' ? createLogger('debug', process.stderr) : silentLogger(), lookup, ...(clock === undefined ? {} : { clock }) });
     await daemon.start();
-    later(() => daemon.stop(1_000));
+    defer(() => daemon.stop(1_000));
     const files = async () => (await readdir(join(storage, 'certs'))).sort();
     const state = async () =>
       JSON.parse(await readFile(join(storage, 'state.json'), 'utf8').catch(() => '{"certificates":{}}')) as {
