@@ -10,8 +10,13 @@ export class MarathonError extends Error {
 
 export interface MarathonClientOptions {
   urls: readonly string[];
-  /** Wait at most this long for response headers (and between body chunks of /v2/apps); 0 = forever. */
+  /**
+   * Wait at most this long for response headers and between body chunks; the whole `/v2/apps` answer
+   * must arrive within APPS_DEADLINE_FACTOR times this. 0 = forever.
+   */
   timeoutMs: number;
+  /** The largest `/v2/apps` body accepted; a larger one is a broken instance, not a cluster. */
+  maxAppsBytes?: number;
   dispatcher: Dispatcher;
   logger: Logger;
 }
@@ -27,6 +32,16 @@ export interface EventStream {
 class FailoverError extends Error {}
 
 const USER_AGENT = 'marathon-acme';
+
+/**
+ * A Marathon that sends its app list a few bytes at a time never trips the per-chunk timeout, so the
+ * whole answer has a deadline too. Six header timeouts (a minute by default) is ample for the tens of
+ * megabytes of a 10,000-app cluster on a data-centre network.
+ */
+export const APPS_DEADLINE_FACTOR = 6;
+
+/** 10,000 apps with generous definitions are well under 100 MiB; four times that is a broken answer. */
+export const DEFAULT_MAX_APPS_BYTES = 400 * 2 ** 20;
 
 /**
  * Marathon's REST API across several instances. Any instance answers (non-leaders proxy to the
@@ -48,32 +63,30 @@ export class MarathonClient {
 
   /** `GET /v2/apps` → the list of app definitions, unvalidated (selection copes with any shape). */
   async getApps(signal?: AbortSignal): Promise<unknown[]> {
+    const { timeoutMs } = this.options;
+    const maxBytes = this.options.maxAppsBytes ?? DEFAULT_MAX_APPS_BYTES;
     return this.withFailover('/v2/apps', undefined, async (endpoint, url, display) => {
-      const response = await request(url, {
-        method: 'GET',
-        headers: this.headers(endpoint, 'application/json'),
-        dispatcher: this.options.dispatcher,
-        headersTimeout: this.options.timeoutMs,
-        bodyTimeout: this.options.timeoutMs,
-        ...(signal === undefined ? {} : { signal }),
-      });
-      const text = await readText(response, display);
-      checkStatus(response.statusCode, display, text);
-      const contentType = mediaType(response.headers['content-type']);
-      if (contentType !== 'application/json') {
-        throw new MarathonError(`${display} answered with Content-Type '${contentType ?? 'none'}', expected application/json`);
-      }
-      let parsed: unknown;
+      const deadlineMs = timeoutMs * APPS_DEADLINE_FACTOR;
+      const deadline = deadlineMs > 0 ? AbortSignal.timeout(deadlineMs) : undefined;
+      const signals = [signal, deadline].filter((s): s is AbortSignal => s !== undefined);
       try {
-        parsed = JSON.parse(text);
-      } catch {
-        throw new MarathonError(`${display} answered with a body that is not JSON`);
+        const response = await request(url, {
+          method: 'GET',
+          headers: this.headers(endpoint, 'application/json'),
+          dispatcher: this.options.dispatcher,
+          headersTimeout: timeoutMs,
+          bodyTimeout: timeoutMs,
+          ...(signals.length === 0 ? {} : { signal: AbortSignal.any(signals) }),
+        });
+        const text = await readText(response, maxBytes);
+        checkStatus(response.statusCode, display, text);
+        return parseAppList(response, text);
+      } catch (err) {
+        if (deadline?.aborted === true && signal?.aborted !== true) {
+          throw new FailoverError(`no complete answer within ${deadlineMs / 1000} s (${APPS_DEADLINE_FACTOR} × --marathon-timeout)`);
+        }
+        throw err;
       }
-      const apps = typeof parsed === 'object' && parsed !== null ? (parsed as { apps?: unknown }).apps : undefined;
-      if (!Array.isArray(apps)) {
-        throw new MarathonError(`${display} answered without an "apps" list`);
-      }
-      return apps as unknown[];
     });
   }
 
@@ -106,7 +119,7 @@ export class MarathonClient {
         controller.abort();
       };
       if (response.statusCode !== 200) {
-        const text = await readText(response, display).catch(() => '');
+        const text = await readText(response).catch(() => '');
         close();
         checkStatus(response.statusCode, display, text);
         throw new MarathonError(`${display} answered ${response.statusCode} instead of an event stream`);
@@ -156,12 +169,45 @@ export class MarathonClient {
   }
 }
 
-async function readText(response: Dispatcher.ResponseData, display: string): Promise<string> {
+/** Reads a body as UTF-8, refusing (and abandoning) one larger than `maxBytes`. */
+async function readText(response: Dispatcher.ResponseData, maxBytes = 2 ** 20): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
   try {
-    return await response.body.text();
+    for await (const chunk of response.body) {
+      const buffer = chunk as Buffer;
+      size += buffer.length;
+      // Leaving the loop by throwing destroys the body, so the rest is never read.
+      if (size > maxBytes) throw new FailoverError(`the answer is larger than ${maxBytes} bytes; not reading further`);
+      chunks.push(buffer);
+    }
   } catch (err) {
-    throw new FailoverError(`reading the answer of ${display} failed: ${describeRequestError(err)}`);
+    if (err instanceof FailoverError) throw err;
+    throw new FailoverError(`reading the answer failed: ${describeRequestError(err)}`);
   }
+  return Buffer.concat(chunks, size).toString('utf8');
+}
+
+/**
+ * A 2xx answer that is not Marathon's app list (a proxy's HTML page, truncated JSON, another API)
+ * means this instance is broken, not the cluster: the next instance may well answer properly.
+ */
+function parseAppList(response: Dispatcher.ResponseData, text: string): unknown[] {
+  const contentType = mediaType(response.headers['content-type']);
+  if (contentType !== 'application/json') {
+    throw new FailoverError(`answered with Content-Type '${contentType ?? 'none'}', expected application/json`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new FailoverError(`answered with a body that is not JSON (${text.length} characters)`);
+  }
+  const apps = typeof parsed === 'object' && parsed !== null ? (parsed as { apps?: unknown }).apps : undefined;
+  if (!Array.isArray(apps)) {
+    throw new FailoverError('answered without an "apps" list');
+  }
+  return apps as unknown[];
 }
 
 function checkStatus(status: number, display: string, body: string): void {

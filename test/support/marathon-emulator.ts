@@ -16,8 +16,8 @@
  * - Only app creation and single-app updates emit `api_post_event`; deletes and group-level
  *   changes emit nothing, so the daemon must not rely on events alone.
  *
- * Failure modes (down, 500s, stalls, dropped streams) are switchable so that failover and
- * reconnection can be tested.
+ * Failure modes (down, 500s, stalls, broken app lists, dropped streams) are switchable so that
+ * failover and reconnection can be tested.
  */
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -31,7 +31,21 @@ export interface EmulatorOptions {
   heartbeatMs?: number;
 }
 
-export type EmulatorMode = 'up' | 'down' | 'error500' | 'stall';
+export type EmulatorMode = 'up' | 'down' | 'error500' | 'stall' | AppListFault;
+
+/**
+ * Faults of `GET /v2/apps` alone (the event stream keeps working), as a broken instance or a proxy in
+ * front of one produces them:
+ * - `stall-body`: headers and the first half of the body, then silence;
+ * - `trickle`: the body one byte at a time (every TRICKLE_MS), so no single pause is long;
+ * - `html`: 200 with an HTML page, as a login or error page of a proxy would be;
+ * - `truncated-json`: 200 application/json cut off half-way.
+ */
+export type AppListFault = 'stall-body' | 'trickle' | 'html' | 'truncated-json';
+
+const APP_LIST_FAULTS: ReadonlySet<string> = new Set<AppListFault>(['stall-body', 'trickle', 'html', 'truncated-json']);
+
+export const TRICKLE_MS = 50;
 
 export interface RecordedRequest {
   method: string;
@@ -117,6 +131,8 @@ export class MarathonEmulator {
   #appsRequests = 0;
   #eventStreamRequests = 0;
   #lastEventStreamQuery: URLSearchParams | undefined;
+  #rawApps: unknown[] | undefined;
+  readonly #trickles = new Set<NodeJS.Timeout>();
 
   private constructor(options: EmulatorOptions) {
     this.#basePath = normaliseBasePath(options.basePath);
@@ -205,6 +221,15 @@ export class MarathonEmulator {
   }
 
   /**
+   * Serves exactly these entries as the app list (anything JSON can hold: entries without ids, labels
+   * that are not objects), until called with undefined. Marathon validates what it stores, but a
+   * client must survive an API version or a proxy that changes the shape.
+   */
+  serveRawApps(apps: unknown[] | undefined): void {
+    this.#rawApps = apps === undefined ? undefined : structuredClone(apps);
+  }
+
+  /**
    * Sends an event to every subscriber whose filter allows `eventType`. The payload is written as
    * given (no `eventType`/`timestamp` added), so tests can send incomplete or unusual events.
    */
@@ -238,7 +263,8 @@ export class MarathonEmulator {
    *   `up` re-listens on the same port.
    * - `error500`: every request is answered with 500.
    * - `stall`: requests are accepted and never answered (the client's header timeout must fire).
-   * Streams already open stay open in `error500` and `stall` mode.
+   * - an AppListFault: only `GET /v2/apps` misbehaves, as described there.
+   * Streams already open stay open in every mode but `down`.
    */
   async setMode(mode: EmulatorMode): Promise<void> {
     if (this.#stopped) throw new Error('the emulator is stopped');
@@ -300,6 +326,8 @@ export class MarathonEmulator {
   }
 
   #destroyConnections(): void {
+    for (const timer of this.#trickles) clearInterval(timer);
+    this.#trickles.clear();
     for (const subscriber of [...this.#subscribers]) this.#unsubscribe(subscriber);
     for (const socket of this.#sockets) socket.destroy();
     this.#sockets.clear();
@@ -338,8 +366,13 @@ export class MarathonEmulator {
         this.#methodNotAllowed(response);
         return;
       }
+      const body = { apps: this.#rawApps ?? [...this.#apps.values()] };
+      if (APP_LIST_FAULTS.has(this.#mode)) {
+        this.#faultyAppList(response, this.#mode as AppListFault, JSON.stringify(body));
+        return;
+      }
       this.#appsRequests++;
-      sendJson(response, 200, { apps: [...this.#apps.values()] });
+      sendJson(response, 200, body);
       return;
     }
     if (path.startsWith('/v2/apps/') && method === 'GET') {
@@ -358,6 +391,44 @@ export class MarathonEmulator {
       return;
     }
     this.#notFound(response);
+  }
+
+  #faultyAppList(response: ServerResponse, fault: AppListFault, text: string): void {
+    const json = { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text) };
+    const half = text.slice(0, Math.floor(text.length / 2));
+    switch (fault) {
+      case 'stall-body':
+        response.writeHead(200, json);
+        response.write(half);
+        return;
+      case 'truncated-json':
+        response.writeHead(200, { 'Content-Type': json['Content-Type'], 'Content-Length': Buffer.byteLength(half) });
+        response.end(half);
+        return;
+      case 'html': {
+        const page = '<!DOCTYPE html><html><head><title>Sign in</title></head><body><form>…</form></body></html>\n';
+        response.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Content-Length': Buffer.byteLength(page) });
+        response.end(page);
+        return;
+      }
+      case 'trickle': {
+        response.writeHead(200, json);
+        const bytes = Buffer.from(text);
+        let sent = 0;
+        const timer = setInterval(() => {
+          if (sent >= bytes.length || response.destroyed) {
+            clearInterval(timer);
+            this.#trickles.delete(timer);
+            if (!response.destroyed) response.end();
+            return;
+          }
+          response.write(bytes.subarray(sent, sent + 1));
+          sent++;
+        }, TRICKLE_MS);
+        this.#trickles.add(timer);
+        return;
+      }
+    }
   }
 
   #authorised(request: IncomingMessage): boolean {
