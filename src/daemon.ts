@@ -31,6 +31,12 @@ export interface DaemonDeps {
   ca?: (accountKeyPem: string, responder: ChallengeResponder) => CertificateAuthority;
 }
 
+/**
+ * A deployment of many apps posts one Marathon event per app, and each event asks for a full sync.
+ * The first event is acted on at once; the rest of a burst costs at most one sync per second.
+ */
+const MIN_SYNC_INTERVAL_MS = 1_000;
+
 /** Why the daemon could not start; the CLI prints it and exits non-zero. */
 export class StartupError extends Error {
   override readonly name = 'StartupError';
@@ -94,7 +100,7 @@ export class Daemon {
       timeoutMs: 5_000,
       random: this.random,
     });
-    this.syncs = new Coalescer((reasons) => this.sync(reasons));
+    this.syncs = new Coalescer((reasons) => this.sync(reasons), { clock: this.clock, minIntervalMs: MIN_SYNC_INTERVAL_MS });
     this.renewals = new Coalescer(() => this.renew());
   }
 

@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import { backoffDelay } from '../../src/util/backoff.js';
 import { Limiter } from '../../src/util/limiter.js';
 import { Coalescer } from '../../src/sync/coalescer.js';
+import type { Clock } from '../../src/util/clock.js';
 import { endpointUrl, parseEndpoint } from '../../src/util/endpoint.js';
 
 describe('backoff', () => {
@@ -67,6 +68,48 @@ describe('sync coalescing', () => {
     c.request('b');
     await c.whenIdle();
     assert.equal(count, 2);
+  });
+
+  it('runs a request after a quiet spell at once, but a burst at most once per interval', async () => {
+    let now = 0;
+    const sleeps: Array<{ until: number; wake: () => void }> = [];
+    const clock: Clock = {
+      now: () => now,
+      sleep: (ms, signal) =>
+        new Promise<void>((resolve) => {
+          sleeps.push({ until: now + ms, wake: resolve });
+          signal?.addEventListener('abort', () => { resolve(); }, { once: true });
+        }),
+    };
+    const advance = async (ms: number): Promise<void> => {
+      now += ms;
+      for (const s of sleeps.splice(0)) {
+        if (s.until <= now) s.wake();
+        else sleeps.push(s);
+      }
+      await new Promise((r) => setImmediate(r));
+    };
+    const startedAt: number[] = [];
+    const c = new Coalescer(() => { startedAt.push(now); return Promise.resolve(); }, { clock, minIntervalMs: 1_000 });
+    c.request('first');
+    await new Promise((r) => setImmediate(r));
+    for (let i = 0; i < 500; i++) c.request(`burst ${i}`);
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(startedAt, [0], 'the burst waits for the interval');
+    await advance(400);
+    for (let i = 0; i < 500; i++) c.request(`more ${i}`);
+    await advance(599);
+    assert.deepEqual(startedAt, [0]);
+    await advance(1);
+    assert.deepEqual(startedAt, [0, 1_000], 'one run for the whole burst');
+    await c.whenIdle();
+    await advance(5_000);
+    c.request('after a quiet spell');
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(startedAt, [0, 1_000, 6_000]);
+    c.request('waiting');
+    await c.stop();
+    assert.deepEqual(startedAt, [0, 1_000, 6_000], 'a waiting run is dropped on stop');
   });
 
   it('starts nothing after stop', async () => {
