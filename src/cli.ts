@@ -174,6 +174,13 @@ const OPTIONS: readonly OptionSpec[] = [
     parse: (text) => text,
   },
   {
+    flags: '--acme-timeout <seconds>',
+    key: 'acmeTimeout',
+    description: 'Seconds each request to the ACME CA (renewal information included) may take before it counts as failed; at least 1',
+    defaultText: '30',
+    parse: parseAcmeTimeout,
+  },
+  {
     flags: '--key-type <type>',
     key: 'keyType',
     description: 'The kind of private key each certificate gets',
@@ -244,6 +251,16 @@ function parseGroup(text: string): string {
 function parseRenewalInterval(text: string): number {
   const ms = parseSeconds(text);
   if (ms < 1000) throw new ConfigError(`'${text}' is too short; renewal checks need at least 1 second between them`);
+  return ms;
+}
+
+/**
+ * Unlike the Marathon timeouts, 0 cannot mean "disabled": a CA that accepts a request and never
+ * answers would hold that order, and its --max-concurrent-orders slot, forever.
+ */
+function parseAcmeTimeout(text: string): number {
+  const ms = parseSeconds(text);
+  if (ms < 1000) throw new ConfigError(`'${text}' is too short; requests to the CA need a timeout of at least 1 second`);
   return ms;
 }
 
@@ -372,6 +389,7 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliRe
       preflight: values['preflight'] !== false,
       preflightPort: values['preflightPort'] as number,
       acmeCaFile: values['acmeCaFile'] as string | undefined,
+      acmeTimeoutMs: values['acmeTimeout'] as number,
       logLevel: values['logLevel'] as LogLevel,
       keyType: values['keyType'] as KeyType,
       eab: eabKid !== undefined && eabHmacKey !== undefined ? { kid: eabKid, hmacKey: eabHmacKey } : undefined,
@@ -402,6 +420,7 @@ export function describeConfig(config: Config): Record<string, unknown> {
     preflight: config.preflight,
     preflightPort: config.preflightPort,
     acmeCaFile: config.acmeCaFile ?? null,
+    acmeTimeoutSeconds: config.acmeTimeoutMs / 1000,
     keyType: config.keyType,
     eabKid: config.eab?.kid ?? null,
     eabHmacKey: config.eab === undefined ? null : '***',

@@ -28,6 +28,8 @@ export interface Config {
   /** How long a certificate may go unwanted before it is retired; 0 disables retirement. */
   retireAfterMs: number;
   acmeCaFile: string | undefined;
+  /** How long each request to the CA (ACME and ARI) may take; never 0, a CA that never answers must not hold an order. */
+  acmeTimeoutMs: number;
   keyType: KeyType;
   /** External account binding, for CAs that require it (both parts or neither). */
   eab: { kid: string; hmacKey: string } | undefined;

@@ -137,6 +137,7 @@ export class Daemon {
         responder: this.responder,
         logger: this.logger,
         caFile: config.acmeCaFile,
+        requestTimeoutMs: config.acmeTimeoutMs,
         keyType: config.keyType,
         eab: config.eab,
         profile: config.acmeProfile,
@@ -157,6 +158,7 @@ export class Daemon {
       state,
       stateFile,
       dispatcher: await this.acmeHttp(),
+      ariTimeoutMs: config.acmeTimeoutMs,
       random: this.random,
       preflight: config.preflight
         ? {
@@ -188,7 +190,8 @@ export class Daemon {
 
   /**
    * ARI requests go to the CA outside the ACME library, so they get their own agent with the same
-   * trust as the library's (the system roots plus --acme-ca-file).
+   * trust as the library's (the system roots plus --acme-ca-file) and the same --acme-timeout, which
+   * here also bounds the TCP and TLS connect (undici's own default is 10 s whatever the option says).
    */
   private async acmeHttp(): Promise<Agent> {
     const caFile = this.deps.config.acmeCaFile;
@@ -200,7 +203,7 @@ export class Daemon {
         throw new StartupError(`cannot read --acme-ca-file ${caFile}: ${errorMessage(err)}`, { cause: err });
       }
     }
-    this.acmeAgent = new Agent({ keepAliveTimeout: 4_000, ...(ca === undefined ? {} : { connect: { ca } }) });
+    this.acmeAgent = new Agent({ keepAliveTimeout: 4_000, connect: { timeout: this.deps.config.acmeTimeoutMs, ...(ca === undefined ? {} : { ca }) } });
     return this.acmeAgent;
   }
 

@@ -94,9 +94,9 @@ function isRecord(value: unknown): value is Record<string, unknown> {
  *   Retry-After of a rate limit inside one request. Failed orders are retried by our own backoff.
  *   badNonce is retried separately by the library with a fresh nonce, which is what RFC 8555 wants.
  */
-export async function configureAcmeHttp(options: { requestTimeoutMs?: number | undefined; caFile?: string | undefined }): Promise<void> {
+export async function configureAcmeHttp(options: { requestTimeoutMs: number; caFile?: string | undefined }): Promise<void> {
   const axios = acme.axios;
-  axios.defaults.timeout = options.requestTimeoutMs ?? 30_000;
+  axios.defaults.timeout = options.requestTimeoutMs;
   // acmeSettings is the library's own extension of axios' defaults, absent from axios' types.
   const defaults = axios.defaults as unknown as { acmeSettings: { retryMaxAttempts: number } };
   defaults.acmeSettings.retryMaxAttempts = 0;

@@ -55,8 +55,8 @@ export interface AcmeOptions {
   logger: Logger;
   /** Extra PEM CA certificates to trust for the ACME server (private CAs, test CAs). */
   caFile?: string | undefined;
-  /** Per-request timeout for ACME calls. */
-  requestTimeoutMs?: number;
+  /** Per-request timeout for ACME calls (--acme-timeout). */
+  requestTimeoutMs: number;
 }
 
 export class AcmeCertificateAuthority implements CertificateAuthority {

@@ -35,6 +35,8 @@ export interface CertificateManagerOptions {
   stateFile: StateFile;
   /** For ARI requests. */
   dispatcher?: Dispatcher | undefined;
+  /** Bounds each ARI request (the daemon passes --acme-timeout); default 30 s, that option's default. */
+  ariTimeoutMs?: number | undefined;
   /** Draws renewal times inside ARI windows. */
   random?: (() => number) | undefined;
   /** Reachability check before each order; undefined turns it off (--no-preflight). */
@@ -219,7 +221,7 @@ export class CertificateManager {
     };
     if (ariUrl !== undefined && cert.ariCertId !== undefined && (current?.ariNextPollAt ?? 0) <= now) {
       try {
-        const info = await fetchRenewalInfo(ariUrl, cert.ariCertId, { dispatcher: this.dispatcher, timeoutMs: 10_000, now });
+        const info = await fetchRenewalInfo(ariUrl, cert.ariCertId, { dispatcher: this.dispatcher, timeoutMs: this.options.ariTimeoutMs ?? 30_000, now });
         const sameWindow = current?.window?.start === info.window.start && current.window.end === info.window.end;
         const next = sameWindow && current !== undefined ? current : decide(info.window);
         if (!sameWindow) {

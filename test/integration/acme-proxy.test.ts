@@ -48,12 +48,16 @@ describe('ACME proxy in front of pebble', () => {
     res.writeHead(200, { 'content-type': 'text/plain' }).end(keyAuthorization);
   });
 
-  async function send(url: string, options: { method?: 'GET' | 'HEAD' | 'POST'; body?: string; headers?: Record<string, string> } = {}): Promise<Reply> {
+  async function send(
+    url: string,
+    options: { method?: 'GET' | 'HEAD' | 'POST'; body?: string; headers?: Record<string, string>; dispatcher?: Agent; headersTimeout?: number } = {},
+  ): Promise<Reply> {
     const response = await request(url, {
       method: options.method ?? 'GET',
       headers: options.headers ?? {},
       body: options.body ?? null,
-      dispatcher: raw,
+      dispatcher: options.dispatcher ?? raw,
+      ...(options.headersTimeout === undefined ? {} : { headersTimeout: options.headersTimeout }),
     });
     return { status: response.statusCode, headers: response.headers, text: await response.body.text() };
   }
@@ -73,6 +77,8 @@ describe('ACME proxy in front of pebble', () => {
     const orderRequest: OrderRequest = { identifiers: names.map((value) => ({ type: 'dns', value })), ...extra };
     const order = await client.createOrder(orderRequest);
     for (const authz of await client.getAuthorizations(order)) {
+      // Pebble may still hand back an authorization it already validated (reuse); nothing to prove then.
+      if (authz.status === 'valid') continue;
       const challenge = authz.challenges.find((c) => c.type === 'http-01');
       assert.ok(challenge, 'pebble offers http-01');
       tokens.set(challenge.token, await client.getChallengeKeyAuthorization(challenge));
@@ -282,5 +288,54 @@ describe('ACME proxy in front of pebble', () => {
     const seen = proxy.orders.slice(before).map((o) => o.status);
     assert.equal(seen[0], 503);
     assert.equal(seen.at(-1), 201);
+  });
+
+  // Last in this file: 'refuse' also drops the connections of the shared acme-client above.
+  it("resets every connection while 'refuse', answers nothing while 'stall', and serves on the same port when 'up'", async () => {
+    const { caPem } = await pebbleTls();
+    const kept = new Agent({ connect: { ca: caPem } });
+    const newOrder = proxy.directoryUrl.replace('/dir', '/order-plz');
+    try {
+      assert.equal((await send(proxy.directoryUrl, { dispatcher: kept })).status, 200, 'a keep-alive connection, opened while up');
+      const refusedBefore = proxy.refusedConnections.length;
+      proxy.setMode('refuse');
+      assert.equal(proxy.mode, 'refuse');
+      await assert.rejects(send(proxy.directoryUrl, { dispatcher: kept }), 'the open connection was dropped, not kept serving');
+      for (let i = 0; i < 3; i++) {
+        // A fresh agent each time, so each attempt is a new connection and the error is the connect's.
+        const fresh = new Agent({ connect: { ca: caPem } });
+        try {
+          await assert.rejects(send(proxy.directoryUrl, { dispatcher: fresh }), { code: 'ECONNRESET' });
+        } finally {
+          await fresh.close();
+        }
+      }
+      assert.ok(proxy.refusedConnections.length >= refusedBefore + 3, `attempts counted: ${proxy.refusedConnections.length - refusedBefore}`);
+
+      proxy.setMode('up');
+      assert.equal((await send(proxy.directoryUrl)).status, 200, 'served again on the same port');
+
+      const ordersBefore = proxy.orders.length;
+      const stalledBefore = proxy.stalledRequests.length;
+      proxy.setMode('stall');
+      await assert.rejects(send(proxy.directoryUrl, { headersTimeout: 300 }), { code: 'UND_ERR_HEADERS_TIMEOUT' });
+      await assert.rejects(
+        send(newOrder, {
+          method: 'POST',
+          headers: { 'content-type': 'application/jose+json' },
+          body: fakeJws(newOrder, { identifiers: [{ type: 'dns', value: 'stall.example.test' }] }),
+          headersTimeout: 300,
+        }),
+        { code: 'UND_ERR_HEADERS_TIMEOUT' },
+      );
+      assert.deepEqual(proxy.stalledRequests.slice(stalledBefore), ['GET /dir', 'POST /order-plz']);
+      assert.equal(proxy.orders.length, ordersBefore, 'a stalled request never reaches pebble');
+    } finally {
+      proxy.setMode('up');
+      await kept.close();
+    }
+    assert.equal((await send(proxy.directoryUrl)).status, 200);
+    const order = await client.createOrder({ identifiers: [{ type: 'dns', value: 'after-outage.example.test' }] });
+    assert.equal(order.status, 'pending', 'the ACME client carries on after the outage');
   });
 });

@@ -47,10 +47,11 @@ describe('marathon-acme executable', () => {
     const r = await runCli(['--help']);
     assert.equal(r.code, 0);
     assert.match(r.stdout, /Usage: marathon-acme/);
-    for (const flag of ['--acme', '--email', '--marathon', '--lb', '--group', '--allow-multiple-certs', '--listen', '--marathon-timeout', '--sse-timeout', '--log-level', '--sync-interval', '--max-concurrent-orders', '--version']) {
+    for (const flag of ['--acme', '--email', '--marathon', '--lb', '--group', '--allow-multiple-certs', '--listen', '--marathon-timeout', '--sse-timeout', '--log-level', '--sync-interval', '--max-concurrent-orders', '--acme-timeout', '--version']) {
       assert.ok(r.stdout.includes(flag), flag);
     }
     assert.match(r.stdout, /MARATHON_ACME_SSE_TIMEOUT/);
+    assert.match(r.stdout, /MARATHON_ACME_ACME_TIMEOUT/);
   });
 
   it('prints the version, exit 0', async () => {

@@ -8,7 +8,8 @@
  *   profile that is not advertised gets `invalidProfile`. Pebble 2.4.0 ignores the `profile` and
  *   `replaces` fields, so a known profile or any `replaces` is forwarded and issued as usual.
  * - Observation: every newOrder payload and its status, request counts per path.
- * - Fault injection: canned problem responses for the next N requests to a path.
+ * - Fault injection: canned problem responses for the next N requests to a path, and whole-CA
+ *   outages (`setMode`): every connection reset, or requests accepted and never answered.
  *
  * Why there is no URL rewriting: pebble derives every URL it hands out (directory, Location, Link,
  * order/authz/challenge/finalize/certificate URLs) from the request's Host header, and accepts a JWS
@@ -18,7 +19,7 @@
 import { readFile } from 'node:fs/promises';
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { pipeline } from 'node:stream';
 import { Agent, request } from 'undici';
 import { pebbleTls } from './pebble.js';
@@ -47,6 +48,16 @@ export interface ObservedOrder {
   /** The HTTP status the client received (from pebble or from the proxy itself). */
   status: number;
 }
+
+/**
+ * The whole CA's state, as a client sees it:
+ * - `up`: everything is served as described above;
+ * - `refuse`: every connection is reset as soon as it is accepted, before TLS, and open ones are
+ *   dropped when the mode is set;
+ * - `stall`: connections and requests are accepted, and no request is ever answered (only the
+ *   client's own timeout ends it). Connections already open stay open and stall too.
+ */
+export type CaMode = 'up' | 'refuse' | 'stall';
 
 export interface AriAnswer {
   window: AriWindow;
@@ -162,6 +173,10 @@ export class AcmeProxy {
   readonly directoryUrl: string;
   readonly orders: ObservedOrder[] = [];
   readonly requests = new Map<string, number>();
+  /** When (epoch ms) each connection reset in `refuse` mode arrived: the clients' connection attempts. */
+  readonly refusedConnections: number[] = [];
+  /** `METHOD /path` of each request left unanswered in `stall` mode (ids kept). */
+  readonly stalledRequests: string[] = [];
 
   readonly #server: Server;
   readonly #agent: Agent;
@@ -176,6 +191,7 @@ export class AcmeProxy {
   #defaultWindow: ((certId: string) => AriAnswer | undefined) | undefined;
   #rejectReplaces = false;
   readonly #faults: Fault[] = [];
+  #mode: CaMode = 'up';
   #stopped: Promise<void> | undefined;
 
   private constructor(init: {
@@ -224,7 +240,23 @@ export class AcmeProxy {
         newOrderPath: new URL(directory.newOrder).pathname,
         newNoncePath: new URL(directory.newNonce).pathname,
       });
+      // After the TLS server's own listener, which has wrapped the socket by now; destroying the
+      // raw socket still ends it before the handshake's first answer, so the client sees a reset.
+      server.on('connection', (socket: Socket) => {
+        if (proxy.#mode !== 'refuse') return;
+        proxy.refusedConnections.push(Date.now());
+        socket.resetAndDestroy();
+      });
       server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+        // A connection whose handshake was under way when `refuse` was set.
+        if (proxy.#mode === 'refuse') {
+          req.socket.destroy();
+          return;
+        }
+        if (proxy.#mode === 'stall') {
+          proxy.stalledRequests.push(`${req.method ?? 'GET'} ${req.url ?? '/'}`);
+          return;
+        }
         proxy.#handle(req, res).catch((error: unknown) => {
           // A bug here must surface as a failed request, not as an unhandled rejection.
           if (!res.headersSent) {
@@ -265,6 +297,24 @@ export class AcmeProxy {
    */
   failNext(path: string, count: number, status: number, problemTypeName?: string, retryAfterSeconds?: number): void {
     this.#faults.push({ prefix: path, remaining: count, status, type: problemType(status, problemTypeName), retryAfterSeconds });
+  }
+
+  get mode(): CaMode {
+    return this.#mode;
+  }
+
+  /**
+   * `refuse` models "CA unreachable" by resetting each connection on the listener the proxy keeps,
+   * rather than by closing the listener (as the Marathon emulator's `down` does): a client sees the
+   * same thing either way, a transport error before any HTTP answer, but this way every attempt is
+   * counted (a closed port is refused by the kernel, unseen), and the port cannot be taken by another
+   * process before `up` re-listens on it, which would break the URLs pebble handed out.
+   */
+  setMode(mode: CaMode): void {
+    if (this.#stopped !== undefined) throw new Error('the ACME proxy is stopped');
+    this.#mode = mode;
+    // Keep-alive connections would otherwise carry on as if the CA were there.
+    if (mode === 'refuse') this.#server.closeAllConnections();
   }
 
   stop(): Promise<void> {

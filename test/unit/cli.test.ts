@@ -87,6 +87,23 @@ describe('command line', () => {
     assert.doesNotMatch(JSON.stringify(describeConfig(c)), /c2VjcmV0/, 'the MAC key is never shown');
   });
 
+  it('takes --acme-timeout in seconds (default 30), from the flag or MARATHON_ACME_ACME_TIMEOUT, and never 0', () => {
+    assert.equal(run(['/d']).acmeTimeoutMs, 30_000);
+    assert.equal(run(['--acme-timeout', '2.5', '/d']).acmeTimeoutMs, 2_500);
+    assert.equal(run(['--acme-timeout=1', '/d']).acmeTimeoutMs, 1_000, 'one second is the shortest allowed');
+    assert.equal(run(['/d'], { MARATHON_ACME_ACME_TIMEOUT: '90' }).acmeTimeoutMs, 90_000);
+    assert.equal(run(['--acme-timeout', '5', '/d'], { MARATHON_ACME_ACME_TIMEOUT: '90' }).acmeTimeoutMs, 5_000, 'the flag wins');
+    assert.equal(describeConfig(run(['--acme-timeout', '45', '/d'])).acmeTimeoutSeconds, 45);
+    // 0 disables the Marathon timeouts; here it would let a CA that never answers hold an order forever.
+    for (const bad of ['0', '0.5', '-1', 'soon']) {
+      const r = fail(['--acme-timeout', bad, '/d']);
+      assert.equal(r.code, 2);
+      assert.match(r.stderr, new RegExp(`--acme-timeout.*'${bad}'`));
+    }
+    assert.match(fail(['--acme-timeout', '0', '/d']).stderr, /at least 1 second/);
+    assert.match(fail(['/d'], { MARATHON_ACME_ACME_TIMEOUT: '0' }).stderr, /environment variable MARATHON_ACME_ACME_TIMEOUT: '0' is too short/);
+  });
+
   it('chooses how several domains per label are handled, with --allow-multiple-certs as an alias', () => {
     assert.equal(run(['--multiple-domains', 'san', '/d']).multipleDomains, 'san');
     assert.equal(run(['--allow-multiple-certs', '/d']).multipleDomains, 'separate');
