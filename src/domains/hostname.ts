@@ -12,7 +12,12 @@ export type HostnameResult = { ok: true; name: string } | { ok: false; reason: s
 const MAX_NAME_LENGTH = 253;
 const MAX_LABEL_LENGTH = 63;
 const LDH = /^[a-z0-9-]+$/;
-const DIGITS = /^[0-9]+$/;
+/**
+ * A last label that is a number, decimal or hex: URL parsers and resolvers read such a name as an
+ * IPv4 address (127.0.0.0x1 is 127.0.0.1), so it could aim the preflight at an internal address.
+ */
+const NUMERIC_LABEL = /^([0-9]+|0x[0-9a-f]*)$/;
+const WILDCARD_REASON = 'wildcard names need DNS-01; HTTP-01 cannot validate them';
 const NON_ASCII = /[\u0080-\uffff]/;
 
 const fail = (reason: string): HostnameResult => ({ ok: false, reason });
@@ -24,7 +29,7 @@ const fail = (reason: string): HostnameResult => ({ ok: false, reason });
 export function normaliseHostname(raw: string): HostnameResult {
   let name = raw.trim();
   if (name === '') return fail('the name is empty');
-  if (name.includes('*')) return fail('wildcard names need DNS-01; HTTP-01 cannot validate them');
+  if (name.includes('*')) return fail(WILDCARD_REASON);
   if (isIpLiteral(name)) return fail('IP addresses are not supported, use a DNS name');
 
   if (NON_ASCII.test(name)) {
@@ -36,7 +41,8 @@ export function normaliseHostname(raw: string): HostnameResult {
   if (name.endsWith('.')) name = name.slice(0, -1);
 
   if (name === '') return fail('the name is empty');
-  // IDNA maps full-width digits and dots, so an address can appear only after conversion.
+  // IDNA maps full-width digits, dots and asterisks, so these can appear only after conversion.
+  if (name.includes('*')) return fail(WILDCARD_REASON);
   if (isIpLiteral(name)) return fail('IP addresses are not supported, use a DNS name');
   if (name.length > MAX_NAME_LENGTH) return fail(`the name is longer than ${MAX_NAME_LENGTH} characters`);
 
@@ -59,7 +65,7 @@ export function normaliseHostname(raw: string): HostnameResult {
   }
   if (labels.length < 2) return fail('not a fully qualified domain name');
   const tld = labels[labels.length - 1] ?? '';
-  if (DIGITS.test(tld)) return fail('the top-level label is all digits');
+  if (NUMERIC_LABEL.test(tld)) return fail('the top-level label is a number (all digits or 0x hex), which reads as an IPv4 address');
   return { ok: true, name };
 }
 

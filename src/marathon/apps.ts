@@ -200,6 +200,8 @@ function selectFromApp(app: unknown, index: number, options: SelectionOptions, f
       candidates = domains.slice(0, 1);
     }
     const valid: string[] = [];
+    // A label may hold thousands of names; a list scan per name would make that quadratic.
+    const seen = new Set<string>();
     for (const candidate of candidates) {
       const result = normaliseHostname(candidate);
       if (result.ok && options.allowedDomains !== undefined && !isAllowedDomain(result.name, options.allowedDomains)) {
@@ -210,7 +212,7 @@ function selectFromApp(app: unknown, index: number, options: SelectionOptions, f
           message: `domain ${quote(result.name)} in label ${label} of app ${id} (port ${portIndex}) is outside --allowed-domains; refused`,
         });
       } else if (result.ok) {
-        if (valid.includes(result.name)) continue;
+        if (seen.has(result.name)) continue;
         if (valid.length + taken >= (options.maxNamesPerApp ?? Infinity)) {
           if (!capped) {
             warnings.push({
@@ -224,6 +226,7 @@ function selectFromApp(app: unknown, index: number, options: SelectionOptions, f
           continue;
         }
         valid.push(result.name);
+        seen.add(result.name);
       } else {
         warnings.push({
           appId: id,

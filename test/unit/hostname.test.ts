@@ -119,8 +119,12 @@ describe('normaliseHostname: rejected names', () => {
   });
 
   it('rejects an all-numeric top-level label', () => {
-    assert.match(reason('example.123'), /top-level label is all digits/);
-    assert.match(reason('127.1'), /top-level label is all digits/);
+    assert.match(reason('example.123'), /top-level label is a number/);
+    assert.match(reason('127.1'), /top-level label is a number/);
+    assert.match(reason('127.0.0.0x1'), /reads as an IPv4 address/, 'hex: URL parsers read it as 127.0.0.1');
+    assert.match(reason('169.254.169.0xFE'), /reads as an IPv4 address/);
+    assert.match(reason('a.0x'), /reads as an IPv4 address/);
+    assert.equal(normaliseHostname('a.0xample').ok, true, 'a label that only starts with 0x is a name');
   });
 
   it('rejects internationalised names that cannot be converted', () => {
