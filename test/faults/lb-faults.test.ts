@@ -1,15 +1,32 @@
-/** Signalling marathon-lb instances: every LB once per change set, failing ones retried until they accept. */
+/**
+ * Signalling marathon-lb instances: every LB once per change set, failing ones retried until they
+ * accept; and, through the whole daemon against pebble, a dead or failing LB never holds up
+ * issuance or the healthy LB.
+ */
+import 'reflect-metadata';
 import assert from 'node:assert/strict';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { Agent } from 'undici';
+import { Daemon } from '../../src/daemon.js';
 import { LbSignaller } from '../../src/lb/marathon-lb.js';
 import { silentLogger } from '../../src/log.js';
 import { systemClock, type Clock } from '../../src/util/clock.js';
-import { startLbReceiver } from '../support/lb-receiver.js';
+import { hostApp } from '../support/apps.js';
+import { cleanupStack } from '../support/cleanup.js';
+import { testConfig } from '../support/config.js';
+import { eventually } from '../support/eventually.js';
+import { faultCase } from '../support/fault-report.js';
+import { startLbReceiver, type LbReceiver } from '../support/lb-receiver.js';
+import { MarathonEmulator } from '../support/marathon-emulator.js';
+import { startPebble } from '../support/pebble.js';
 import { freePort } from '../support/ports.js';
 
 describe('marathon-lb signaller', () => {
   it('signals every LB once, concurrently', async (t) => {
+    const rec = faultCase(t, { area: 'Load balancers', fault: 'two healthy LBs (baseline)', tried: '1 change set' });
     const lbs = await Promise.all([startLbReceiver(), startLbReceiver()]);
     const dispatcher = new Agent();
     t.after(async () => { await Promise.all(lbs.map((lb) => lb.stop())); await dispatcher.destroy(); });
@@ -19,9 +36,11 @@ describe('marathon-lb signaller', () => {
     assert.deepEqual(lbs.map((lb) => lb.usr1), [1, 1]);
     assert.deepEqual(lbs.map((lb) => lb.requests.map((r) => `${r.method} ${r.path}`)), [['POST /_mlb_signal/usr1'], ['POST /_mlb_signal/usr1']]);
     assert.deepEqual(signaller.pending, []);
+    rec.observe('each LB got exactly one POST /_mlb_signal/usr1');
   });
 
   it('retries a failing LB with growing pauses until it accepts, without holding up the healthy one', async (t) => {
+    const rec = faultCase(t, { area: 'Load balancers', fault: 'one LB answers 500 three times', tried: '1 change set, 2 LBs' });
     const healthy = await startLbReceiver();
     const failing = await startLbReceiver({ failures: 3 });
     const dispatcher = new Agent();
@@ -44,9 +63,11 @@ describe('marathon-lb signaller', () => {
     assert.equal(failing.usr1, 1);
     assert.equal(failing.requests.length, 4);
     assert.deepEqual(sleeps, [100, 200, 400]);
+    rec.observe(`healthy LB signalled before the first retry; failing LB retried after ${sleeps.join(', ')} ms pauses, then accepted (${failing.requests.length} requests)`);
   });
 
   it('keeps owing the signal while an LB is unreachable, and folds new requests into it', async (t) => {
+    const rec = faultCase(t, { area: 'Load balancers', fault: 'LB unreachable, then back on its port', tried: '2 change sets while it is down' });
     const port = await freePort();
     const dispatcher = new Agent();
     const signaller = new LbSignaller({ urls: [`http://127.0.0.1:${port}`], dispatcher, clock: systemClock, logger: silentLogger(), backoff: { baseMs: 20, capMs: 50 }, timeoutMs: 1_000 });
@@ -60,6 +81,63 @@ describe('marathon-lb signaller', () => {
     await signaller.settled();
     assert.equal(lb.usr1, 1, 'one reload covers both requests');
     assert.deepEqual(signaller.pending, []);
+    rec.observe('signal owed while down; one reload delivered for both change sets once it listened again');
   });
+
+  for (const fault of ['down', 'error500'] as const) {
+    const what = fault === 'down' ? 'is down (connection refused)' : 'answers 500';
+    it(`issues and signals the healthy LB at once while the other ${what}`, async (t) => {
+      const rec = faultCase(t, { area: 'Load balancers', fault: `one of two LBs ${what} during issuance`, tried: '2 + 1 certificates through the daemon and pebble, then the LB recovers' });
+      const defer = cleanupStack(t);
+      const httpPort = await freePort();
+      const pebble = await startPebble({ httpPort });
+      defer(() => pebble.stop());
+      const marathon = await MarathonEmulator.start({ heartbeatMs: 0 });
+      defer(() => marathon.stop());
+      const app = (i: number) => hostApp(`/lb${i}`, { HAPROXY_GROUP: 'external', MARATHON_ACME_0_DOMAIN: `lbfault${i}.example.test` });
+      marathon.addApp(app(0));
+      marathon.addApp(app(1));
+      const healthy = await startLbReceiver();
+      defer(() => healthy.stop());
+      const brokenPort = await freePort();
+      let broken: LbReceiver | undefined;
+      if (fault === 'error500') {
+        broken = await startLbReceiver({ port: brokenPort });
+        broken.setStatus(500);
+      }
+      defer(async () => broken?.stop());
+      const storage = await mkdtemp(join(tmpdir(), 'ma-lbfault-'));
+      defer(() => rm(storage, { recursive: true, force: true }));
+      const config = testConfig({
+        storageDir: storage,
+        acmeDirectoryUrl: pebble.directoryUrl,
+        acmeCaFile: pebble.caFile,
+        marathonUrls: [marathon.url],
+        lbUrls: [`http://127.0.0.1:${brokenPort}`, healthy.url],
+        listen: { host: '127.0.0.1', port: httpPort },
+        keyType: 'ecdsa-p256',
+      });
+      const daemon = new Daemon({ config, logger: silentLogger() });
+      await daemon.start();
+      defer(() => daemon.stop(1_000));
+      const certs = async (): Promise<number> => (await readdir(join(storage, 'certs'))).length;
+      await eventually('two certificates and the healthy LB signalled', async () => (await certs()) === 2 && healthy.usr1 >= 1);
+      const firstSignals = healthy.usr1;
+      marathon.addApp(app(2));
+      await eventually('a third certificate while the broken LB still fails', async () => (await certs()) === 3 && healthy.usr1 > firstSignals);
+      const owed = daemon.health().details['pendingLbSignals'];
+      assert.equal(owed, 1, 'the broken LB is still owed its signal');
+      rec.observe(`3/3 issued and the healthy LB signalled ${healthy.usr1} times while the other ${what}`);
+      const triedBefore = broken?.requests.length ?? 0;
+      const recoveredAt = Date.now();
+      if (broken === undefined) broken = await startLbReceiver({ port: brokenPort });
+      else broken.setStatus(200);
+      const lb = broken;
+      await eventually('the recovered LB gets its signal', () => lb.usr1 === 1, 60_000);
+      await daemon.lbSettled();
+      assert.equal(lb.usr1, 1, 'one reload covers every change it missed');
+      rec.observe(`${fault === 'error500' ? `attempts refused with 500: ${triedBefore}; ` : ''}recovered LB reloaded once, ${((Date.now() - recoveredAt) / 1000).toFixed(1)} s after it came back`);
+    });
+  }
 });
 
