@@ -112,7 +112,7 @@ const OPTIONS: readonly OptionSpec[] = [
   {
     flags: '--marathon-timeout <seconds>',
     key: 'marathonTimeout',
-    description: 'Seconds to wait for response headers from Marathon; 0 disables',
+    description: 'Seconds to wait for response headers from Marathon and for each further piece of an answer (the whole app list: 6 times this); 0 disables',
     defaultText: '10',
     parse: parseSeconds,
   },

@@ -308,8 +308,10 @@ export class Daemon {
         this.syncs.request('event stream attached');
       },
       onApiPost: (info) => {
-        this.logger.info({ uri: info.uri, timestamp: info.timestamp }, 'api_post_event received; triggering a sync');
-        this.syncs.request('api_post_event');
+        // A deployment posts one event per app; at info level a burst would flood the log, while
+        // the sync it triggers logs its reasons anyway.
+        this.logger.debug({ uri: info.uri, timestamp: info.timestamp }, 'api_post_event received; triggering a sync');
+        this.syncs.request(typeof info.uri === 'string' ? `api_post_event ${info.uri}` : 'api_post_event');
       },
     });
     await watcher.run(this.stopping.signal);

@@ -210,7 +210,8 @@ describe('Marathon faults', () => {
     for (const id of ['/labels-string', '/labels-array', '/ports-object', '/ports-string', '/domain-number']) {
       assert.ok(warned.has(id), `a warning names ${id}; warned: ${[...warned].join(', ')}`);
     }
-    rec.observe(`3/3 valid apps issued, nothing else; warnings named ${warned.size} malformed apps`);
+    assert.equal(warned.size, garbage.length, 'one warning for each malformed entry, by id or list position');
+    rec.observe(`3/3 valid apps issued, nothing else; a warning for each of the ${warned.size} malformed entries, naming its id or list position`);
   });
 
   it('coalesces an event storm of 3,000 api_post_events, with bounded memory, and misses nothing', async (t) => {
