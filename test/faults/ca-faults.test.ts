@@ -13,7 +13,6 @@ import { describe, it, type TestContext } from 'node:test';
 import { request } from 'undici';
 import type { Config } from '../../src/config.js';
 import { Daemon } from '../../src/daemon.js';
-import { createLogger } from '../../src/log.js';
 import { OffsetClock } from '../../src/util/clock.js';
 import { AcmeProxy, type CaMode } from '../support/acme-proxy.js';
 import { hostApp } from '../support/apps.js';
@@ -23,14 +22,9 @@ import { eventually } from '../support/eventually.js';
 import { faultCase } from '../support/fault-report.js';
 import { startLbReceiver } from '../support/lb-receiver.js';
 import { MarathonEmulator } from '../support/marathon-emulator.js';
+import { memoryLogger } from '../support/memory-logger.js';
 import { pebbleTls, startPebble, type PebbleOptions } from '../support/pebble.js';
 import { freePort } from '../support/ports.js';
-
-interface LogLine {
-  level: string;
-  msg: string;
-  [field: string]: unknown;
-}
 
 interface StoredFailure {
   failures: number;
@@ -119,14 +113,7 @@ async function run(t: TestContext, options: RunOptions) {
     keyType: 'ecdsa-p256',
     ...options.overrides,
   });
-  const lines: LogLine[] = [];
-  const logger = createLogger('info', {
-    write(line: string) {
-      lines.push(JSON.parse(line) as LogLine);
-      // Set MARATHON_ACME_TEST_LOGS=1 to see the daemon's own log lines while debugging a test.
-      if (process.env['MARATHON_ACME_TEST_LOGS'] === '1') process.stderr.write(line);
-    },
-  });
+  const { logger, lines } = memoryLogger();
   const daemon = new Daemon({ config, logger, ...(options.clock === undefined ? {} : { clock: options.clock }) });
   await daemon.start();
   defer(() => daemon.stop(1_000));

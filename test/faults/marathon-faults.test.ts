@@ -15,7 +15,6 @@ import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
 import type { Config } from '../../src/config.js';
 import { Daemon } from '../../src/daemon.js';
-import { createLogger } from '../../src/log.js';
 import { MarathonClient } from '../../src/marathon/client.js';
 import { hostApp, type AppJson } from '../support/apps.js';
 import { cleanupStack } from '../support/cleanup.js';
@@ -24,27 +23,11 @@ import { eventually } from '../support/eventually.js';
 import { faultCase } from '../support/fault-report.js';
 import { startLbReceiver } from '../support/lb-receiver.js';
 import { MarathonEmulator, type EmulatorMode } from '../support/marathon-emulator.js';
+import { memoryLogger, type LogLine } from '../support/memory-logger.js';
 import { startPebble, type Pebble } from '../support/pebble.js';
 import { freePort } from '../support/ports.js';
 
 const BIN = fileURLToPath(new URL('../../bin/marathon-acme', import.meta.url));
-
-interface LogLine {
-  level: string;
-  msg: string;
-  [field: string]: unknown;
-}
-
-/** The daemon's own JSON log lines, kept in memory so a test can read what it said. */
-function memoryLogger(): { logger: ReturnType<typeof createLogger>; lines: LogLine[] } {
-  const lines: LogLine[] = [];
-  const logger = createLogger('info', {
-    write(line: string) {
-      lines.push(JSON.parse(line) as LogLine);
-    },
-  });
-  return { logger, lines };
-}
 
 function labelled(prefix: string, count: number, from = 0): AppJson[] {
   return Array.from({ length: count }, (_, i) =>
