@@ -31,6 +31,26 @@ export type PreflightResult =
   | { ok: true; name: string; hops: string[] }
   | { ok: false; name: string; kind: PreflightFailureKind; reason: string; hops: string[] };
 
+/** What a walk of the challenge path fetches and which answer counts as the right one. */
+export interface ChallengeProbe {
+  /** The last path segment after /.well-known/acme-challenge/. */
+  token: string;
+  /** Whether a 200 body (trailing whitespace removed, as the CA does) is the expected answer. */
+  matches(body: string): boolean;
+  /** The reason given when a 200 answer is not the expected one; `url` is where it came from. */
+  wrongAnswer(url: string, name: string): string;
+}
+
+export interface WalkOptions {
+  port: number;
+  timeoutMs: number;
+  dispatcher?: Dispatcher;
+  lookup?: (hostname: string) => Promise<string[]>;
+}
+
+/** A walk's outcome plus what it saw on the way: the addresses each host resolved to. */
+export type WalkResult = PreflightResult & { addresses: Record<string, string[]> };
+
 export interface PreflightOptions {
   /** The port the CA dials (`--preflight-port`, 80 in production; pebble's httpPort in tests). */
   port: number;
@@ -82,14 +102,14 @@ interface Answer {
 
 interface Walk {
   name: string;
-  token: string;
-  expected: string;
-  options: PreflightOptions;
+  probe: ChallengeProbe;
+  options: WalkOptions;
   dispatcher: Dispatcher;
   lookup: (hostname: string) => Promise<string[]>;
   signal: AbortSignal;
   deadline: number;
   hops: string[];
+  addresses: Record<string, string[]>;
 }
 
 /**
@@ -103,35 +123,53 @@ export async function preflight(name: string, options: PreflightOptions): Promis
   // Shaped like a key authorization (token.thumbprint), with a random second half: nothing but the
   // responder that holds this probe right now can produce it.
   const expected = `${token}.${random().toString('base64url')}`;
+  options.responder.add(token, expected);
+  try {
+    return await walkChallengePath(name, {
+      token,
+      matches: (body) => body === expected,
+      wrongAnswer: (url, host) =>
+        `the answer from ${url} came from something else than this marathon-acme (wrong body): check the HAPROXY_0_* labels, another app or an old marathon-acme may be answering ${CHALLENGE_PATH} for ${host}`,
+    }, options);
+  } finally {
+    // Never leave a probe behind: a stale token would be answerable by anyone who learned it.
+    options.responder.remove(token);
+  }
+}
+
+/**
+ * Fetches `http://<name>:<port>/.well-known/acme-challenge/<probe.token>` as the CA would (see the
+ * file comment) and checks the answer with `probe`. Network problems never throw: they come back as
+ * a failure whose reason names what to fix.
+ */
+export async function walkChallengePath(name: string, probe: ChallengeProbe, options: WalkOptions): Promise<WalkResult> {
   const hops: string[] = [];
+  const addresses: Record<string, string[]> = {};
   const controller = new AbortController();
   const timer = setTimeout(() => {
     controller.abort(new Error('preflight timed out'));
   }, options.timeoutMs);
   let ownAgent: Agent | undefined;
   const dispatcher = options.dispatcher ?? (ownAgent = newInsecureAgent());
-  options.responder.add(token, expected);
   try {
     const failure = await walk({
       name,
-      token,
-      expected,
+      probe,
       options,
       dispatcher,
       lookup: options.lookup ?? systemLookup,
       signal: controller.signal,
       deadline: Date.now() + options.timeoutMs,
       hops,
+      addresses,
     });
-    return failure === undefined ? { ok: true, name, hops } : { ok: false, name, ...failure, hops };
+    return failure === undefined ? { ok: true, name, hops, addresses } : { ok: false, name, ...failure, hops, addresses };
   } catch (err) {
     // Everything expected is classified inside walk(); this is the safety net that keeps the promise
     // of never throwing for network trouble even for an error shape we did not foresee.
-    return { ok: false, name, kind: 'connection', reason: `the probe of ${name} failed unexpectedly (${describe(err)}): check the network path to marathon-lb`, hops };
+    return { ok: false, name, kind: 'connection', reason: `the probe of ${name} failed unexpectedly (${describe(err)}): check the network path to marathon-lb`, hops, addresses };
   } finally {
     clearTimeout(timer);
-    // Never leave a probe behind: a stale token would be answerable by anyone who learned it.
-    options.responder.remove(token);
     // Destroying (not closing) also cuts a request still hanging on a server that never answers.
     await ownAgent?.destroy().catch(() => undefined);
   }
@@ -167,7 +205,7 @@ async function walk(w: Walk): Promise<Failure | undefined> {
   if (w.name === '' || URL_SYNTAX.test(w.name)) return invalid;
   let url: URL;
   try {
-    url = new URL(`http://${w.name}:${w.options.port}${CHALLENGE_PATH}${w.token}`);
+    url = new URL(`http://${w.name}:${w.options.port}${CHALLENGE_PATH}${w.probe.token}`);
   } catch {
     return invalid;
   }
@@ -199,11 +237,8 @@ async function walk(w: Walk): Promise<Failure | undefined> {
         reason: `${url.href} answered ${answer.status} instead of the probe: check that marathon-lb routes ${CHALLENGE_PATH} for ${w.name} to this marathon-acme (HAPROXY_0_* labels of the marathon-acme app)`,
       };
     }
-    if (!answer.truncated && answer.body.replace(TRAILING_WHITESPACE, '') === w.expected) return undefined;
-    return {
-      kind: 'wrong-answer',
-      reason: `the answer from ${url.href} came from something else than this marathon-acme (wrong body): check the HAPROXY_0_* labels, another app or an old marathon-acme may be answering ${CHALLENGE_PATH} for ${w.name}`,
-    };
+    if (!answer.truncated && w.probe.matches(answer.body.replace(TRAILING_WHITESPACE, ''))) return undefined;
+    return { kind: 'wrong-answer', reason: w.probe.wrongAnswer(url.href, w.name) };
   }
 }
 
@@ -217,7 +252,7 @@ function checkRedirect(w: Walk, from: URL, next: URL, seen: ReadonlySet<string>,
   if (!CA_REDIRECT_PORTS.includes(port) && port !== w.options.port) {
     return wrongRedirect(`${from.href} redirects to port ${port} (${next.href}), but the CA only follows redirects to ports 80 and 443: fix that redirect rule`);
   }
-  if (!next.pathname.endsWith(`/${w.token}`)) {
+  if (!next.pathname.endsWith(`/${w.probe.token}`)) {
     return wrongRedirect(`${from.href} redirects to ${next.href}, which no longer ends with the challenge token: exempt ${CHALLENGE_PATH} from that redirect`);
   }
   if (seen.has(next.href)) {
@@ -293,6 +328,7 @@ async function resolve(w: Walk, host: string): Promise<string[] | Failure> {
     return { kind: 'dns', reason: `DNS has no address for ${host}${code === undefined ? '' : ` (${code})`}: add an A or AAAA record that points at marathon-lb` };
   }
   const usable = addresses.filter((a) => isIP(a) !== 0);
+  w.addresses[host] = usable;
   if (usable.length === 0) {
     return { kind: 'dns', reason: `DNS has no address for ${host}: add an A or AAAA record that points at marathon-lb` };
   }
