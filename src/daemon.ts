@@ -13,7 +13,12 @@ import type { Logger } from './log.js';
 import { selectWantedNames } from './marathon/apps.js';
 import { MarathonClient } from './marathon/client.js';
 import { EventWatcher, type StreamState } from './marathon/events.js';
+import { Metrics } from './metrics/metrics.js';
+import { countStoredFiles } from './metrics/stored-files.js';
 import { StateFile } from './state/state-file.js';
+import { readStatus } from './status/command.js';
+import type { ComponentState, LbStatus, StatusView } from './status/page.js';
+import { parseEndpoint } from './util/endpoint.js';
 import type { DaemonState } from './state/state.js';
 import { CertificateManager } from './sync/certificates.js';
 import { Coalescer } from './sync/coalescer.js';
@@ -27,6 +32,8 @@ export interface DaemonDeps {
   random?: () => number;
   /** Resolves names for the preflight check (tests map test names to 127.0.0.1); default: the system resolver. */
   lookup?: (hostname: string) => Promise<string[]>;
+  /** Shown on /status. */
+  version?: string;
   /** Replaces the ACME CA (tests of failure paths); by default the configured directory is used. */
   ca?: (accountKeyPem: string, responder: ChallengeResponder) => CertificateAuthority;
 }
@@ -36,6 +43,9 @@ export interface DaemonDeps {
  * The first event is acted on at once; the rest of a burst costs at most one sync per second.
  */
 const MIN_SYNC_INTERVAL_MS = 1_000;
+
+/** How long one /status view is served again before the storage directory is read anew. */
+const STATUS_CACHE_MS = 2_000;
 
 /** Why the daemon could not start; the CLI prints it and exits non-zero. */
 export class StartupError extends Error {
@@ -65,11 +75,16 @@ export class Daemon {
   private readonly lb: LbSignaller;
   private readonly syncs: Coalescer;
   private readonly renewals: Coalescer;
+  /** Served at /metrics; the parts report into it through the hooks wired below. */
+  readonly metrics = new Metrics();
   private server: Server | undefined;
   private manager: CertificateManager | undefined;
   private accountReady = false;
   private accountError: string | undefined;
   private streamState: StreamState = 'disconnected';
+  /** The last signal outcome per marathon-lb (by its display URL), for /status. */
+  private readonly lbResults = new Map<string, { ok: boolean; at: number; error: string | undefined }>();
+  private statusCache: { at: number; view: Promise<StatusView> } | undefined;
   private readonly syncStatus: SyncStatus = { lastAttemptAt: undefined, lastSuccessAt: undefined, lastError: undefined };
   private readonly background: Promise<void>[] = [];
   private boundPort = 0;
@@ -99,9 +114,17 @@ export class Daemon {
       backoff: { baseMs: 1_000, capMs: 5 * 60_000 },
       timeoutMs: 5_000,
       random: this.random,
+      onResult: (lb, ok, error) => {
+        this.metrics.lbSignal(lb, ok ? 'success' : 'failure');
+        this.lbResults.set(lb, { ok, at: this.clock.now(), error });
+      },
     });
-    this.syncs = new Coalescer((reasons) => this.sync(reasons), { clock: this.clock, minIntervalMs: MIN_SYNC_INTERVAL_MS });
-    this.renewals = new Coalescer(() => this.renew());
+    // Syncs and renewal checks are where certificates come and go, so the gauges follow each one.
+    this.syncs = new Coalescer((reasons) => this.sync(reasons).finally(() => this.reportCertificates()), {
+      clock: this.clock,
+      minIntervalMs: MIN_SYNC_INTERVAL_MS,
+    });
+    this.renewals = new Coalescer(() => this.renew().finally(() => this.reportCertificates()));
   }
 
   /** The port the HTTP server is bound to (useful when the configured port was 0). */
@@ -141,6 +164,9 @@ export class Daemon {
         keyType: config.keyType,
         eab: config.eab,
         profile: config.acmeProfile,
+        onRequest: (endpoint, seconds) => {
+          this.metrics.observeAcmeRequest(endpoint, seconds);
+        },
       });
     const stateFile = new StateFile(this.store, this.logger);
     let state: DaemonState;
@@ -160,6 +186,12 @@ export class Daemon {
       dispatcher: await this.acmeHttp(),
       ariTimeoutMs: config.acmeTimeoutMs,
       random: this.random,
+      onAttempt: (attempt) => {
+        this.metrics.certificateAttempt(attempt.kind, attempt.ok ? 'success' : 'failure', attempt.problemType);
+      },
+      onAriRequest: (seconds) => {
+        this.metrics.observeAcmeRequest('renewalInfo', seconds);
+      },
       preflight: config.preflight
         ? {
             port: config.preflightPort,
@@ -171,8 +203,15 @@ export class Daemon {
     });
     await this.manager.refresh();
     this.logger.info({ count: this.manager.managed.size }, 'loaded stored certificates');
+    await this.reportCertificates();
 
-    const server = createHttpServer({ responder: this.responder, health: () => this.health(), logger: this.logger });
+    const server = createHttpServer({
+      responder: this.responder,
+      health: () => this.health(),
+      metrics: this.metrics,
+      status: { view: () => this.statusView() },
+      logger: this.logger,
+    });
     try {
       const address = await listen(server, config.listen.host, config.listen.port);
       this.boundPort = address.port;
@@ -180,7 +219,7 @@ export class Daemon {
       throw new StartupError(errorMessage(err), { cause: err });
     }
     this.server = server;
-    this.logger.info({ listen: `${config.listen.host}:${this.boundPort}` }, 'serving HTTP-01 challenges, ping and health');
+    this.logger.info({ listen: `${config.listen.host}:${this.boundPort}` }, 'serving HTTP-01 challenges, ping, health, metrics and status');
 
     this.background.push(this.registerAccount(ca));
     this.background.push(this.watchEvents());
@@ -267,6 +306,61 @@ export class Daemon {
     };
   }
 
+  /**
+   * What /status shows. The certificates are read from the storage directory (the same rows as
+   * `marathon-acme status`); a view is reused for a couple of seconds so that a page reloaded in a
+   * loop cannot make the daemon parse every stored certificate again and again.
+   */
+  statusView(): Promise<StatusView> {
+    const now = this.clock.now();
+    if (this.statusCache !== undefined && now - this.statusCache.at < STATUS_CACHE_MS) return this.statusCache.view;
+    const view = this.buildStatusView(now);
+    this.statusCache = { at: now, view };
+    view.catch(() => {
+      this.statusCache = undefined;
+    });
+    return view;
+  }
+
+  private async buildStatusView(now: number): Promise<StatusView> {
+    const { config } = this.deps;
+    const report = await readStatus(config.storageDir, now);
+    const s = this.syncStatus;
+    const at = (t: number): string => new Date(t).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    const failedLast = s.lastError !== undefined && (s.lastSuccessAt === undefined || (s.lastAttemptAt ?? 0) > s.lastSuccessAt);
+    const marathon: ComponentState = failedLast
+      ? { level: 'bad', summary: `last sync failed: ${s.lastError ?? ''}` }
+      : s.lastSuccessAt === undefined
+        ? { level: 'warn', summary: 'no sync with Marathon has completed yet' }
+        : { level: this.streamState === 'attached' ? 'ok' : 'warn', summary: `last sync succeeded at ${at(s.lastSuccessAt)}${this.streamState === 'attached' ? '' : '; event stream not attached'}` };
+    const account: ComponentState = this.accountReady
+      ? { level: 'ok', summary: 'registered' }
+      : this.accountError === undefined
+        ? { level: 'warn', summary: 'registering' }
+        : { level: 'bad', summary: `not registered: ${this.accountError}` };
+    const owed = new Set(this.lb.pending);
+    const lbs: LbStatus[] = config.lbUrls.map((raw) => {
+      const url = parseEndpoint(raw).display;
+      const last = this.lbResults.get(url);
+      if (owed.has(url)) return { url, level: 'bad', summary: `reload owed, retrying${last?.error === undefined ? '' : `: ${last.error}`}` };
+      if (last === undefined) return { url, level: 'ok', summary: 'no reload needed yet' };
+      return { url, level: 'ok', summary: `last reload accepted at ${at(last.at)}` };
+    });
+    return {
+      generatedAt: new Date(now).toISOString(),
+      version: this.deps.version ?? 'unknown',
+      marathon: {
+        ...marathon,
+        urls: this.marathon.displayUrls,
+        eventStream: this.streamState,
+        lastSyncAt: s.lastSuccessAt === undefined ? null : new Date(s.lastSuccessAt).toISOString(),
+      },
+      account: { ...account, directory: config.acmeDirectoryUrl },
+      lbs,
+      certificates: report.certificates,
+    };
+  }
+
   private async registerAccount(ca: CertificateAuthority): Promise<void> {
     let attempt = 0;
     while (!this.stopping.signal.aborted) {
@@ -302,6 +396,10 @@ export class Daemon {
       random: this.random,
       onStateChange: (state) => {
         this.streamState = state;
+        this.metrics.setStreamState(state);
+      },
+      onEvent: () => {
+        this.metrics.marathonEvent(this.clock.now());
       },
       onAttached: (info) => {
         this.logger.info({ remoteAddress: info.remoteAddress, timestamp: info.timestamp }, 'attached to the Marathon event stream; running a full sync');
@@ -345,6 +443,7 @@ export class Daemon {
     }
     this.syncStatus.lastSuccessAt = this.clock.now();
     this.syncStatus.lastError = undefined;
+    this.metrics.syncSucceeded(this.syncStatus.lastSuccessAt);
     this.logger.debug({ count: selection.names.length, domains: selection.names.map((n) => n.name) }, 'domains wanted by apps');
     if (!this.accountReady) {
       this.logger.info('ACME account not ready yet; new certificates are ordered as soon as it is');
@@ -377,6 +476,19 @@ export class Daemon {
     if (result.written.length > 0) this.lb.signalAll(`renewed certificates: ${result.written.join(', ')}`);
     if (result.written.length + result.failed.length > 0) {
       this.logger.info({ renewed: result.written.length, failed: result.failed.length }, 'renewal check completed');
+    }
+  }
+
+  /** Brings the certificate gauges up to date; a storage directory that cannot be listed only costs the counts. */
+  private async reportCertificates(): Promise<void> {
+    const manager = this.manager;
+    if (manager === undefined) return;
+    this.metrics.setCertificates(manager.certificates().map((c) => ({ domain: c.name, appId: c.appId, notAfter: c.notAfter, renewAt: c.renewAt })));
+    try {
+      const files = await countStoredFiles(this.deps.config.storageDir);
+      this.metrics.setStoredCounts({ managed: manager.managed.size, ...files });
+    } catch (err) {
+      this.logger.warn({ err: errorMessage(err) }, 'cannot count the retired and unmanaged certificates for the metrics');
     }
   }
 

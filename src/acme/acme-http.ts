@@ -1,8 +1,10 @@
 /**
- * acme-client's HTTP layer (one process-wide axios instance), set up for a daemon, and the record of
- * the CA's problem documents that acme-client would otherwise reduce to text.
+ * acme-client's HTTP layer (one process-wide axios instance), set up for a daemon: the record of the
+ * CA's problem documents that acme-client would otherwise reduce to text, and the timing of every
+ * request by ACME resource.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { performance } from 'node:perf_hooks';
 import { readFile } from 'node:fs/promises';
 import { Agent as HttpsAgent } from 'node:https';
 import { rootCertificates } from 'node:tls';
@@ -33,6 +35,70 @@ export function withProblemCapture<T>(fn: () => Promise<T>): Promise<T> {
 export function lastProblem(): ProblemReport | undefined {
   return orderContext.getStore()?.last;
 }
+
+/**
+ * The ACME resource a request was for: the directory itself, a directory entry (newNonce, newAccount,
+ * newOrder), or the kind of object URL the CA handed out (account, order, authz, challenge, finalize,
+ * cert). A closed set, so that request URLs, which carry order and authorization ids, never become
+ * metric labels. renewalInfo requests go through ari.ts, not through this layer.
+ */
+export type AcmeEndpoint = 'directory' | 'newNonce' | 'newAccount' | 'account' | 'newOrder' | 'order' | 'authz' | 'challenge' | 'finalize' | 'cert' | 'renewalInfo';
+
+export type AcmeRequestObserver = (endpoint: AcmeEndpoint, seconds: number) => void;
+
+/** The directory entries acme-client requests by URL; the rest of the directory it does not use. */
+const DIRECTORY_ENDPOINTS = ['newNonce', 'newAccount', 'newOrder'] as const;
+
+/**
+ * Names the requests of one CA. acme-client GETs nothing but the directory and reaches every other
+ * resource by URL, so a request is named by its URL when that is a directory entry (learnt from the
+ * directory), else by the object the calling code is working on (`requestsFor`): a createAccount
+ * call, say, POSTs to newAccount and then to the account URL it got back.
+ */
+export class AcmeRequestTracker {
+  private readonly directoryUrls = new Map<string, AcmeEndpoint>();
+
+  constructor(readonly observe: AcmeRequestObserver) {}
+
+  learnDirectory(directory: Record<string, unknown>): void {
+    for (const key of DIRECTORY_ENDPOINTS) {
+      const url = directory[key];
+      if (typeof url === 'string') this.directoryUrls.set(url, key);
+    }
+  }
+
+  endpointOf(method: string, url: string, resource: AcmeEndpoint): AcmeEndpoint {
+    return this.directoryUrls.get(url) ?? (method === 'get' ? 'directory' : resource);
+  }
+}
+
+const requestContext = new AsyncLocalStorage<{ tracker: AcmeRequestTracker; resource: AcmeEndpoint }>();
+
+/**
+ * Runs one acme-client call with its requests timed into `tracker` (per CA: the axios instance is
+ * shared by the whole process), named `resource` unless their URL is a directory entry.
+ */
+export function requestsFor<T>(tracker: AcmeRequestTracker | undefined, resource: AcmeEndpoint, fn: () => Promise<T>): Promise<T> {
+  return tracker === undefined ? fn() : requestContext.run({ tracker, resource }, fn);
+}
+
+/** Why a request got no HTTP answer at all: the CA did not answer in time, or could not be reached. */
+export type TransportFailure = 'timeout' | 'network';
+
+/** A request to the CA that got no HTTP answer. */
+export class AcmeTransportError extends Error {
+  override readonly name = 'AcmeTransportError';
+
+  constructor(
+    message: string,
+    readonly failure: TransportFailure,
+  ) {
+    super(message);
+  }
+}
+
+/** axios' codes for its own timeout (ETIMEDOUT when its clarifyTimeoutError option is on). */
+const TIMEOUT_CODES: ReadonlySet<string> = new Set(['ECONNABORTED', 'ETIMEDOUT']);
 
 const ACME_ERROR_PREFIX = 'urn:ietf:params:acme:error:';
 
@@ -101,7 +167,7 @@ export async function configureAcmeHttp(options: { requestTimeoutMs: number; caF
   const defaults = axios.defaults as unknown as { acmeSettings: { retryMaxAttempts: number } };
   defaults.acmeSettings.retryMaxAttempts = 0;
   axios.defaults.headers.common['User-Agent'] = 'marathon-acme (acme-client)';
-  axios.defaults.adapter = transportErrorsPassThrough(getAdapter('http'));
+  axios.defaults.adapter = timed(transportErrorsPassThrough(getAdapter('http')));
   if (options.caFile !== undefined) {
     const extra = await readFile(options.caFile, 'utf8');
     axios.defaults.httpsAgent = new HttpsAgent({ ca: [...rootCertificates, extra], keepAlive: true });
@@ -111,7 +177,8 @@ export async function configureAcmeHttp(options: { requestTimeoutMs: number; caF
 /**
  * With its retries off, acme-client's response interceptor fails with a TypeError on any error that
  * has no HTTP response (refused connection, timeout), hiding the real cause. It passes through errors
- * that carry no axios `config`, so transport failures are re-thrown as such, with the cause kept.
+ * that carry no axios `config`, so transport failures are re-thrown as AcmeTransportErrors naming the
+ * request and the cause, and telling a timeout from an unreachable CA.
  */
 function transportErrorsPassThrough(http: AxiosAdapter): AxiosAdapter {
   return async (config) => {
@@ -125,9 +192,26 @@ function transportErrorsPassThrough(http: AxiosAdapter): AxiosAdapter {
       }
       if (isAxiosError(err) && err.response === undefined) {
         const code = err.code === undefined ? '' : ` (${err.code})`;
-        throw new Error(`${(config.method ?? 'get').toUpperCase()} ${config.url ?? ''}: ${err.message}${code}`);
+        const failure = err.code !== undefined && TIMEOUT_CODES.has(err.code) ? 'timeout' : 'network';
+        throw new AcmeTransportError(`${(config.method ?? 'get').toUpperCase()} ${config.url ?? ''}: ${err.message}${code}`, failure);
       }
       throw err;
+    }
+  };
+}
+
+/** Times every request, answered or not, into the tracker of the call it belongs to (if any). */
+function timed(http: AxiosAdapter): AxiosAdapter {
+  return async (config) => {
+    const context = requestContext.getStore();
+    const started = performance.now();
+    try {
+      return await http(config);
+    } finally {
+      if (context !== undefined) {
+        const endpoint = context.tracker.endpointOf((config.method ?? 'get').toLowerCase(), config.url ?? '', context.resource);
+        context.tracker.observe(endpoint, (performance.now() - started) / 1000);
+      }
     }
   };
 }

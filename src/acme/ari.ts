@@ -4,6 +4,7 @@
  * a failure) is `certs/renewal-schedule.ts`'s job and the caller's.
  */
 import { X509Certificate } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { AuthorityKeyIdentifier, Certificate, id_ce_authorityKeyIdentifier } from '@peculiar/asn1-x509';
 import { request, type Dispatcher } from 'undici';
@@ -174,12 +175,13 @@ function httpUrl(value: unknown): string | undefined {
  * A non-200 answer, an unusable body, a network error or a timeout all throw AriError; the caller keeps
  * its current schedule and asks again later (after `retryAfterMs` when the server sent one).
  * `timeoutMs` bounds the whole exchange, not just each wait for bytes, so a server trickling bytes
- * cannot hold a renewal check forever.
+ * cannot hold a renewal check forever. `onDuration` is told how long the exchange took, in seconds,
+ * whether it succeeded or not (metrics).
  */
 export async function fetchRenewalInfo(
   renewalInfoUrl: string,
   certId: string,
-  options: { dispatcher: Dispatcher; timeoutMs: number; now: number },
+  options: { dispatcher: Dispatcher; timeoutMs: number; now: number; onDuration?: ((seconds: number) => void) | undefined },
 ): Promise<RenewalInfo> {
   // The directory URL may or may not end in '/'; RFC 9773 joins with exactly one.
   const url = `${renewalInfoUrl.replace(/\/+$/, '')}/${certId}`;
@@ -187,6 +189,7 @@ export async function fetchRenewalInfo(
   let status: number;
   let retryAfter: string | undefined;
   let text: string;
+  const started = performance.now();
   try {
     const response = await request(url, {
       method: 'GET',
@@ -202,6 +205,8 @@ export async function fetchRenewalInfo(
   } catch (err) {
     const reason = deadline.aborted ? `timed out after ${options.timeoutMs} ms` : describeRequestError(err);
     throw new AriError(`renewalInfo request to ${url} failed: ${reason}`, { cause: err });
+  } finally {
+    options.onDuration?.((performance.now() - started) / 1000);
   }
   if (status !== 200) {
     const snippet = text.slice(0, 200).replace(/\s+/g, ' ').trim();

@@ -3,7 +3,18 @@ import { promisify } from 'node:util';
 import acme from 'acme-client';
 import type { KeyType } from '../config.js';
 import type { Logger } from '../log.js';
-import { configureAcmeHttp, lastProblem, withProblemCapture, type ProblemReport } from './acme-http.js';
+import {
+  AcmeRequestTracker,
+  AcmeTransportError,
+  configureAcmeHttp,
+  lastProblem,
+  requestsFor,
+  withProblemCapture,
+  type AcmeEndpoint,
+  type AcmeRequestObserver,
+  type ProblemReport,
+  type TransportFailure,
+} from './acme-http.js';
 import type { ChallengeResponder } from './challenges.js';
 
 const generateKeyPairAsync = promisify(generateKeyPair);
@@ -30,7 +41,10 @@ export class AcmeConfigError extends Error {
   override readonly name = 'AcmeConfigError';
 }
 
-/** An issuance failure with the names it was for, the step that failed and the CA's problem, if any. */
+/**
+ * An issuance failure with the names it was for, the step that failed and the CA's problem, if any;
+ * `transport` when the step failed because a request got no answer from the CA at all.
+ */
 export class IssueError extends Error {
   override readonly name = 'IssueError';
   constructor(
@@ -38,6 +52,7 @@ export class IssueError extends Error {
     readonly step: string,
     cause: unknown,
     readonly report?: ProblemReport,
+    readonly transport?: TransportFailure,
   ) {
     super(`${step} failed for ${names.join(', ')}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
   }
@@ -57,13 +72,23 @@ export interface AcmeOptions {
   caFile?: string | undefined;
   /** Per-request timeout for ACME calls (--acme-timeout). */
   requestTimeoutMs: number;
+  /** Told the duration of every HTTP request to the CA (metrics). */
+  onRequest?: AcmeRequestObserver | undefined;
 }
 
 export class AcmeCertificateAuthority implements CertificateAuthority {
   private client: acme.Client | undefined;
   private accountReady: Promise<void> | undefined;
+  private readonly tracker: AcmeRequestTracker | undefined;
 
-  constructor(private readonly options: AcmeOptions) {}
+  constructor(private readonly options: AcmeOptions) {
+    this.tracker = options.onRequest === undefined ? undefined : new AcmeRequestTracker(options.onRequest);
+  }
+
+  /** Runs one acme-client call; its requests are timed as `resource` (see AcmeRequestTracker). */
+  private call<T>(resource: AcmeEndpoint, fn: () => Promise<T>): Promise<T> {
+    return requestsFor(this.tracker, resource, fn);
+  }
 
   ensureAccount(): Promise<void> {
     // One registration at a time; a failed one is forgotten so that the next call tries again.
@@ -93,17 +118,19 @@ export class AcmeCertificateAuthority implements CertificateAuthority {
     const contact = this.options.email === undefined ? {} : { contact: [`mailto:${this.options.email}`] };
     try {
       await withProblemCapture(async () => {
+        // Read first so that the directory's entries are known by URL before they are requested.
+        await this.directory(client);
         // Look the key's account up first (RFC 8555 §7.3.1): restarts reuse it. Re-sending a plain
         // newAccount would make acme-client follow up with an account update that carries nothing
         // new, which CAs may refuse (pebble does).
         try {
-          await client.createAccount({ onlyReturnExisting: true });
+          await this.call('account', () => client.createAccount({ onlyReturnExisting: true }));
         } catch (err) {
           if (lastProblem()?.problem.type !== 'accountDoesNotExist') throw err;
-          await client.createAccount({ termsOfServiceAgreed: true, ...contact });
+          await this.call('account', () => client.createAccount({ termsOfServiceAgreed: true, ...contact }));
           return;
         }
-        if (this.options.email !== undefined) await client.updateAccount(contact);
+        if (this.options.email !== undefined) await this.call('account', () => client.updateAccount(contact));
       });
     } catch (err) {
       throw new Error(`ACME account registration at ${this.options.directoryUrl} failed: ${errorText(err)}`, { cause: err });
@@ -115,7 +142,9 @@ export class AcmeCertificateAuthority implements CertificateAuthority {
   /** The CA's directory (acme-client fetches and caches it; its accessor is not in the typings). */
   private async directory(client: acme.Client): Promise<Record<string, unknown>> {
     const internals = client as unknown as { http: { getDirectory(): Promise<Record<string, unknown>> } };
-    return internals.http.getDirectory();
+    const directory = await this.call('directory', () => internals.http.getDirectory());
+    this.tracker?.learnDirectory(directory);
+    return directory;
   }
 
   private async checkProfile(client: acme.Client): Promise<void> {
@@ -174,8 +203,8 @@ export class AcmeCertificateAuthority implements CertificateAuthority {
       ...(this.options.profile === undefined ? {} : { profile: this.options.profile }),
       ...(replaces === undefined ? {} : { replaces }),
     } as Parameters<acme.Client["createOrder"]>[0];
-    const order = await step(names, 'creating the order', () => client.createOrder(payload));
-    const authorizations = await step(names, 'fetching authorizations', () => client.getAuthorizations(order));
+    const order = await step(names, 'creating the order', () => this.call('newOrder', () => client.createOrder(payload)));
+    const authorizations = await step(names, 'fetching authorizations', () => this.call('authz', () => client.getAuthorizations(order)));
     await Promise.all(authorizations.map((authz) => this.validate(client, names, authz)));
 
     // PKCS#8: what acme-client's CSR builder reads, and HAProxy loads it from the bundle just as well.
@@ -185,10 +214,11 @@ export class AcmeCertificateAuthority implements CertificateAuthority {
     const [, csr] = await step(names, 'building the CSR', () =>
       acme.crypto.createCsr({ altNames: [...names], ...(first.length <= 64 ? { commonName: first } : {}) }, keyPem),
     );
-    const finalized = await step(names, 'finalizing the order', () => client.finalizeOrder(order, csr));
-    const chainPem = await step(names, 'downloading the certificate', async () =>
-      client.getCertificate(finalized.status === 'valid' ? finalized : await client.waitForValidStatus(finalized)),
-    );
+    const finalized = await step(names, 'finalizing the order', () => this.call('finalize', () => client.finalizeOrder(order, csr)));
+    const chainPem = await step(names, 'downloading the certificate', async () => {
+      const valid = finalized.status === 'valid' ? finalized : await this.call('order', () => client.waitForValidStatus(finalized));
+      return this.call('cert', () => client.getCertificate(valid));
+    });
     log.info({ durationMs: Date.now() - started }, 'certificate issued');
     return { keyPem, chainPem };
   }
@@ -205,12 +235,14 @@ export class AcmeCertificateAuthority implements CertificateAuthority {
     const { responder } = this.options;
     responder.add(challenge.token, keyAuthorization);
     try {
-      await step(names, `validating ${identifier}`, async () => {
-        await client.completeChallenge(challenge);
-        // Waiting on the challenge (not the authorization) makes a failure carry the challenge's
-        // problem detail instead of the whole authorization as text.
-        await client.waitForValidStatus(challenge);
-      });
+      await step(names, `validating ${identifier}`, () =>
+        this.call('challenge', async () => {
+          await client.completeChallenge(challenge);
+          // Waiting on the challenge (not the authorization) makes a failure carry the challenge's
+          // problem detail instead of the whole authorization as text.
+          await client.waitForValidStatus(challenge);
+        }),
+      );
     } finally {
       responder.remove(challenge.token);
     }
@@ -230,7 +262,7 @@ async function step<T>(names: readonly string[], what: string, run: () => Promis
     return await run();
   } catch (err) {
     if (err instanceof IssueError) throw err;
-    throw new IssueError(names, what, errorText(err), lastProblem());
+    throw new IssueError(names, what, errorText(err), lastProblem(), err instanceof AcmeTransportError ? err.failure : undefined);
   }
 }
 

@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { ChallengeResponder } from '../acme/challenges.js';
 import type { Logger } from '../log.js';
+import { renderStatusPage, type StatusView } from '../status/page.js';
 
 export interface HealthReport {
   healthy: boolean;
@@ -11,9 +12,24 @@ export interface HealthReport {
   details: Record<string, unknown>;
 }
 
+/** What /metrics serves: the Prometheus text exposition and its content type. */
+export interface MetricsSource {
+  readonly contentType: string;
+  render(): Promise<string>;
+}
+
+/** What /status and /status.json serve: one view, as a page for people or as JSON. */
+export interface StatusSource {
+  view(): Promise<StatusView>;
+}
+
 export interface HttpServerOptions {
   responder: ChallengeResponder;
   health: () => HealthReport;
+  /** Served at /metrics; without it /metrics is not a route (404). */
+  metrics?: MetricsSource | undefined;
+  /** Served at /status and /status.json; without it they are not routes (404). */
+  status?: StatusSource | undefined;
   logger: Logger;
   /** How long a client may take to send its headers (tests shorten it). */
   headersTimeoutMs?: number;
@@ -24,8 +40,8 @@ const CHALLENGE_PREFIX = '/.well-known/acme-challenge/';
 const TOKEN = /^[A-Za-z0-9_-]{1,256}$/;
 
 /**
- * The daemon's only listener: HTTP-01 answers for the CA, the routing ping for operators, and /health
- * for Marathon's health check. Nothing here changes state.
+ * The daemon's only listener: HTTP-01 answers for the CA, the routing ping for operators, /health for
+ * Marathon's health check, /metrics for Prometheus and /status for people. Nothing here changes state.
  */
 export function createHttpServer(options: HttpServerOptions): Server {
   // Node enforces the header and request timeouts only when it checks its connections, every 30 s by
@@ -44,7 +60,8 @@ function handle(options: HttpServerOptions, req: IncomingMessage, res: ServerRes
   const rawUrl = req.url ?? '/';
   const path = rawUrl.split('?', 1)[0] ?? '/';
   const method = req.method ?? 'GET';
-  const known = path === '/health' || path.startsWith(CHALLENGE_PREFIX);
+  const isStatus = (path === '/status' || path === '/status.json') && options.status !== undefined;
+  const known = path === '/health' || path.startsWith(CHALLENGE_PREFIX) || (path === '/metrics' && options.metrics !== undefined) || isStatus;
   if (!known) {
     send(res, method, 404, 'text/plain; charset=utf-8', 'Not Found\n');
     return;
@@ -52,6 +69,14 @@ function handle(options: HttpServerOptions, req: IncomingMessage, res: ServerRes
   if (method !== 'GET' && method !== 'HEAD') {
     res.setHeader('Allow', 'GET, HEAD');
     send(res, method, 405, 'text/plain; charset=utf-8', 'Method Not Allowed\n');
+    return;
+  }
+  if (path === '/metrics' && options.metrics !== undefined) {
+    serveMetrics(options.metrics, options.logger, method, res);
+    return;
+  }
+  if (isStatus && options.status !== undefined) {
+    serveStatus(options.status, options.logger, method, res, path === '/status.json');
     return;
   }
   if (path === '/health') {
@@ -76,6 +101,32 @@ function handle(options: HttpServerOptions, req: IncomingMessage, res: ServerRes
   }
   options.logger.debug({ token }, 'answered an HTTP-01 challenge');
   send(res, method, 200, 'text/plain', keyAuthorization);
+}
+
+function serveMetrics(metrics: MetricsSource, logger: Logger, method: string, res: ServerResponse): void {
+  metrics.render().then(
+    (text) => {
+      send(res, method, 200, metrics.contentType, text);
+    },
+    (err: unknown) => {
+      // prom-client only fails here when a metric's collect function throws (the default ones read /proc).
+      logger.error({ err: err instanceof Error ? err.message : String(err) }, 'cannot render the metrics for /metrics');
+      send(res, method, 500, 'text/plain; charset=utf-8', 'Internal Server Error\n');
+    },
+  );
+}
+
+function serveStatus(status: StatusSource, logger: Logger, method: string, res: ServerResponse, json: boolean): void {
+  status.view().then(
+    (view) => {
+      if (json) send(res, method, 200, 'application/json', `${JSON.stringify(view, null, 2)}\n`);
+      else send(res, method, 200, 'text/html; charset=utf-8', renderStatusPage(view));
+    },
+    (err: unknown) => {
+      logger.error({ err: err instanceof Error ? err.message : String(err) }, 'cannot read the storage directory for /status');
+      send(res, method, 500, 'text/plain; charset=utf-8', 'Internal Server Error: the storage directory could not be read (see the log)\n');
+    },
+  );
 }
 
 function send(res: ServerResponse, method: string, status: number, contentType: string, body: string): void {

@@ -13,7 +13,7 @@ export interface LbSignallerOptions {
   backoff: BackoffPolicy;
   timeoutMs: number;
   random?: () => number;
-  onResult?: (lb: string, ok: boolean) => void;
+  onResult?: (lb: string, ok: boolean, error?: string) => void;
 }
 
 /** One marathon-lb instance: a signal is owed to it until a POST succeeds. */
@@ -77,7 +77,7 @@ export class LbSignaller {
         attempt = 0;
       } catch (err) {
         lb.owed = true;
-        this.options.onResult?.(lb.endpoint.display, false);
+        this.options.onResult?.(lb.endpoint.display, false, describeRequestError(err));
         const delay = backoffDelay(this.options.backoff, attempt++, this.options.random);
         logger.error(
           { lb: lb.endpoint.display, url: display, err: describeRequestError(err), retryInMs: delay },

@@ -20,6 +20,8 @@ export interface EventWatcherOptions {
   onAttached: (info: { remoteAddress: unknown; timestamp: unknown }) => void;
   onApiPost: (info: { uri: unknown; timestamp: unknown }) => void;
   onStateChange?: (state: StreamState) => void;
+  /** Any event of a subscribed type arrived (other clients' attach broadcasts too): the stream is alive. */
+  onEvent?: () => void;
   random?: () => number;
 }
 
@@ -92,6 +94,7 @@ export class EventWatcher {
   private dispatch(event: SseEvent, attached: boolean): boolean {
     const { logger } = this.options;
     if (event.type !== 'event_stream_attached' && event.type !== 'api_post_event') return attached;
+    this.options.onEvent?.();
     let payload: Record<string, unknown>;
     try {
       const parsed: unknown = JSON.parse(event.data);

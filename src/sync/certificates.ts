@@ -42,6 +42,30 @@ export interface CertificateManagerOptions {
   /** Reachability check before each order; undefined turns it off (--no-preflight). */
   preflight?: PreflightOptions | undefined;
   budgetLimits?: BudgetLimits | undefined;
+  /** Told the outcome of every order attempt, sent or refused before sending (metrics). */
+  onAttempt?: ((attempt: OrderAttempt) => void) | undefined;
+  /** Told how long each ARI request took, in seconds (metrics). */
+  onAriRequest?: ((seconds: number) => void) | undefined;
+}
+
+/** The outcome of one order attempt, for whoever counts them. */
+export interface OrderAttempt {
+  kind: 'issue' | 'renew';
+  ok: boolean;
+  /**
+   * Why it failed: the CA's problem type; `timeout` or `network` when the CA did not answer at all;
+   * `budget` or `preflight:<kind>` when it was not sent; undefined when nothing more is known.
+   */
+  problemType: string | undefined;
+}
+
+/** What the metrics show of one stored certificate. */
+export interface ManagedCertificate {
+  name: string;
+  appId: string | undefined;
+  notAfter: number;
+  /** The decided renewal time, when one was decided for this very certificate. */
+  renewAt: number | undefined;
 }
 
 interface OrderJob {
@@ -95,6 +119,23 @@ export class CertificateManager {
 
   get managed(): ReadonlyMap<string, CertSummary> {
     return this.index;
+  }
+
+  /**
+   * Every certificate in certs/ with its app and renewal time. A renewal time decided for the
+   * certificate a renewal has just replaced is left out: the next renewal check decides anew.
+   */
+  certificates(): ManagedCertificate[] {
+    return [...this.index.values()].map((cert) => {
+      const entry = this.options.state.certificates.get(cert.name);
+      const renewal = entry?.renewal;
+      return {
+        name: cert.name,
+        appId: entry?.owner?.appId,
+        notAfter: cert.notAfter,
+        renewAt: renewal !== undefined && renewal.serial === (cert.serialHex ?? '') ? renewal.renewAt : undefined,
+      };
+    });
   }
 
   /**
@@ -221,7 +262,12 @@ export class CertificateManager {
     };
     if (ariUrl !== undefined && cert.ariCertId !== undefined && (current?.ariNextPollAt ?? 0) <= now) {
       try {
-        const info = await fetchRenewalInfo(ariUrl, cert.ariCertId, { dispatcher: this.dispatcher, timeoutMs: this.options.ariTimeoutMs ?? 30_000, now });
+        const info = await fetchRenewalInfo(ariUrl, cert.ariCertId, {
+          dispatcher: this.dispatcher,
+          timeoutMs: this.options.ariTimeoutMs ?? 30_000,
+          now,
+          onDuration: this.options.onAriRequest,
+        });
         const sameWindow = current?.window?.start === info.window.start && current.window.end === info.window.end;
         const next = sameWindow && current !== undefined ? current : decide(info.window);
         if (!sameWindow) {
@@ -354,6 +400,7 @@ export class CertificateManager {
       this.options.state.budget = recordOrder(this.options.state.budget, orderNames, clock.now(), this.limits, { renewal, issued: true });
       await this.persistState();
       log.info({ notAfter: leaf.notAfter.toISOString(), file: `certs/${name}.pem` }, 'certificate stored');
+      this.options.onAttempt?.({ kind: renewal ? 'renew' : 'issue', ok: true, problemType: undefined });
       return true;
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
@@ -372,6 +419,9 @@ export class CertificateManager {
       const record = notBefore === undefined ? recorded : { ...recorded, nextAttemptAt: notBefore };
       this.options.state.certificates.set(name, { ...this.options.state.certificates.get(name), failure: record });
       await this.persistState();
+      // A CA that never answered leaves no problem type, or one from an earlier answer in the order.
+      const transport = err instanceof IssueError ? err.transport : undefined;
+      this.options.onAttempt?.({ kind: renewal ? 'renew' : 'issue', ok: false, problemType: transport ?? problem.type });
       const daysLeft = notAfter === undefined ? undefined : Math.floor((notAfter - clock.now()) / DAY);
       log.error(
         {

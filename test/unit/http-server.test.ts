@@ -3,17 +3,29 @@ import { after, before, describe, it } from 'node:test';
 import type { Server } from 'node:http';
 import { request } from 'undici';
 import { ChallengeResponder } from '../../src/acme/challenges.js';
-import { closeServer, createHttpServer, listen, type HealthReport } from '../../src/http/server.js';
+import { closeServer, createHttpServer, listen, type HealthReport, type MetricsSource, type StatusSource } from '../../src/http/server.js';
 import { silentLogger } from '../../src/log.js';
+import { Metrics } from '../../src/metrics/metrics.js';
+import type { StatusView } from '../../src/status/page.js';
+
+const VIEW: StatusView = {
+  generatedAt: '2026-12-01T12:00:00.000Z',
+  version: '1.0.0',
+  marathon: { level: 'ok', summary: 'synced', urls: ['http://marathon:8080'], eventStream: 'attached', lastSyncAt: null },
+  account: { level: 'ok', summary: 'registered', directory: 'https://acme.example/dir' },
+  lbs: [],
+  certificates: [],
+};
 
 describe('HTTP server', () => {
   const responder = new ChallengeResponder();
   let health: HealthReport = { healthy: true, problems: [], details: { lastSyncAt: 'now' } };
+  const metrics = new Metrics({ defaultMetrics: false });
   let server: Server;
   let base = '';
 
   before(async () => {
-    server = createHttpServer({ responder, health: () => health, logger: silentLogger() });
+    server = createHttpServer({ responder, health: () => health, metrics, status: { view: () => Promise.resolve(VIEW) }, logger: silentLogger() });
     const address = await listen(server, '127.0.0.1', 0);
     base = `http://127.0.0.1:${address.port}`;
   });
@@ -58,10 +70,65 @@ describe('HTTP server', () => {
     assert.deepEqual(JSON.parse(res.body), { status: 'unhealthy', problems: ["I'm sad :( 😿"] });
   });
 
+  it('serves the metrics in the Prometheus text format', async () => {
+    metrics.lbSignal('http://lb1:9090', 'success');
+    const res = await get('/metrics');
+    assert.equal(res.status, 200);
+    assert.equal(res.headers['content-type'], metrics.contentType);
+    assert.equal(res.headers['cache-control'], 'no-store');
+    assert.match(res.body, /^# HELP /);
+    assert.match(res.body, /^marathon_acme_lb_signals_total\{lb="http:\/\/lb1:9090",outcome="success"\} 1$/m);
+    assert.equal((await get('/metrics?name[]=x')).status, 200, 'a query string does not change the route');
+  });
+
+  it('answers 500 when the metrics cannot be rendered, and 404 for /metrics on a server without them', async (t) => {
+    const failing: MetricsSource = { contentType: metrics.contentType, render: () => Promise.reject(new Error('collect failed')) };
+    const broken = createHttpServer({ responder, health: () => health, metrics: failing, logger: silentLogger() });
+    const plain = createHttpServer({ responder, health: () => health, logger: silentLogger() });
+    t.after(() => Promise.all([closeServer(broken), closeServer(plain)]));
+    const brokenPort = (await listen(broken, '127.0.0.1', 0)).port;
+    const plainPort = (await listen(plain, '127.0.0.1', 0)).port;
+    const res = await request(`http://127.0.0.1:${brokenPort}/metrics`);
+    assert.equal(res.statusCode, 500);
+    assert.equal(await res.body.text(), 'Internal Server Error\n');
+    const missing = await request(`http://127.0.0.1:${plainPort}/metrics`);
+    await missing.body.dump();
+    assert.equal(missing.statusCode, 404);
+  });
+
+  it('serves the status page as HTML and the same view as JSON', async () => {
+    const page = await get('/status');
+    assert.equal(page.status, 200);
+    assert.equal(page.headers['content-type'], 'text/html; charset=utf-8');
+    assert.match(page.body, /<title>marathon-acme status<\/title>/);
+    const json = await get('/status.json');
+    assert.equal(json.headers['content-type'], 'application/json');
+    assert.deepEqual(JSON.parse(json.body), VIEW);
+    assert.equal((await get('/status', 'POST')).status, 405);
+    assert.equal((await get('/status/x')).status, 404);
+  });
+
+  it('answers 500 when the status cannot be read, and 404 for /status on a server without it', async (t) => {
+    const failing: StatusSource = { view: () => Promise.reject(new Error('EACCES')) };
+    const broken = createHttpServer({ responder, health: () => health, status: failing, logger: silentLogger() });
+    const plain = createHttpServer({ responder, health: () => health, logger: silentLogger() });
+    t.after(() => Promise.all([closeServer(broken), closeServer(plain)]));
+    const brokenPort = (await listen(broken, '127.0.0.1', 0)).port;
+    const plainPort = (await listen(plain, '127.0.0.1', 0)).port;
+    for (const path of ['/status', '/status.json']) {
+      const res = await request(`http://127.0.0.1:${brokenPort}${path}`);
+      assert.equal(res.statusCode, 500);
+      assert.match(await res.body.text(), /storage directory could not be read/);
+      const missing = await request(`http://127.0.0.1:${plainPort}${path}`);
+      await missing.body.dump();
+      assert.equal(missing.statusCode, 404);
+    }
+  });
+
   it('answers HEAD wherever GET works, without a body', async () => {
     health = { healthy: true, problems: [], details: {} };
     responder.add('tok', 'tok.key');
-    for (const path of ['/health', '/.well-known/acme-challenge/ping', '/.well-known/acme-challenge/tok']) {
+    for (const path of ['/health', '/metrics', '/.well-known/acme-challenge/ping', '/.well-known/acme-challenge/tok']) {
       const res = await get(path, 'HEAD');
       assert.equal(res.status, 200, path);
       assert.equal(res.body, '');
@@ -75,8 +142,11 @@ describe('HTTP server', () => {
     assert.equal(res.status, 405);
     assert.equal(res.headers['allow'], 'GET, HEAD');
     assert.equal((await get('/health', 'DELETE')).status, 405);
+    const metricsPost = await get('/metrics', 'POST');
+    assert.equal(metricsPost.status, 405);
+    assert.equal(metricsPost.headers['allow'], 'GET, HEAD');
     assert.equal((await get('/')).status, 404);
-    assert.equal((await get('/metrics')).status, 404);
+    assert.equal((await get('/metrics/x')).status, 404);
   });
 
   it('reports a port it cannot bind with the address in the message', async () => {

@@ -1,0 +1,211 @@
+/**
+ * The daemon's Prometheus metrics: one registry of its own (never prom-client's global one, so two
+ * daemons in one process, as in the tests, do not share or clash) and small typed methods for the parts
+ * that report. This module only holds and renders numbers; the parts call it through hooks wired in
+ * daemon.ts, so the decisions stay free of it.
+ *
+ * Label cardinality is bounded by construction, because every label value comes from a closed set or
+ * from something the operator configures:
+ * - `domain`, `app_id`: one series per certificate in certs/, replaced wholesale on every update so a
+ *   retired certificate (or one that changed app) leaves no series behind;
+ * - `kind`, `outcome`, `state`: fixed sets below;
+ * - `problem`: the registered ACME problem types plus a few of our own, anything else is `other`
+ *   (see `problemLabel`): the CA writes the type, and a CA must not be able to grow our series;
+ * - `endpoint`: the ACME resource kinds in `AcmeEndpoint`, never a URL (URLs carry order and
+ *   authorization ids, one new series per order);
+ * - `lb`: the configured marathon-lb URLs, credentials masked.
+ */
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { AcmeEndpoint } from '../acme/acme-http.js';
+import type { StreamState } from '../marathon/events.js';
+
+export type AttemptKind = 'issue' | 'renew';
+export type Outcome = 'success' | 'failure';
+
+/** One certificate in certs/, as the per-certificate gauges show it. */
+export interface CertificateMetric {
+  /** The primary name (the file name in certs/). */
+  domain: string;
+  /** The app the certificate was last issued for; unknown for certificates adopted from an old volume. */
+  appId: string | undefined;
+  /** Epoch ms. */
+  notAfter: number;
+  /** Epoch ms of the decided renewal time; undefined until a renewal check has decided one. */
+  renewAt: number | undefined;
+}
+
+export interface StoredCounts {
+  managed: number;
+  retired: number;
+  unmanaged: number;
+}
+
+/**
+ * IANA's "ACME Error Types" registry (RFC 8555 §6.7, RFC 9773's alreadyReplaced) and the profiles
+ * draft's invalidProfile, without the `urn:ietf:params:acme:error:` prefix (acme-http strips it).
+ */
+const ACME_PROBLEM_TYPES: ReadonlySet<string> = new Set([
+  'accountDoesNotExist', 'alreadyReplaced', 'alreadyRevoked', 'badCSR', 'badNonce', 'badPublicKey',
+  'badRevocationReason', 'badSignatureAlgorithm', 'caa', 'compound', 'connection', 'dns',
+  'externalAccountRequired', 'incorrectResponse', 'invalidContact', 'invalidProfile', 'malformed',
+  'orderNotReady', 'rateLimited', 'rejectedIdentifier', 'serverInternal', 'tls', 'unauthorized',
+  'unsupportedContact', 'unsupportedIdentifier', 'userActionRequired',
+]);
+
+/**
+ * Our own reasons for a failed attempt, which are not ACME problem types: the CA could not be reached
+ * (`network`) or did not answer in time (`timeout`), and an order not sent because of the client-side
+ * rate budget (`budget`). ACME's own `connection` means the CA could not reach *us* during validation,
+ * hence `network` for the other direction.
+ */
+const OWN_PROBLEM_TYPES: ReadonlySet<string> = new Set(['network', 'timeout', 'budget']);
+
+/**
+ * The `problem` label of an attempt. Preflight failures (`preflight:<kind>`) become `preflight`: the
+ * kind is in the logs and in state.json, and the label stays one value however the kinds evolve.
+ */
+export function problemLabel(outcome: Outcome, type: string | undefined): string {
+  if (outcome === 'success') return 'none';
+  if (type === undefined) return 'unknown';
+  if (ACME_PROBLEM_TYPES.has(type) || OWN_PROBLEM_TYPES.has(type)) return type;
+  if (type.startsWith('preflight:')) return 'preflight';
+  return 'other';
+}
+
+/** Every stream state, so that the per-state gauge shows 0 for the others instead of no series. */
+const STREAM_STATES = Object.keys({ connecting: 0, attached: 0, disconnected: 0 } satisfies Record<StreamState, 0>);
+
+/**
+ * From a fast CA on the same network (tens of ms) to --acme-timeout's default (30 s); a request that
+ * times out lands in +Inf.
+ */
+const ACME_REQUEST_BUCKETS = [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+export class Metrics {
+  readonly registry = new Registry();
+  private readonly notAfter: Gauge<'domain' | 'app_id'>;
+  private readonly renewAt: Gauge<'domain' | 'app_id'>;
+  private readonly attempts: Counter<'kind' | 'outcome' | 'problem'>;
+  private readonly acmeRequests: Histogram<'endpoint'>;
+  private readonly streamState: Gauge<'state'>;
+  private readonly lastEvent: Gauge;
+  private readonly lastSync: Gauge;
+  private readonly lbSignals: Counter<'lb' | 'outcome'>;
+  private readonly certificates: Gauge<'state'>;
+
+  /** `defaultMetrics: false` leaves out the process metrics (unit tests create many instances). */
+  constructor(options: { defaultMetrics?: boolean } = {}) {
+    const registers = [this.registry];
+    if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
+    this.notAfter = new Gauge({
+      name: 'marathon_acme_certificate_not_after_timestamp_seconds',
+      help: 'When each managed certificate expires (its notAfter), as a Unix time.',
+      labelNames: ['domain', 'app_id'],
+      registers,
+    });
+    this.renewAt = new Gauge({
+      name: 'marathon_acme_certificate_renewal_timestamp_seconds',
+      help: 'When each managed certificate is due for renewal, as a Unix time; in the past while a due renewal has not succeeded.',
+      labelNames: ['domain', 'app_id'],
+      registers,
+    });
+    this.attempts = new Counter({
+      name: 'marathon_acme_certificate_attempts_total',
+      help: 'Certificate orders attempted, by kind (issue, renew), outcome and the ACME problem type of a failure.',
+      labelNames: ['kind', 'outcome', 'problem'],
+      registers,
+    });
+    this.acmeRequests = new Histogram({
+      name: 'marathon_acme_acme_request_duration_seconds',
+      help: 'Duration of HTTP requests to the ACME CA, by ACME resource.',
+      labelNames: ['endpoint'],
+      buckets: ACME_REQUEST_BUCKETS,
+      registers,
+    });
+    this.streamState = new Gauge({
+      name: 'marathon_acme_marathon_event_stream_state',
+      help: '1 for the current state of the Marathon event stream (connecting, attached, disconnected), 0 for the others.',
+      labelNames: ['state'],
+      registers,
+    });
+    this.lastEvent = new Gauge({
+      name: 'marathon_acme_marathon_last_event_timestamp_seconds',
+      help: 'When the last event arrived on the Marathon event stream, as a Unix time; 0 before the first.',
+      registers,
+    });
+    this.lastSync = new Gauge({
+      name: 'marathon_acme_marathon_last_sync_success_timestamp_seconds',
+      help: 'When the app list was last read from Marathon successfully, as a Unix time; 0 before the first.',
+      registers,
+    });
+    this.lbSignals = new Counter({
+      name: 'marathon_acme_lb_signals_total',
+      help: 'Reload signals (USR1) sent to marathon-lb, by load balancer and outcome.',
+      labelNames: ['lb', 'outcome'],
+      registers,
+    });
+    this.certificates = new Gauge({
+      name: 'marathon_acme_certificates',
+      help: 'Certificate files in the storage directory: managed (certs/), retired (retired-certs/), unmanaged (unmanaged-certs/).',
+      labelNames: ['state'],
+      registers,
+    });
+    // Series that alerts use with increase() exist from the start, so the first change counts.
+    for (const kind of ['issue', 'renew'] as const) this.attempts.labels(kind, 'success', 'none').inc(0);
+    this.setStreamState('disconnected');
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  /** The text exposition format. */
+  render(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  /** Replaces the per-certificate series with these: certificates not in the list lose theirs. */
+  setCertificates(list: readonly CertificateMetric[]): void {
+    this.notAfter.reset();
+    this.renewAt.reset();
+    for (const cert of list) {
+      const labels = { domain: cert.domain, app_id: cert.appId ?? '' };
+      this.notAfter.set(labels, cert.notAfter / 1000);
+      if (cert.renewAt !== undefined) this.renewAt.set(labels, cert.renewAt / 1000);
+    }
+  }
+
+  setStoredCounts(counts: StoredCounts): void {
+    this.certificates.set({ state: 'managed' }, counts.managed);
+    this.certificates.set({ state: 'retired' }, counts.retired);
+    this.certificates.set({ state: 'unmanaged' }, counts.unmanaged);
+  }
+
+  /** `problemType`: the ACME problem type (or one of ours) of a failure; ignored on success. */
+  certificateAttempt(kind: AttemptKind, outcome: Outcome, problemType: string | undefined): void {
+    this.attempts.labels(kind, outcome, problemLabel(outcome, problemType)).inc();
+  }
+
+  observeAcmeRequest(endpoint: AcmeEndpoint, seconds: number): void {
+    this.acmeRequests.labels(endpoint).observe(seconds);
+  }
+
+  setStreamState(state: StreamState): void {
+    for (const s of STREAM_STATES) this.streamState.labels(s).set(s === state ? 1 : 0);
+  }
+
+  /** `at`: epoch ms. */
+  marathonEvent(at: number): void {
+    this.lastEvent.set(at / 1000);
+  }
+
+  /** `at`: epoch ms. */
+  syncSucceeded(at: number): void {
+    this.lastSync.set(at / 1000);
+  }
+
+  /** `lb`: the load balancer's display URL (credentials masked), never the URL as configured. */
+  lbSignal(lb: string, outcome: Outcome): void {
+    this.lbSignals.labels(lb, outcome).inc();
+  }
+}

@@ -1,0 +1,235 @@
+import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { AcmeRequestTracker, type AcmeEndpoint } from '../../src/acme/acme-http.js';
+import { Metrics, problemLabel } from '../../src/metrics/metrics.js';
+import { countStoredFiles } from '../../src/metrics/stored-files.js';
+
+interface Sample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+}
+
+/**
+ * A strict reader of the text exposition format (version 0.0.4) as far as prom-client writes it:
+ * every line is a HELP, a TYPE or a sample; every sample belongs to a family whose TYPE came first.
+ * Throws naming the line it cannot read.
+ */
+function parseExposition(text: string): Sample[] {
+  const samples: Sample[] = [];
+  const types = new Map<string, string>();
+  const sampleLine = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/;
+  const labelPair = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)",?/y;
+  for (const line of text.split('\n')) {
+    if (line === '') continue;
+    const meta = /^# (HELP|TYPE) ([a-zA-Z_:][a-zA-Z0-9_:]*) (.*)$/.exec(line);
+    if (meta !== null) {
+      if (meta[1] === 'TYPE') {
+        assert.match(meta[3] ?? '', /^(counter|gauge|histogram|summary|untyped)$/, `TYPE line: ${line}`);
+        types.set(meta[2] ?? '', meta[3] ?? '');
+      }
+      continue;
+    }
+    const m = sampleLine.exec(line);
+    if (m === null) throw new Error(`not an exposition line: ${JSON.stringify(line)}`);
+    const name = m[1] ?? '';
+    const family = [...types.keys()].find((f) => name === f || (name.startsWith(f) && /^_(bucket|sum|count|total|created)$/.test(name.slice(f.length))));
+    if (family === undefined) throw new Error(`sample without a TYPE: ${line}`);
+    const labels: Record<string, string> = {};
+    const rawLabels = m[2] ?? '';
+    labelPair.lastIndex = 0;
+    while (labelPair.lastIndex < rawLabels.length) {
+      const pair = labelPair.exec(rawLabels);
+      if (pair === null) throw new Error(`bad labels in ${JSON.stringify(line)}`);
+      labels[pair[1] ?? ''] = (pair[2] ?? '').replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c));
+    }
+    // Prometheus reads values with Go's ParseFloat, which takes NaN and Inf in any case (prom-client
+    // writes "Nan" for an event-loop histogram that has no samples yet).
+    const raw = m[3] ?? '';
+    const value = /^nan$/i.test(raw) ? NaN : Number(raw.replace(/^([+-]?)inf$/i, '$1Infinity'));
+    if (Number.isNaN(value) && !/^nan$/i.test(raw)) throw new Error(`bad value in ${JSON.stringify(line)}`);
+    samples.push({ name, labels, value });
+  }
+  return samples;
+}
+
+async function samples(metrics: Metrics, name: string): Promise<Sample[]> {
+  return parseExposition(await metrics.render()).filter((s) => s.name === name);
+}
+
+async function value(metrics: Metrics, name: string, labels: Record<string, string> = {}): Promise<number | undefined> {
+  const found = (await samples(metrics, name)).filter((s) => Object.entries(labels).every(([k, v]) => s.labels[k] === v));
+  assert.ok(found.length <= 1, `${name} ${JSON.stringify(labels)} matches ${found.length} series`);
+  return found[0]?.value;
+}
+
+const NOT_AFTER = 'marathon_acme_certificate_not_after_timestamp_seconds';
+const RENEW_AT = 'marathon_acme_certificate_renewal_timestamp_seconds';
+const ATTEMPTS = 'marathon_acme_certificate_attempts_total';
+
+describe('metrics', () => {
+  it('shows one not-after and one renewal series per certificate, in seconds, labelled with domain and app', async () => {
+    const metrics = new Metrics({ defaultMetrics: false });
+    metrics.setCertificates([
+      { domain: 'a.example.test', appId: '/a', notAfter: 1_800_000_000_000, renewAt: 1_790_000_000_500 },
+      { domain: 'old.example.test', appId: undefined, notAfter: 1_700_000_000_000, renewAt: undefined },
+    ]);
+    assert.deepEqual(await samples(metrics, NOT_AFTER), [
+      { name: NOT_AFTER, labels: { domain: 'a.example.test', app_id: '/a' }, value: 1_800_000_000 },
+      { name: NOT_AFTER, labels: { domain: 'old.example.test', app_id: '' }, value: 1_700_000_000 },
+    ]);
+    // No renewal decided yet: no series, rather than a made-up time.
+    assert.deepEqual(await samples(metrics, RENEW_AT), [
+      { name: RENEW_AT, labels: { domain: 'a.example.test', app_id: '/a' }, value: 1_790_000_000.5 },
+    ]);
+  });
+
+  it('drops the series of a certificate that went away or changed app', async () => {
+    const metrics = new Metrics({ defaultMetrics: false });
+    metrics.setCertificates([
+      { domain: 'keep.example.test', appId: '/one', notAfter: 2_000_000_000_000, renewAt: 1_900_000_000_000 },
+      { domain: 'retired.example.test', appId: '/gone', notAfter: 2_000_000_000_000, renewAt: 1_900_000_000_000 },
+    ]);
+    metrics.setCertificates([{ domain: 'keep.example.test', appId: '/two', notAfter: 2_100_000_000_000, renewAt: 2_000_000_000_000 }]);
+    for (const name of [NOT_AFTER, RENEW_AT]) {
+      const series = await samples(metrics, name);
+      assert.deepEqual(series.map((s) => s.labels), [{ domain: 'keep.example.test', app_id: '/two' }], name);
+    }
+    metrics.setCertificates([]);
+    assert.deepEqual(await samples(metrics, NOT_AFTER), []);
+  });
+
+  it('counts attempts by kind, outcome and a bounded problem label, with the success series there from the start', async () => {
+    const metrics = new Metrics({ defaultMetrics: false });
+    assert.equal(await value(metrics, ATTEMPTS, { kind: 'issue', outcome: 'success', problem: 'none' }), 0);
+    assert.equal(await value(metrics, ATTEMPTS, { kind: 'renew', outcome: 'success', problem: 'none' }), 0);
+    metrics.certificateAttempt('issue', 'success', undefined);
+    metrics.certificateAttempt('issue', 'success', 'rateLimited');
+    metrics.certificateAttempt('renew', 'failure', 'rateLimited');
+    metrics.certificateAttempt('renew', 'failure', 'rateLimited');
+    metrics.certificateAttempt('issue', 'failure', 'timeout');
+    metrics.certificateAttempt('issue', 'failure', 'preflight:dns');
+    metrics.certificateAttempt('issue', 'failure', 'preflight:wrong-answer');
+    for (let i = 0; i < 50; i++) metrics.certificateAttempt('issue', 'failure', `urn:example:ca:error:${i}`);
+    const series = await samples(metrics, ATTEMPTS);
+    const byKey = Object.fromEntries(series.map((s) => [`${s.labels['kind']}/${s.labels['outcome']}/${s.labels['problem']}`, s.value]));
+    assert.deepEqual(byKey, {
+      'issue/success/none': 2,
+      'renew/success/none': 0,
+      'renew/failure/rateLimited': 2,
+      'issue/failure/timeout': 1,
+      'issue/failure/preflight': 2,
+      'issue/failure/other': 50,
+    });
+  });
+
+  it('maps problem types onto a closed set of labels', () => {
+    assert.equal(problemLabel('success', 'badNonce'), 'none');
+    for (const type of ['rateLimited', 'badNonce', 'connection', 'dns', 'unauthorized', 'alreadyReplaced', 'serverInternal']) {
+      assert.equal(problemLabel('failure', type), type);
+    }
+    for (const type of ['network', 'timeout', 'budget']) assert.equal(problemLabel('failure', type), type);
+    assert.equal(problemLabel('failure', 'preflight:connection'), 'preflight');
+    assert.equal(problemLabel('failure', undefined), 'unknown');
+    assert.equal(problemLabel('failure', 'about:blank'), 'other');
+    assert.equal(problemLabel('failure', 'urn:ietf:params:acme:error:rateLimited'), 'other', 'acme-http strips the prefix; a full URN is not a known type');
+  });
+
+  it('times ACME requests by endpoint in a histogram', async () => {
+    const metrics = new Metrics({ defaultMetrics: false });
+    metrics.observeAcmeRequest('newOrder', 0.07);
+    metrics.observeAcmeRequest('newOrder', 3);
+    metrics.observeAcmeRequest('renewalInfo', 0.01);
+    const name = 'marathon_acme_acme_request_duration_seconds';
+    assert.equal(await value(metrics, `${name}_count`, { endpoint: 'newOrder' }), 2);
+    assert.equal(await value(metrics, `${name}_sum`, { endpoint: 'newOrder' }), 3.07);
+    assert.equal(await value(metrics, `${name}_bucket`, { endpoint: 'newOrder', le: '0.1' }), 1);
+    assert.equal(await value(metrics, `${name}_bucket`, { endpoint: 'newOrder', le: '+Inf' }), 2);
+    assert.equal(await value(metrics, `${name}_count`, { endpoint: 'renewalInfo' }), 1);
+  });
+
+  it('shows the event stream state as one 1 among its states, and event and sync times in seconds', async () => {
+    const metrics = new Metrics({ defaultMetrics: false });
+    const state = async () =>
+      Object.fromEntries((await samples(metrics, 'marathon_acme_marathon_event_stream_state')).map((s) => [s.labels['state'] ?? '', s.value]));
+    assert.deepEqual(await state(), { connecting: 0, attached: 0, disconnected: 1 });
+    metrics.setStreamState('attached');
+    assert.deepEqual(await state(), { connecting: 0, attached: 1, disconnected: 0 });
+    assert.equal(await value(metrics, 'marathon_acme_marathon_last_event_timestamp_seconds'), 0);
+    metrics.marathonEvent(1_750_000_000_250);
+    metrics.syncSucceeded(1_750_000_001_000);
+    assert.equal(await value(metrics, 'marathon_acme_marathon_last_event_timestamp_seconds'), 1_750_000_000.25);
+    assert.equal(await value(metrics, 'marathon_acme_marathon_last_sync_success_timestamp_seconds'), 1_750_000_001);
+  });
+
+  it('counts LB signals by LB and outcome, and certificate files by state', async () => {
+    const metrics = new Metrics({ defaultMetrics: false });
+    metrics.lbSignal('http://***@lb1:9090', 'success');
+    metrics.lbSignal('http://***@lb1:9090', 'failure');
+    metrics.lbSignal('http://***@lb1:9090', 'success');
+    metrics.lbSignal('http://lb2:9090', 'failure');
+    assert.equal(await value(metrics, 'marathon_acme_lb_signals_total', { lb: 'http://***@lb1:9090', outcome: 'success' }), 2);
+    assert.equal(await value(metrics, 'marathon_acme_lb_signals_total', { lb: 'http://***@lb1:9090', outcome: 'failure' }), 1);
+    assert.equal(await value(metrics, 'marathon_acme_lb_signals_total', { lb: 'http://lb2:9090', outcome: 'failure' }), 1);
+    metrics.setStoredCounts({ managed: 3, retired: 1, unmanaged: 0 });
+    const counts = Object.fromEntries((await samples(metrics, 'marathon_acme_certificates')).map((s) => [s.labels['state'] ?? '', s.value]));
+    assert.deepEqual(counts, { managed: 3, retired: 1, unmanaged: 0 });
+  });
+
+  it('renders valid exposition text with the Prometheus content type, process metrics included by default', async () => {
+    const metrics = new Metrics();
+    metrics.setCertificates([{ domain: 'a.example.test', appId: '/quote"back\\slash', notAfter: 1_800_000_000_000, renewAt: 1_790_000_000_000 }]);
+    metrics.observeAcmeRequest('cert', 0.2);
+    metrics.certificateAttempt('renew', 'failure', 'serverInternal');
+    const text = await metrics.render();
+    const parsed = parseExposition(text);
+    assert.match(metrics.contentType, /^text\/plain; version=0\.0\.4; charset=utf-8$/);
+    assert.ok(parsed.some((s) => s.name === 'process_cpu_user_seconds_total'), 'process metrics');
+    assert.ok(parsed.some((s) => s.name === 'nodejs_eventloop_lag_seconds'), 'Node.js metrics');
+    assert.equal(parsed.find((s) => s.name === NOT_AFTER)?.labels['app_id'], '/quote"back\\slash', 'label values are escaped and read back');
+    for (const s of parsed.filter((p) => p.name.startsWith('marathon_acme_'))) {
+      assert.match(s.name, /^marathon_acme_[a-z_]+$/, 'snake case under the prefix');
+    }
+    assert.ok(!parseExposition(await new Metrics({ defaultMetrics: false }).render()).some((s) => s.name.startsWith('process_')));
+  });
+});
+
+describe('ACME request labels', () => {
+  it('names directory entries by URL, the directory by its GET and everything else by the call', () => {
+    const tracker = new AcmeRequestTracker(() => undefined);
+    const base = 'https://ca.example.test';
+    const label = (method: string, url: string, resource: AcmeEndpoint): AcmeEndpoint => tracker.endpointOf(method, url, resource);
+    assert.equal(label('get', `${base}/dir`, 'account'), 'directory');
+    assert.equal(label('post', `${base}/new-acct`, 'account'), 'account', 'unknown until the directory is read');
+    tracker.learnDirectory({
+      newNonce: `${base}/nonce-plz`,
+      newAccount: `${base}/new-acct`,
+      newOrder: `${base}/order-plz`,
+      keyChange: `${base}/rollover`,
+      meta: { termsOfService: `${base}/tos` },
+    });
+    assert.equal(label('head', `${base}/nonce-plz`, 'order'), 'newNonce');
+    assert.equal(label('post', `${base}/new-acct`, 'account'), 'newAccount');
+    assert.equal(label('post', `${base}/my-account/17`, 'account'), 'account');
+    assert.equal(label('post', `${base}/order-plz`, 'newOrder'), 'newOrder');
+    assert.equal(label('post', `${base}/authZ/abc123`, 'authz'), 'authz');
+    assert.equal(label('post', `${base}/rollover`, 'account'), 'account', 'only the entries acme-client is used for are labels');
+  });
+});
+
+describe('stored file counts', () => {
+  it('counts retired files and unmanaged .pem files, skipping dot-files and HAProxy side files', async (t) => {
+    const root = await mkdtemp(join(tmpdir(), 'ma-metrics-'));
+    t.after(() => rm(root, { recursive: true, force: true }));
+    await mkdir(join(root, 'unmanaged-certs'));
+    assert.deepEqual(await countStoredFiles(root), { retired: 0, unmanaged: 0 }, 'retired-certs/ is only made on first use');
+    await mkdir(join(root, 'retired-certs'));
+    for (const f of ['a.pem', 'a.pem.1', '.hidden']) await writeFile(join(root, 'retired-certs', f), 'x');
+    for (const f of ['mine.pem', 'mine.pem.key', 'other.pem', 'other.pem.ocsp', '.tmp.pem']) await writeFile(join(root, 'unmanaged-certs', f), 'x');
+    await mkdir(join(root, 'unmanaged-certs', 'sub.pem'));
+    assert.deepEqual(await countStoredFiles(root), { retired: 2, unmanaged: 2 });
+  });
+});
