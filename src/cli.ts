@@ -15,7 +15,7 @@ import {
   type Config,
   type KeyType,
 } from './config.js';
-import { LOG_LEVELS, type LogLevel } from './log.js';
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from './log.js';
 import { normaliseHostname } from './domains/hostname.js';
 import { MULTIPLE_DOMAINS_MODES, type MultipleDomainsMode } from './marathon/apps.js';
 
@@ -37,7 +37,7 @@ interface OptionSpec {
   choices?: readonly string[];
 }
 
-const OPTIONS: readonly OptionSpec[] = [
+export const OPTIONS: readonly OptionSpec[] = [
   {
     flags: '-a, --acme <url>',
     key: 'acme',
@@ -214,6 +214,14 @@ const OPTIONS: readonly OptionSpec[] = [
     parse: (text) => text,
     choices: LOG_LEVELS,
   },
+  {
+    flags: '--log-format <format>',
+    key: 'logFormat',
+    description:
+      'How log lines look: json (one JSON object a line, for log shippers) or pretty (time, level, message, key=value, for people); default: pretty when the log goes to a terminal, json otherwise',
+    parse: (text) => text,
+    choices: LOG_FORMATS,
+  },
 ];
 
 /** `--sse-timeout` becomes `MARATHON_ACME_SSE_TIMEOUT`. */
@@ -275,7 +283,7 @@ function buildProgram(kind: 'run' | 'plan'): Command {
     .description(
       kind === 'plan'
         ? 'Print what a sync and a renewal check would do now (issue, renew, retire, keep, wait, skip), with reasons; reads Marathon and the storage directory, changes nothing and contacts no CA'
-        : 'Automatically manage ACME certificates for Marathon apps served by marathon-lb (see also: marathon-acme plan --help)',
+        : 'Automatically manage ACME certificates for Marathon apps served by marathon-lb (see also: marathon-acme plan --help, marathon-acme status --help)',
     )
     .argument('[storage-dir]', `Path to the directory for storing certificates (env ${STORAGE_DIR_ENV})`)
     .version(version(), '--version', "Show the program's version number and exit")
@@ -305,8 +313,52 @@ function buildProgram(kind: 'run' | 'plan'): Command {
 }
 
 export type CliResult =
-  | { kind: 'run' | 'plan'; config: Config }
+  /** `logFormat` undefined: none was asked for, so the caller picks by whether the log goes to a terminal. */
+  | { kind: 'run' | 'plan'; config: Config; logFormat: LogFormat | undefined }
   | { kind: 'exit'; code: number; stderr: string };
+
+export type CommandLine = CliResult | { kind: 'status'; storageDir: string; json: boolean };
+
+function usageError(message: string, command = PROGRAM): { kind: 'exit'; code: number; stderr: string } {
+  return { kind: 'exit', code: 2, stderr: `${command}: ${message}\nTry '${command} --help' for the list of options.\n` };
+}
+
+/** Every subcommand: `status` here, the daemon and `plan` through parseCli. */
+export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv): CommandLine {
+  return argv[0] === 'status' ? parseStatus(argv.slice(1), env) : parseCli(argv, env);
+}
+
+/**
+ * `status` reads only the storage directory, so it takes none of the daemon's options: the
+ * MARATHON_ACME_* variables of a daemon's environment cannot make it fail.
+ */
+function parseStatus(argv: readonly string[], env: NodeJS.ProcessEnv): CommandLine {
+  const command = `${PROGRAM} status`;
+  const program = new Command(command)
+    .description(
+      'Print the stored certificates (certs/, unmanaged-certs/, retired-certs/) with names, expiry, days left, key type, issuer and state, most urgent first; reads the storage directory only, changes nothing and needs no running daemon',
+    )
+    .argument('[storage-dir]', `Path to the storage directory (env ${STORAGE_DIR_ENV})`)
+    .option('--json', 'Print JSON instead of a table (ISO dates; the field names are stable)')
+    .helpOption('-h, --help', 'Show this help message and exit')
+    .exitOverride()
+    .allowExcessArguments(false)
+    .configureOutput({ writeErr: () => undefined, writeOut: (s) => process.stdout.write(s) });
+  try {
+    program.parse([...argv], { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.exitCode === 0) return { kind: 'exit', code: 0, stderr: '' };
+      return usageError(err.message.replace(/^error: /, ''), command);
+    }
+    throw err;
+  }
+  const storageDir = program.args[0] ?? env[STORAGE_DIR_ENV];
+  if (storageDir === undefined || storageDir === '') {
+    return usageError(`missing required argument 'storage-dir' (or set ${STORAGE_DIR_ENV})`, command);
+  }
+  return { kind: 'status', storageDir, json: program.opts<{ json?: boolean }>().json === true };
+}
 
 /**
  * argv (without node and script) plus the environment → a validated Config, or an exit code and the
@@ -317,11 +369,6 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliRe
   const kind = argv[0] === 'plan' ? 'plan' : 'run';
   const program = buildProgram(kind);
   if (kind === 'plan') argv = argv.slice(1);
-  const usageError = (message: string): CliResult => ({
-    kind: 'exit',
-    code: 2,
-    stderr: `${PROGRAM}: ${message}\nTry '${PROGRAM} --help' for the list of options.\n`,
-  });
   try {
     program.parse([...argv], { from: 'user' });
   } catch (err) {
@@ -369,6 +416,7 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliRe
 
   return {
     kind,
+    logFormat: values['logFormat'] as LogFormat | undefined,
     config: {
       storageDir,
       acmeDirectoryUrl: values['acme'] as string,

@@ -1,28 +1,30 @@
 // @peculiar/x509 (used for CSRs and the fallback certificate) needs the Reflect metadata API loaded first.
 import 'reflect-metadata';
-import { describeConfig, parseCli, version } from './cli.js';
+import { describeConfig, parseCommandLine, version } from './cli.js';
 import { Daemon, StartupError } from './daemon.js';
-import { pino } from 'pino';
 import type { Config } from './config.js';
-import { createLogger } from './log.js';
+import { createLogger, logDestination, type LogFormat } from './log.js';
 import { runPlan } from './plan/command.js';
+import { formatStatusJson, formatStatusTable, readStatus } from './status/command.js';
 
 async function main(): Promise<number> {
-  const parsed = parseCli(process.argv.slice(2), process.env);
+  const parsed = parseCommandLine(process.argv.slice(2), process.env);
   if (parsed.kind === 'exit') {
     process.stderr.write(parsed.stderr);
     return parsed.code;
   }
+  if (parsed.kind === 'status') return status(parsed.storageDir, parsed.json);
   const { config } = parsed;
-  if (parsed.kind === 'plan') return plan(config);
-  const logger = createLogger(config.logLevel);
-  logger.info({ version: version(), config: describeConfig(config) }, 'starting marathon-acme');
+  if (parsed.kind === 'plan') return plan(config, parsed.logFormat);
+  const log = logDestination(1, parsed.logFormat, process.env);
+  const logger = createLogger(config.logLevel, log.stream);
+  logger.info({ version: version(), config: { ...describeConfig(config), logFormat: log.format } }, 'starting marathon-acme');
   // Handlers go in before anything starts, so a SIGTERM during start-up still ends in a clean stop.
   const shutdown = new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGTERM', resolve);
     process.once('SIGINT', resolve);
   });
-  const daemon = new Daemon({ config, logger });
+  const daemon = new Daemon({ config, logger, version: version() });
   try {
     await daemon.start();
   } catch (err) {
@@ -43,15 +45,28 @@ async function main(): Promise<number> {
   return 0;
 }
 
-async function plan(config: Config): Promise<number> {
+async function plan(config: Config, logFormat: LogFormat | undefined): Promise<number> {
   // Logs go to stderr so that stdout carries only the plan.
-  const logger = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, pino.destination({ dest: 2, sync: true }));
+  const logger = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, logDestination(2, logFormat, process.env).stream);
   try {
     const { text } = await runPlan(config, logger, Date.now());
     process.stdout.write(text);
     return 0;
   } catch (err) {
     process.stderr.write(`marathon-acme plan: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
+  }
+}
+
+/** Offline: reads the storage directory only; the report goes to stdout, anything else to stderr. */
+async function status(storageDir: string, json: boolean): Promise<number> {
+  try {
+    const report = await readStatus(storageDir, Date.now());
+    for (const warning of report.warnings) process.stderr.write(`marathon-acme status: ${warning}\n`);
+    process.stdout.write(json ? formatStatusJson(report) : formatStatusTable(report));
+    return 0;
+  } catch (err) {
+    process.stderr.write(`marathon-acme status: ${err instanceof Error ? err.message : String(err)}\n`);
     return 1;
   }
 }

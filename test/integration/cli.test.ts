@@ -47,11 +47,20 @@ describe('marathon-acme executable', () => {
     const r = await runCli(['--help']);
     assert.equal(r.code, 0);
     assert.match(r.stdout, /Usage: marathon-acme/);
-    for (const flag of ['--acme', '--email', '--marathon', '--lb', '--group', '--allow-multiple-certs', '--listen', '--marathon-timeout', '--sse-timeout', '--log-level', '--sync-interval', '--max-concurrent-orders', '--acme-timeout', '--version']) {
+    for (const flag of ['--acme', '--email', '--marathon', '--lb', '--group', '--allow-multiple-certs', '--listen', '--marathon-timeout', '--sse-timeout', '--log-level', '--sync-interval', '--max-concurrent-orders', '--acme-timeout', '--log-format', '--version']) {
       assert.ok(r.stdout.includes(flag), flag);
     }
     assert.match(r.stdout, /MARATHON_ACME_SSE_TIMEOUT/);
     assert.match(r.stdout, /MARATHON_ACME_ACME_TIMEOUT/);
+    assert.match(r.stdout, /--log-format <format>.*MARATHON_ACME_LOG_FORMAT/s);
+    assert.match(r.stdout, /marathon-acme status --help/);
+  });
+
+  it('prints the help of status, exit 0', async () => {
+    const r = await runCli(['status', '--help']);
+    assert.equal(r.code, 0);
+    assert.match(r.stdout, /Usage: marathon-acme status \[options\] \[storage-dir\]/);
+    assert.match(r.stdout, /--json/);
   });
 
   it('prints the version, exit 0', async () => {
@@ -102,5 +111,34 @@ describe('marathon-acme executable', () => {
     assert.match(r.stdout, /"msg":"stopped"/);
     assert.doesNotMatch(r.stdout + r.stderr, /hunter2/, 'Marathon credentials never logged');
     for (const line of r.stdout.trim().split('\n')) JSON.parse(line);
+  });
+
+  it('logs one readable line per entry with --log-format pretty, no JSON and no colour codes', async () => {
+    const storage = await mkdtemp(join(dir, 'pretty-'));
+    const r = await runCli(
+      ['--log-format', 'pretty', '--listen', `127.0.0.1:${await freePort()}`, '--acme', 'http://127.0.0.1:1/dir', '-m', 'http://127.0.0.1:1', storage],
+      { until: /event stream from Marathon lost/, then: 'SIGTERM' },
+    );
+    assert.equal(r.code, 0, `signal ${String(r.signal)}; stderr: ${r.stderr}; stdout: ${r.stdout}`);
+    const lines = r.stdout.trimEnd().split('\n');
+    for (const line of lines) {
+      assert.throws(() => JSON.parse(line) as unknown, SyntaxError, `not JSON: ${line}`);
+      assert.match(line, /^\d\d:\d\d:\d\d\.\d{3} (DEBUG|INFO |WARN |ERROR|FATAL) \S/, line);
+      assert.doesNotMatch(line, /\u001b/, 'no colour codes when stdout is not a terminal');
+    }
+    assert.ok(lines.some((l) => /^\S+ INFO  starting marathon-acme version=\S+ config=\{.*"logFormat":"pretty"/.test(l)), r.stdout);
+    assert.ok(lines.some((l) => /^\S+ WARN  event stream from Marathon lost; .* reason="[^"]+" reconnects=1 retryInMs=\d+$/.test(l)), r.stdout);
+    assert.ok(lines.some((l) => /^\S+ INFO  stopped$/.test(l)), r.stdout);
+  });
+
+  it('takes the log format from MARATHON_ACME_LOG_FORMAT too', async () => {
+    const storage = await mkdtemp(join(dir, 'pretty-env-'));
+    const r = await runCli(['--listen', `127.0.0.1:${await freePort()}`, '--acme', 'http://127.0.0.1:1/dir', '-m', 'http://127.0.0.1:1', storage], {
+      env: { MARATHON_ACME_LOG_FORMAT: 'pretty', NO_COLOR: '1' },
+      until: /event stream from Marathon lost/,
+      then: 'SIGTERM',
+    });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^\d\d:\d\d:\d\d\.\d{3} INFO  starting marathon-acme /);
   });
 });

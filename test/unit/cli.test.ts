@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseCli, describeConfig } from '../../src/cli.js';
+import { parseCli, parseCommandLine, describeConfig } from '../../src/cli.js';
 import { LETS_ENCRYPT_DIRECTORY, parseListenAddress } from '../../src/config.js';
 
 function run(argv: string[], env: NodeJS.ProcessEnv = {}) {
@@ -118,6 +118,42 @@ describe('command line', () => {
     assert.equal(result.config.group, 'web');
     assert.equal(result.config.multipleDomains, 'san');
     assert.equal(parseCli(['/d'], {}).kind, 'run');
+  });
+
+  it('takes --log-format json|pretty from the flag or MARATHON_ACME_LOG_FORMAT, and leaves it open by default', () => {
+    const format = (argv: string[], env: NodeJS.ProcessEnv = {}) => {
+      const result = parseCli(argv, env);
+      if (result.kind === 'exit') assert.fail(result.stderr);
+      return result.logFormat;
+    };
+    // Undefined: the executable picks pretty for a terminal and JSON otherwise, per stream.
+    assert.equal(format(['/d']), undefined);
+    assert.equal(format(['--log-format', 'pretty', '/d']), 'pretty');
+    assert.equal(format(['plan', '--log-format=json', '/d']), 'json');
+    assert.equal(format(['/d'], { MARATHON_ACME_LOG_FORMAT: 'pretty' }), 'pretty');
+    assert.equal(format(['--log-format', 'json', '/d'], { MARATHON_ACME_LOG_FORMAT: 'pretty' }), 'json', 'the flag wins');
+    assert.match(fail(['--log-format', 'colour', '/d']).stderr, /--log-format.*'colour' is invalid.*json, pretty/);
+    assert.match(fail(['/d'], { MARATHON_ACME_LOG_FORMAT: 'text' }).stderr, /environment variable MARATHON_ACME_LOG_FORMAT: 'text' is invalid/);
+  });
+
+  it('parses `status` with its own options only: --json and the storage directory', () => {
+    assert.deepEqual(parseCommandLine(['status', '/d'], {}), { kind: 'status', storageDir: '/d', json: false });
+    assert.deepEqual(parseCommandLine(['status', '--json', '/d'], {}), { kind: 'status', storageDir: '/d', json: true });
+    assert.deepEqual(parseCommandLine(['status'], { MARATHON_ACME_STORAGE_DIR: '/env' }), { kind: 'status', storageDir: '/env', json: false });
+    // A daemon's environment must not break the offline inspection.
+    assert.equal(parseCommandLine(['status', '/d'], { MARATHON_ACME_SSE_TIMEOUT: 'soon' }).kind, 'status');
+    assert.equal(parseCommandLine(['plan', '/d'], {}).kind, 'plan');
+    for (const [argv, needle] of [
+      [['status'], "missing required argument 'storage-dir'"],
+      [['status', '--group', 'web', '/d'], "unknown option '--group'"],
+      [['status', '/a', '/b'], 'too many arguments'],
+    ] as const) {
+      const r = parseCommandLine([...argv], {});
+      if (r.kind !== 'exit') assert.fail(`expected a usage error for ${JSON.stringify(argv)}`);
+      assert.equal(r.code, 2);
+      assert.match(r.stderr, /^marathon-acme status: [^\n]+\nTry 'marathon-acme status --help' for the list of options\.\n$/);
+      assert.ok(r.stderr.includes(needle), r.stderr);
+    }
   });
 
   it('takes the allowed domains, normalised, and the per-app cap', () => {
