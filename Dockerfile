@@ -1,0 +1,30 @@
+# syntax=docker/dockerfile:1
+# Every step that does work is a script in scripts/, because test/integration/container.test.ts
+# replays this file without a Docker engine (there is none in CI): it copies what the COPY lines name
+# and runs the same scripts, so a file missing here or a broken install fails the test suite.
+
+# The same Node 20 base for both stages; pin a digest here for reproducible images.
+ARG NODE_IMAGE=node:20-bookworm-slim
+
+FROM ${NODE_IMAGE} AS build
+WORKDIR /src
+COPY package.json package-lock.json .npmrc tsconfig.json tsconfig.build.json ./
+COPY scripts/container-build.sh scripts/
+COPY src/ src/
+# The npm cache is a build cache mount, so it never ends up in a layer.
+RUN --mount=type=cache,target=/root/.npm sh scripts/container-build.sh
+
+FROM ${NODE_IMAGE}
+WORKDIR /opt/marathon-acme
+COPY package.json package-lock.json .npmrc ./
+COPY scripts/container-install.sh scripts/container-start.sh scripts/
+RUN --mount=type=cache,target=/root/.npm sh scripts/container-install.sh
+COPY bin/ bin/
+COPY --from=build /src/dist/ dist/
+# The original image's storage path, port and working directory, so its deployments carry over.
+VOLUME /var/lib/marathon-acme
+WORKDIR /var/lib/marathon-acme
+EXPOSE 8000
+# Runs as root unless MARATHON_ACME_USER or `docker run --user` says otherwise (see README, Container).
+ENTRYPOINT ["/bin/sh", "/opt/marathon-acme/scripts/container-start.sh"]
+CMD ["/var/lib/marathon-acme"]

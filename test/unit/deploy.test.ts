@@ -1,0 +1,123 @@
+/**
+ * The deployment files agree with each other and with the daemon: deploy/marathon-acme.json (the
+ * Marathon app), the Dockerfile (the image), and the scripts the Dockerfile runs, which are what
+ * test/integration/container.test.ts replays in CI in place of `docker build`.
+ */
+import assert from 'node:assert/strict';
+import { readFile, stat } from 'node:fs/promises';
+import { describe, it } from 'node:test';
+import { parseCli } from '../../src/cli.js';
+import { parseDockerfile } from '../support/dockerfile.js';
+
+const root = new URL('../../', import.meta.url);
+const read = (path: string): Promise<string> => readFile(new URL(path, root), 'utf8');
+
+/** The fields of a Marathon app definition this test reads (Marathon 1.4 Docker networking, which 1.5+ accepts too). */
+interface App {
+  id: string;
+  instances: number;
+  cpus: number;
+  mem: number;
+  args: string[];
+  labels: Record<string, string>;
+  healthChecks: Array<{ protocol: string; path: string; portIndex: number }>;
+  upgradeStrategy: { minimumHealthCapacity: number; maximumOverCapacity: number };
+  container: {
+    type: string;
+    docker: { image: string; network: string; portMappings: Array<{ containerPort: number; hostPort: number }> };
+    volumes: Array<{ containerPath: string; hostPath?: string; mode: string }>;
+  };
+}
+
+const app = JSON.parse(await read('deploy/marathon-acme.json')) as App;
+const dockerfile = parseDockerfile(await read('Dockerfile'));
+const all = (keyword: string): string[] => dockerfile.filter((i) => i.keyword === keyword).map((i) => i.args);
+/** The runtime image is the last stage: its instructions are the ones after the last FROM. */
+const finalStage = dockerfile.slice(dockerfile.map((i) => i.keyword).lastIndexOf('FROM'));
+const last = (keyword: string): string | undefined => finalStage.filter((i) => i.keyword === keyword).at(-1)?.args;
+
+const volume = last('VOLUME') ?? '';
+const httpPortIndex = app.container.docker.portMappings.findIndex((m) => m.containerPort === 8000);
+
+describe('Dockerfile', () => {
+  it('exposes port 8000 and keeps the storage directory in the volume the original image used', () => {
+    assert.equal(last('EXPOSE'), '8000');
+    assert.equal(volume, '/var/lib/marathon-acme');
+    assert.deepEqual(JSON.parse(last('CMD') ?? 'null'), [volume], 'CMD is the storage directory alone, as in the original image');
+  });
+
+  it('builds on the same Node 20 base in both stages, the Node major CI replays it with', () => {
+    const bases = all('FROM').map((args) => args.split(/\s+/)[0]);
+    assert.equal(bases.length, 2, 'a build stage and a runtime stage');
+    assert.equal(new Set(bases).size, 1, `both stages on one base: ${bases.join(', ')}`);
+    const arg = /^NODE_IMAGE=(\S+)$/.exec(all('ARG')[0] ?? '')?.[1] ?? '';
+    assert.equal(bases[0], '${NODE_IMAGE}');
+    assert.match(arg, /^node:20[.-]/);
+    assert.equal(process.versions.node.split('.')[0], '20', 'test/integration/container.test.ts stands this machine in for the base image');
+  });
+
+  it('does its work only through the scripts the container test runs, and they exist', async () => {
+    const runs = all('RUN').map((args) => args.replace(/^(--mount=\S+\s+)+/, ''));
+    assert.deepEqual(runs, ['sh scripts/container-build.sh', 'sh scripts/container-install.sh']);
+    assert.deepEqual(JSON.parse(last('ENTRYPOINT') ?? 'null'), ['/bin/sh', '/opt/marathon-acme/scripts/container-start.sh']);
+    for (const script of ['container-build.sh', 'container-install.sh', 'container-start.sh']) {
+      assert.ok((await stat(new URL(`scripts/${script}`, root))).isFile(), script);
+    }
+    assert.match(await read('scripts/container-install.sh'), /^npm ci --omit=dev /m, 'the runtime gets production dependencies only');
+  });
+});
+
+describe('deploy/marathon-acme.json', () => {
+  it('runs exactly one instance and never two at once, even during a deployment', () => {
+    assert.equal(app.id, '/marathon-acme');
+    assert.equal(app.instances, 1);
+    assert.deepEqual(app.upgradeStrategy, { minimumHealthCapacity: 0, maximumOverCapacity: 0 });
+  });
+
+  it('gives the daemon the memory it was measured to need', () => {
+    // Measured: about 125 MiB peak RSS at start (two RSA keys) and 134 MiB with 2,000 apps, so the
+    // original's 128 MB would be killed by the memory limit.
+    assert.ok(app.mem >= 256, `mem ${app.mem}`);
+    assert.ok(app.cpus > 0);
+  });
+
+  it('runs the image with arguments the daemon accepts, ending in the volume, listening on the exposed port', () => {
+    assert.equal(app.container.type, 'DOCKER');
+    assert.equal(app.container.docker.network, 'BRIDGE');
+    const parsed = parseCli(app.args, {});
+    assert.ok(parsed.kind === 'run', JSON.stringify(parsed));
+    assert.equal(parsed.config.storageDir, volume, 'args replace CMD, so they must name the storage directory');
+    assert.equal(parsed.config.listen.port, 8000);
+    assert.ok(httpPortIndex >= 0, 'a port mapping for container port 8000');
+  });
+
+  it('mounts the storage directory read-write from storage shared with marathon-lb', () => {
+    const mounts = app.container.volumes.filter((v) => v.containerPath === volume);
+    assert.equal(mounts.length, 1, `one volume at ${volume}`);
+    assert.equal(mounts[0]?.mode, 'RW');
+  });
+
+  it('health-checks /health on the port of container port 8000', () => {
+    const [check, ...others] = app.healthChecks;
+    assert.ok(check !== undefined && others.length === 0, 'one health check');
+    assert.equal(check.path, '/health');
+    assert.equal(check.portIndex, httpPortIndex);
+  });
+
+  it('asks marathon-lb to send /.well-known/acme-challenge/ to it from every domain', () => {
+    const n = String(httpPortIndex);
+    const label = (name: string): string | undefined => app.labels[`HAPROXY_${n}_${name}`];
+    assert.equal(app.labels['HAPROXY_GROUP'], 'external');
+    assert.match(label('VHOST') ?? '', /^[a-z0-9.-]+$/, 'a host name of its own');
+    assert.equal(label('PATH'), '/.well-known/acme-challenge/');
+    assert.ok(Number(label('BACKEND_WEIGHT')) > 0, 'its rule comes before the other apps\' (default weight 0)');
+    // marathon-lb's own frontend template for a vhost with a path, plus one redirect: the challenge
+    // path on any other host goes to marathon-acme's host (the CA follows the 302).
+    assert.deepEqual((label('HTTP_FRONTEND_ACL_WITH_PATH') ?? '').split('\n').map((l) => l.trim()).filter((l) => l !== ''), [
+      'acl host_{cleanedUpHostname} hdr(host) -i {hostname}',
+      'acl path_{backend} path_beg {path}',
+      'redirect prefix http://{hostname} code 302 if !host_{cleanedUpHostname} path_{backend}',
+      'use_backend {backend} if host_{cleanedUpHostname} path_{backend}',
+    ]);
+  });
+});
