@@ -18,6 +18,8 @@ import {
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from './log.js';
 import { normaliseHostname } from './domains/hostname.js';
 import { MULTIPLE_DOMAINS_MODES, type MultipleDomainsMode } from './marathon/apps.js';
+import type { CheckRequest } from './check/command.js';
+import { parseLbHttp } from './check/routing.js';
 
 export const PROGRAM = 'marathon-acme';
 
@@ -283,7 +285,7 @@ function buildProgram(kind: 'run' | 'plan'): Command {
     .description(
       kind === 'plan'
         ? 'Print what a sync and a renewal check would do now (issue, renew, retire, keep, wait, skip), with reasons; reads Marathon and the storage directory, changes nothing and contacts no CA'
-        : 'Automatically manage ACME certificates for Marathon apps served by marathon-lb (see also: marathon-acme plan --help, marathon-acme status --help)',
+        : 'Automatically manage ACME certificates for Marathon apps served by marathon-lb (see also: marathon-acme plan --help, marathon-acme status --help, marathon-acme check --help)',
     )
     .argument('[storage-dir]', `Path to the directory for storing certificates (env ${STORAGE_DIR_ENV})`)
     .version(version(), '--version', "Show the program's version number and exit")
@@ -317,15 +319,88 @@ export type CliResult =
   | { kind: 'run' | 'plan'; config: Config; logFormat: LogFormat | undefined }
   | { kind: 'exit'; code: number; stderr: string };
 
-export type CommandLine = CliResult | { kind: 'status'; storageDir: string; json: boolean };
+export type CommandLine =
+  | CliResult
+  | { kind: 'status'; storageDir: string; json: boolean }
+  | { kind: 'check'; request: CheckRequest };
 
 function usageError(message: string, command = PROGRAM): { kind: 'exit'; code: number; stderr: string } {
   return { kind: 'exit', code: 2, stderr: `${command}: ${message}\nTry '${command} --help' for the list of options.\n` };
 }
 
-/** Every subcommand: `status` here, the daemon and `plan` through parseCli. */
+/** Every subcommand: `status` and `check` here, the daemon and `plan` through parseCli. */
 export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv): CommandLine {
-  return argv[0] === 'status' ? parseStatus(argv.slice(1), env) : parseCli(argv, env);
+  if (argv[0] === 'status') return parseStatus(argv.slice(1), env);
+  if (argv[0] === 'check') return parseCheck(argv.slice(1), env);
+  return parseCli(argv, env);
+}
+
+/** The daemon's own definition of an option, so `check` parses and documents it the same way. */
+function sharedOption(key: string): OptionSpec {
+  const spec = OPTIONS.find((o) => o.key === key);
+  if (spec === undefined) throw new Error(`no option ${key}`);
+  return spec;
+}
+
+/**
+ * `check` takes names, or `--all` with the daemon's Marathon and group options (same flags and
+ * variables), so it can run with the daemon's environment.
+ */
+function parseCheck(argv: readonly string[], env: NodeJS.ProcessEnv): CommandLine {
+  const command = `${PROGRAM} check`;
+  const program = new Command(command)
+    .description(
+      "Fetch http://<name>/.well-known/acme-challenge/ping the way the CA fetches a challenge (DNS, redirects, ports) and report per name what DNS answered, where redirects led, whether marathon-acme answered, and what to fix; exit 1 if any name fails",
+    )
+    .argument('[name...]', 'Domain names to check')
+    .option('--all', "Also check every name in the MARATHON_ACME_{n}_DOMAIN labels of Marathon's apps in --group")
+    .option('--lb-http <url>', 'Send the checks to this marathon-lb (http://host[:port]) instead of where DNS points')
+    .option('--timeout <seconds>', 'Seconds each name may take, DNS and redirects included', '10')
+    .option('--json', 'Print JSON instead of text')
+    .helpOption('-h, --help', 'Show this help message and exit')
+    .exitOverride()
+    .configureOutput({ writeErr: () => undefined, writeOut: (s) => process.stdout.write(s) });
+  for (const key of ['marathon', 'group', 'marathonTimeout']) {
+    const spec = sharedOption(key);
+    program.addOption(new Option(spec.flags, `${spec.description} (env ${envName(spec)}; with --all)`));
+  }
+  try {
+    program.parse([...argv], { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.exitCode === 0) return { kind: 'exit', code: 0, stderr: '' };
+      return usageError(err.message.replace(/^error: /, ''), command);
+    }
+    throw err;
+  }
+  const opts = program.opts<{ all?: boolean; lbHttp?: string; timeout: string; json?: boolean } & Record<string, string | undefined>>();
+  const shared = (key: string): unknown => {
+    const spec = sharedOption(key);
+    const text = opts[key] ?? env[envName(spec)] ?? spec.defaultText ?? '';
+    return spec.parse(text);
+  };
+  try {
+    const timeoutMs = parseSeconds(opts.timeout);
+    if (timeoutMs < 1000) throw new ConfigError(`'${opts.timeout}' is too short for --timeout; give at least 1 second`);
+    if (opts.lbHttp !== undefined) parseLbHttp(opts.lbHttp);
+    const names = program.args;
+    if (names.length === 0 && opts.all !== true) return usageError('give the names to check, or --all', command);
+    return {
+      kind: 'check',
+      request: {
+        names,
+        all: opts.all === true
+          ? { marathonUrls: shared('marathon') as string[], group: shared('group') as string, marathonTimeoutMs: shared('marathonTimeout') as number }
+          : undefined,
+        lbHttp: opts.lbHttp,
+        timeoutMs,
+        json: opts.json === true,
+      },
+    };
+  } catch (err) {
+    if (err instanceof Error) return usageError(err.message, command);
+    throw err;
+  }
 }
 
 /**

@@ -6,6 +6,7 @@ import type { Config } from './config.js';
 import { createLogger, logDestination, type LogFormat } from './log.js';
 import { runPlan } from './plan/command.js';
 import { formatStatusJson, formatStatusTable, readStatus } from './status/command.js';
+import { runCheck, type CheckRequest } from './check/command.js';
 
 async function main(): Promise<number> {
   const parsed = parseCommandLine(process.argv.slice(2), process.env);
@@ -14,6 +15,7 @@ async function main(): Promise<number> {
     return parsed.code;
   }
   if (parsed.kind === 'status') return status(parsed.storageDir, parsed.json);
+  if (parsed.kind === 'check') return check(parsed.request);
   const { config } = parsed;
   if (parsed.kind === 'plan') return plan(config, parsed.logFormat);
   const log = logDestination(1, parsed.logFormat, process.env);
@@ -67,6 +69,19 @@ async function status(storageDir: string, json: boolean): Promise<number> {
     return 0;
   } catch (err) {
     process.stderr.write(`marathon-acme status: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
+  }
+}
+
+/** Results go to stdout, warnings about Marathon's apps to stderr; exit 1 when any name fails. */
+async function check(request: CheckRequest): Promise<number> {
+  const logger = createLogger('warn', logDestination(2, undefined, process.env).stream);
+  try {
+    const { checks, text } = await runCheck(request, logger);
+    process.stdout.write(text);
+    return checks.every((c) => c.ok) ? 0 : 1;
+  } catch (err) {
+    process.stderr.write(`marathon-acme check: ${err instanceof Error ? err.message : String(err)}\n`);
     return 1;
   }
 }

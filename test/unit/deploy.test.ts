@@ -120,4 +120,11 @@ describe('deploy/marathon-acme.json', () => {
       'use_backend {backend} if host_{cleanedUpHostname} path_{backend}',
     ]);
   });
+
+  it("is what README's app definition shows, so the README cannot drift from the file", async () => {
+    const readme = await read('README.md');
+    const section = readme.slice(readme.indexOf('### The marathon-acme app'));
+    const block = /```json\n([\s\S]*?)```/.exec(section)?.[1];
+    assert.equal(block, await read('deploy/marathon-acme.json'));
+  });
 });
