@@ -71,7 +71,8 @@ function certificateRow(row: StatusRow): string {
     ['Issuer', escape(row.issuer ?? '—')],
     ['Last error', row.lastError === null ? '—' : `<span class="error">${escape(row.lastError)}</span>`],
   ];
-  return `<tr class="${level}">${cells.map(([label, html]) => `<td data-label="${label}">${html}</td>`).join('')}</tr>`;
+  // One wrapper per cell: on a phone each cell is a two-column grid (label, value), and the value must stay one item.
+  return `<tr class="${level}">${cells.map(([label, html]) => `<td data-label="${label}"><div>${html}</div></td>`).join('')}</tr>`;
 }
 
 const STYLE = `

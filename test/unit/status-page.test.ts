@@ -47,7 +47,7 @@ describe('status page', () => {
     ]));
     const order = ['old.example.com', 'soon.example.com', 'shop.example.com'].map((n) => html.indexOf(`<strong>${n}</strong>`));
     assert.ok(order.every((i, k) => i > 0 && (k === 0 || i > (order[k - 1] ?? 0))), `rows in order: ${order.join(',')}`);
-    assert.match(html, /<tr class="bad"><td data-label="Name"><strong>old\.example\.com/);
+    assert.match(html, /<tr class="bad"><td data-label="Name"><div><strong>old\.example\.com/);
     assert.match(html, /<span class="badge ok">valid<\/span>/);
     assert.match(html, /expired 3 d ago/);
     assert.match(html, /www\.shop\.example\.com/);
