@@ -488,7 +488,7 @@ export class Daemon {
       const files = await countStoredFiles(this.deps.config.storageDir);
       this.metrics.setStoredCounts({ managed: manager.managed.size, ...files });
     } catch (err) {
-      this.logger.warn({ err: errorMessage(err) }, 'cannot count the retired and unmanaged certificates for the metrics');
+      this.logger.warn({ err: errorMessage(err) }, 'cannot count the retired and unmanaged certificates for the metrics; the counts are tried again after the next sync');
     }
   }
 

@@ -485,7 +485,7 @@ export class CertificateManager {
     try {
       await this.options.stateFile.save(this.options.state);
     } catch (err) {
-      this.options.logger.error({ err: err instanceof Error ? err.message : String(err) }, 'cannot write state.json; failure memory may be lost on restart');
+      this.options.logger.error({ err: err instanceof Error ? err.message : String(err) }, 'cannot write state.json; the next change tries again, and until then failure memory would be lost on a restart');
     }
   }
 }

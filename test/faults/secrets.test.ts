@@ -1,6 +1,7 @@
 /**
  * Security posture of the real executable: with Marathon credentials in its URLs and an external
- * account binding key on its command line, nothing it prints, serves or stores outside the key files
+ * account binding key in its environment, nothing it prints, serves (health, metrics, status) or
+ * stores outside the key files
  * contains a secret, even at debug level and while Marathon is failing; key files are 0600; no HTTP
  * endpoint changes anything.
  */
@@ -49,7 +50,7 @@ describe('secrets', () => {
     const rec = faultCase(t, {
       area: 'Security',
       fault: 'secrets in configuration',
-      tried: 'Marathon Basic auth in the URL (Marathon down at first), EAB HMAC key from the environment, --log-level debug, one issuance, /health while failing and healthy, plan',
+      tried: 'Marathon Basic auth in the URL (Marathon down at first), EAB HMAC key from the environment, --log-level debug, one issuance, /health while failing and healthy, /metrics, /status, plan',
     });
     const defer = cleanupStack(t);
     const httpPort = await freePort();
@@ -92,6 +93,12 @@ describe('secrets', () => {
     await marathon.setMode('up');
     await eventually('the certificate', async () => (await readdir(join(storage, 'certs')).catch(() => [])).length === 1, 60_000);
     const healthyHealth = await health();
+    const served: Record<string, string> = {};
+    for (const path of ['/metrics', '/status', '/status.json']) {
+      const res = await request(`http://127.0.0.1:${httpPort}${path}`);
+      assert.equal(res.statusCode, 200, path);
+      served[path] = await res.body.text();
+    }
 
     const probes: string[] = [];
     for (const path of ['/health', '/ping', '/.well-known/acme-challenge/x', '/', '/metrics', '/status']) {
@@ -111,13 +118,15 @@ describe('secrets', () => {
       ...leaks('daemon output', output),
       ...leaks('/health while failing', failingHealth),
       ...leaks('/health when healthy', healthyHealth),
+      ...Object.entries(served).flatMap(([path, text]) => leaks(path, text)),
       ...leaks('plan output', planOut + planErr),
       ...leaks('state.json', state),
     ];
     assert.deepEqual(found, []);
     assert.match(output, /\*\*\*@127\.0\.0\.1/, 'the Marathon URL is logged, with its credentials masked');
     const lines = output.trim().split('\n').length;
-    rec.observe(`${lines} log lines at debug level, 2 health reports, plan output and state.json searched for ${NEEDLES.length} secret forms: none found`);
+    assert.match(served['/status.json'] ?? '', /\*\*\*@127\.0\.0\.1/, 'the status names Marathon with its credentials masked');
+    rec.observe(`${lines} log lines at debug level, 2 health reports, /metrics, /status, /status.json, plan output and state.json searched for ${NEEDLES.length} secret forms: none found`);
     rec.observe(`${probes.length} POST/PUT/DELETE/PATCH requests on 6 paths: all refused (${[...new Set(probes.map((p) => p.split(' ')[2]))].join('/')})`);
 
     const modes: string[] = [];
