@@ -1,0 +1,654 @@
+/**
+ * `issuance`: 50 new names from zero. The real executable (bin/marathon-acme) starts against an empty
+ * storage directory, a Marathon emulator with 50 labelled apps and two marathon-lb stand-ins, and the
+ * clock stops when all 50 bundles are in certs/ and each LB was signalled after the last of them was
+ * written. The peer is Debian's certbot issuing the same 50 names one run per name, as a cron or
+ * deploy script would, against a pebble started with the same settings in the same run.
+ *
+ * Where our time goes comes from three sources in the same run: the daemon's own log lines (each order
+ * logs `requesting a certificate`, then `certificate issued` with its durationMs), its /metrics (every
+ * HTTP request to the CA is timed by ACME resource, so request counts and time per order fall out),
+ * and key generation timed separately in this process with the same node:crypto call the daemon uses.
+ *
+ * Also exports the pieces `reaction` reuses: the daemon process with its parsed log, an LB stand-in
+ * that keeps the arrival time of every signal, and a clean-up stack.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { generateKeyPair } from 'node:crypto';
+import { once } from 'node:events';
+import { access, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { Socket } from 'node:net';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { createSecureContext, rootCertificates } from 'node:tls';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { request } from 'undici';
+import { hostApp } from '../test/support/apps.js';
+import { MarathonEmulator } from '../test/support/marathon-emulator.js';
+import { pebbleTls, startPebble, type Pebble } from '../test/support/pebble.js';
+import { freePort } from '../test/support/ports.js';
+import { percentiles, type Benchmark, type Figure } from './report.js';
+
+const BIN = fileURLToPath(new URL('../bin/marathon-acme', import.meta.url));
+const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
+const NAMES = 50;
+/** The default of --max-concurrent-orders, then the two points of the curve the issue asks for. */
+const CONCURRENCY = [4, 8, 16] as const;
+/** Not a performance limit: only turns a hang into a crash report that says what was awaited. */
+const RUN_LIMIT_MS = 120_000;
+/** A certbot run that fails (pebble rejects 5 % of nonces; certbot retries a badNonce only once) is rerun, as a script would. */
+const CERTBOT_TRIES = 3;
+
+const generateKeyPairAsync = promisify(generateKeyPair);
+
+// ---------------------------------------------------------------------------------------------
+// Shared with reaction.ts
+// ---------------------------------------------------------------------------------------------
+
+/** Runs clean-ups in reverse order of registration; a failing one is reported and the rest still run. */
+export class CleanupStack {
+  readonly #steps: Array<{ what: string; run: () => Promise<unknown> }> = [];
+
+  defer(what: string, run: () => Promise<unknown>): void {
+    this.#steps.push({ what, run });
+  }
+
+  async run(): Promise<void> {
+    for (const step of this.#steps.reverse()) {
+      try {
+        await step.run();
+      } catch (err) {
+        // Thrown from a finally block this would mask the benchmark's own error; stderr keeps both.
+        process.stderr.write(`[bench] clean-up "${step.what}" failed: ${err instanceof Error ? err.message : String(err)}\n`);
+      }
+    }
+    this.#steps.length = 0;
+  }
+}
+
+/**
+ * A marathon-lb stand-in like test/support/lb-receiver.ts (200 on POST /_mlb_signal/usr1), which
+ * also keeps when each signal arrived: "signalled after the last write" needs the arrival times, and
+ * counting signals while polling the storage directory cannot tell a signal that came just before the
+ * last write from one just after it.
+ */
+export interface SignalRecorder {
+  url: string;
+  /** Date.now() at the arrival of every USR1 signal, in order. */
+  readonly times: readonly number[];
+  stop(): Promise<void>;
+}
+
+export async function startSignalRecorder(): Promise<SignalRecorder> {
+  const times: number[] = [];
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((req, res) => {
+    const arrived = Date.now();
+    const ok = new URL(req.url ?? '/', 'http://127.0.0.1').pathname === '/_mlb_signal/usr1';
+    if (ok) times.push(arrived);
+    const text = ok ? 'Sent SIGUSR1 signal to marathon-lb' : 'Not Found';
+    res.writeHead(ok ? 200 : 404, { 'Content-Type': 'text/plain', 'Content-Length': Buffer.byteLength(text) });
+    res.end(text);
+  });
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('unexpected listener address');
+  return {
+    url: `http://127.0.0.1:${address.port}`,
+    times,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => {
+          resolve();
+        });
+        // The daemon's keep-alive connections would otherwise hold close() open.
+        for (const socket of sockets) socket.destroy();
+      }),
+  };
+}
+
+/** One JSON log line of the daemon, with its own timestamp as epoch milliseconds. */
+export interface LogEntry {
+  at: number;
+  msg: string;
+  fields: Record<string, unknown>;
+}
+
+export interface DaemonProcess {
+  pid: number;
+  /** Every log line so far, in order. */
+  readonly logs: readonly LogEntry[];
+  /** Stops it with SIGTERM (SIGKILL after 10 s) and waits for the exit; safe to call twice. */
+  stop(): Promise<void>;
+  /** Throws when the daemon has exited: a crash must end the benchmark, not a wait. */
+  assertRunning(): void;
+}
+
+/**
+ * Starts bin/marathon-acme with JSON logs on stdout (what a log shipper reads) and parses them. With
+ * BENCH_CPU_PROF=<dir> it runs dist/main.js under `node --cpu-prof` instead (the launcher's dynamic
+ * import makes no difference to the profile), writing one .cpuprofile per daemon when it stops.
+ */
+export function spawnDaemon(args: readonly string[]): DaemonProcess {
+  const profileDir = process.env['BENCH_CPU_PROF'];
+  const command = profileDir === undefined || profileDir === '' ? [BIN] : [process.execPath, '--cpu-prof', `--cpu-prof-dir=${profileDir}`, MAIN];
+  const [file = BIN, ...prefix] = command;
+  const child: ChildProcess = spawn(file, [...prefix, '--log-format', 'json', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const logs: LogEntry[] = [];
+  let stderr = '';
+  let pending = '';
+  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+    const parts = (pending + chunk).split('\n');
+    pending = parts.pop() ?? '';
+    for (const line of parts) {
+      if (line.trim() === '') continue;
+      const fields = JSON.parse(line) as Record<string, unknown>;
+      const time = fields['time'];
+      const msg = fields['msg'];
+      logs.push({ at: typeof time === 'string' ? Date.parse(time) : NaN, msg: typeof msg === 'string' ? msg : '', fields });
+    }
+  });
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr = (stderr + chunk).slice(-8_192);
+  });
+  const exited = new Promise<string>((resolve) => {
+    child.once('exit', (code, signal) => {
+      resolve(`code ${String(code)}, signal ${String(signal)}`);
+    });
+  });
+  let exitedWith: string | undefined;
+  void exited.then((how) => (exitedWith = how));
+  let stopping: Promise<void> | undefined;
+  return {
+    pid: child.pid ?? -1,
+    logs,
+    assertRunning(): void {
+      if (exitedWith !== undefined) {
+        const last = logs.slice(-5).map((l) => `${l.msg} ${JSON.stringify(l.fields['err'] ?? '')}`).join('\n');
+        throw new Error(`marathon-acme exited (${exitedWith}); stderr: ${stderr.trim()}\nlast log lines:\n${last}`);
+      }
+    },
+    stop(): Promise<void> {
+      stopping ??= (async () => {
+        if (exitedWith !== undefined) return;
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+        try {
+          await exited;
+        } finally {
+          clearTimeout(timer);
+        }
+      })();
+      return stopping;
+    },
+  };
+}
+
+/** Polls `check` every 10 ms until it returns a value; the limit only turns a hang into an error. */
+export async function until<T>(what: string, check: () => Promise<T | undefined> | T | undefined, limitMs = RUN_LIMIT_MS): Promise<T> {
+  const deadline = Date.now() + limitMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${limitMs} ms waiting for: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/**
+ * When every one of `names` has its bundle in certs/ and every LB got a signal after the last of those
+ * writes: the last write (the newest mtime: the daemon writes to .tmp/, fsyncs and renames, which
+ * keeps the mtime) and, per LB, the arrival of its first signal after it. Undefined while not yet.
+ */
+export async function deliveredAt(storage: string, names: readonly string[], lbs: readonly SignalRecorder[]): Promise<{ lastWrite: number; signalled: number[] } | undefined> {
+  const certs = join(storage, 'certs');
+  const present = new Set(await readdir(certs).catch(() => []));
+  if (!names.every((n) => present.has(`${n}.pem`))) return undefined;
+  let lastWrite = 0;
+  for (const name of names) lastWrite = Math.max(lastWrite, (await stat(join(certs, `${name}.pem`))).mtimeMs);
+  const signalled: number[] = [];
+  for (const lb of lbs) {
+    // mtime has sub-millisecond precision, Date.now() whole milliseconds: compare on whole ones.
+    const after = lb.times.find((t) => t >= Math.floor(lastWrite));
+    if (after === undefined) return undefined;
+    signalled.push(after);
+  }
+  return { lastWrite, signalled };
+}
+
+/** The arguments every benchmark run of the daemon shares. */
+export function daemonArgs(pebble: Pebble, marathonUrl: string, lbs: readonly SignalRecorder[], httpPort: number, storage: string, extra: readonly string[]): string[] {
+  return [
+    '--acme', pebble.directoryUrl, '--acme-ca-file', pebble.caFile, '--marathon', marathonUrl, '--lb', lbs.map((l) => l.url).join(','),
+    // The benchmark names resolve only through pebble's DNS stub, not the system resolver the
+    // preflight check uses; in production the preflight adds one HTTP round trip per name.
+    '--listen', `127.0.0.1:${httpPort}`, '--no-preflight', ...extra, storage,
+  ];
+}
+
+/** Per ACME resource: how many HTTP requests the daemon sent and the seconds they took, from /metrics. */
+export async function acmeRequestTotals(port: number): Promise<Map<string, { count: number; seconds: number }>> {
+  const response = await request(`http://127.0.0.1:${port}/metrics`);
+  const text = await response.body.text();
+  const totals = new Map<string, { count: number; seconds: number }>();
+  for (const match of text.matchAll(/^marathon_acme_acme_request_duration_seconds_(sum|count)\{endpoint="([^"]+)"\} (\S+)$/gm)) {
+    const [, kind, endpoint, value] = match;
+    if (endpoint === undefined || value === undefined) continue;
+    const entry = totals.get(endpoint) ?? { count: 0, seconds: 0 };
+    if (kind === 'sum') entry.seconds = Number(value);
+    else entry.count = Number(value);
+    totals.set(endpoint, entry);
+  }
+  return totals;
+}
+
+export function labelledApp(id: string, name: string): ReturnType<typeof hostApp> {
+  return hostApp(id, { HAPROXY_GROUP: 'external', MARATHON_ACME_0_DOMAIN: name });
+}
+
+export function median(values: readonly number[]): number {
+  return percentiles(values).median;
+}
+
+/** User + system CPU seconds of a process so far, all its threads (Linux /proc); NaN elsewhere. */
+export async function cpuSeconds(pid: number): Promise<number> {
+  const text = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
+  // The command name (field 2) may contain spaces; utime and stime are fields 14 and 15.
+  const fields = text?.slice(text.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields?.[11]) + Number(fields?.[12]);
+  // USER_HZ is 100 on every Linux architecture Node runs on.
+  return ticks / 100;
+}
+
+/** Writes each figure's note to stderr: the terminal table has no room for them, BENCHMARKS.md does. */
+export function logNotes(figures: readonly Figure[]): void {
+  for (const f of figures) if (f.note !== undefined) process.stderr.write(`[bench] ${f.bench}: ${f.figure}: ${f.note}\n`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The issuance benchmark
+// ---------------------------------------------------------------------------------------------
+
+interface DaemonRun {
+  keyType: string;
+  concurrency: number;
+  /** Spawn to the last LB's first signal after the last write. */
+  totalMs: number;
+  /** Spawn to `ACME account ready` (process start, storage init, account key, registration). */
+  accountReadyMs: number;
+  /** Spawn to the first `requesting a certificate`. */
+  firstOrderMs: number;
+  /** First `requesting a certificate` to the last `certificate issued`. */
+  orderingMs: number;
+  /** Last `certificate issued` to the last LB signal (store, state, signal). */
+  tailMs: number;
+  /** durationMs of every `certificate issued` line. */
+  orderMs: number[];
+  acme: Map<string, { count: number; seconds: number }>;
+  /** CPU seconds (user + system, all threads) of the daemon and of its pebble over the run. */
+  daemonCpuS: number;
+  pebbleCpuS: number;
+  load: Load;
+}
+
+/**
+ * The 1-minute load average when a run started and ended. Other work on the machine (another
+ * benchmark, a build) slows every figure and not each one alike, so it is reported with them.
+ */
+interface Load {
+  before: number;
+  after: number;
+}
+
+function loadText(load: Load): string {
+  return `load ${load.before.toFixed(1)}→${load.after.toFixed(1)} on ${cpus().length} cores`;
+}
+
+/**
+ * One registered domain per name. The daemon keeps new certificates under 90 % of Let's Encrypt's 50
+ * per registered domain per week, whatever the CA (src/acme/rate-budget.ts): 50 names under one
+ * domain would get 45 certificates and a week's wait for the rest, and the run would never finish.
+ */
+function names(): string[] {
+  return Array.from({ length: NAMES }, (_, i) => `app.issuance${i}.test`);
+}
+
+/** What a run that did not finish got to, for the error message. */
+export async function progress(storage: string, lbs: readonly SignalRecorder[], daemon: DaemonProcess): Promise<string> {
+  const files = await readdir(join(storage, 'certs')).catch(() => []);
+  const problems = daemon.logs
+    .filter((l) => l.fields['level'] !== 'info')
+    .slice(-3)
+    .map((l) => `${l.msg}: ${JSON.stringify(l.fields['err'] ?? '')}`);
+  return `${files.length} bundles in certs/, LB signals ${lbs.map((l) => l.times.length).join('/')}; last warnings: ${problems.join(' | ') || 'none'}`;
+}
+
+async function daemonRun(keyType: string, concurrency: number): Promise<DaemonRun> {
+  const stack = new CleanupStack();
+  try {
+    const httpPort = await freePort();
+    const pebble = await startPebble({ httpPort });
+    stack.defer('pebble', () => pebble.stop());
+    const marathon = await MarathonEmulator.start({ heartbeatMs: 0 });
+    stack.defer('Marathon emulator', () => marathon.stop());
+    const wanted = names();
+    wanted.forEach((name, i) => {
+      marathon.addApp(labelledApp(`/issuance/app${i}`, name));
+    });
+    const lbs = [await startSignalRecorder(), await startSignalRecorder()];
+    for (const lb of lbs) stack.defer('LB stand-in', () => lb.stop());
+    const storage = await mkdtemp(join(tmpdir(), 'ma-bench-issuance-'));
+    stack.defer('storage directory', () => rm(storage, { recursive: true, force: true }));
+
+    const pebbleCpuAtStart = await cpuSeconds(pebble.pid);
+    const loadBefore = loadavg()[0] ?? NaN;
+    const started = Date.now();
+    const daemon = spawnDaemon(daemonArgs(pebble, marathon.url, lbs, httpPort, storage, ['--key-type', keyType, '--max-concurrent-orders', String(concurrency)]));
+    stack.defer('marathon-acme', () => daemon.stop());
+    const done = await until(`${NAMES} bundles and a signal to each LB after the last write (${keyType}, ${concurrency} concurrent)`, () => {
+      daemon.assertRunning();
+      return deliveredAt(storage, wanted, lbs);
+    }).catch(async (err: unknown) => {
+      throw new Error(`${err instanceof Error ? err.message : String(err)}; ${await progress(storage, lbs, daemon)}`);
+    });
+    const acme = await acmeRequestTotals(httpPort);
+    const daemonCpuS = await cpuSeconds(daemon.pid);
+    const pebbleCpuS = (await cpuSeconds(pebble.pid)) - pebbleCpuAtStart;
+    const end = Math.max(...done.signalled);
+    const firstOf = (msg: string): number => daemon.logs.find((l) => l.msg === msg)?.at ?? NaN;
+    const issued = daemon.logs.filter((l) => l.msg === 'certificate issued');
+    const lastIssued = Math.max(...issued.map((l) => l.at));
+    return {
+      keyType,
+      concurrency,
+      totalMs: end - started,
+      accountReadyMs: firstOf('ACME account ready') - started,
+      firstOrderMs: firstOf('requesting a certificate') - started,
+      orderingMs: lastIssued - firstOf('requesting a certificate'),
+      tailMs: end - lastIssued,
+      orderMs: issued.map((l) => Number(l.fields['durationMs'])),
+      acme,
+      daemonCpuS,
+      pebbleCpuS,
+      load: { before: loadBefore, after: loadavg()[0] ?? NaN },
+    };
+  } finally {
+    await stack.run();
+  }
+}
+
+interface CertbotRun {
+  load: Load;
+  totalMs: number;
+  perNameMs: number[];
+  failedRuns: number;
+}
+
+function certbotOnce(pebble: Pebble, port: number, dir: string, name: string): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve, reject) => {
+    // The command line of ../shared/reference/test-environment.md; certbot's defaults otherwise
+    // (2.x: an ECDSA P-256 key per certificate).
+    const child = spawn(
+      'certbot',
+      [
+        'certonly', '--standalone', '--http-01-port', String(port), '--http-01-address', '127.0.0.1', '--server', pebble.directoryUrl,
+        '--register-unsafely-without-email', '--agree-tos', '--non-interactive',
+        '--config-dir', join(dir, 'config'), '--work-dir', join(dir, 'work'), '--logs-dir', join(dir, 'logs'), '-d', name,
+      ],
+      { env: { ...process.env, REQUESTS_CA_BUNDLE: pebble.caFile }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let output = '';
+    const keep = (chunk: Buffer): void => {
+      output = (output + chunk.toString('utf8')).slice(-4_096);
+    };
+    child.stdout.on('data', keep);
+    child.stderr.on('data', keep);
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      resolve({ code, output });
+    });
+  });
+}
+
+async function certbotRun(): Promise<CertbotRun> {
+  const stack = new CleanupStack();
+  try {
+    const port = await freePort();
+    // A pebble of its own, started exactly like the daemon's (startPebble's defaults: VA without
+    // sleep, no authorization reuse, 5 % of nonces rejected), its validator pointed at certbot's port.
+    const pebble = await startPebble({ httpPort: port });
+    stack.defer('pebble (certbot)', () => pebble.stop());
+    // One fresh config dir for the whole series: the first run registers the account, the rest reuse it.
+    const dir = await mkdtemp(join(tmpdir(), 'ma-bench-certbot-'));
+    stack.defer('certbot directory', () => rm(dir, { recursive: true, force: true }));
+    const perNameMs: number[] = [];
+    let failedRuns = 0;
+    const loadBefore = loadavg()[0] ?? NaN;
+    const started = performance.now();
+    for (const name of names()) {
+      const nameStarted = performance.now();
+      for (let attempt = 1; ; attempt++) {
+        const { code, output } = await certbotOnce(pebble, port, dir, name);
+        if (code === 0) break;
+        failedRuns++;
+        if (attempt >= CERTBOT_TRIES) throw new Error(`certbot failed ${attempt} times for ${name}: ${output}`);
+      }
+      perNameMs.push(performance.now() - nameStarted);
+    }
+    const totalMs = performance.now() - started;
+    for (const name of names()) await access(join(dir, 'config', 'live', name, 'fullchain.pem'));
+    return { totalMs, perNameMs, failedRuns, load: { before: loadBefore, after: loadavg()[0] ?? NaN } };
+  } finally {
+    await stack.run();
+  }
+}
+
+interface KeyTiming {
+  /** Milliseconds per key, generated one at a time. */
+  sequentialMs: number[];
+  /** Wall time for NAMES keys, four at a time (as many as the default orders in flight). */
+  fourAtATimeMs: number;
+}
+
+/** The daemon's key generation (src/acme/issuer.ts generateCertificateKey), timed in this process. */
+async function keyTiming(type: 'rsa2048' | 'ecdsa-p256'): Promise<KeyTiming> {
+  const generate = (): Promise<unknown> =>
+    type === 'rsa2048' ? generateKeyPairAsync('rsa', { modulusLength: 2048, publicExponent: 0x10001 }) : generateKeyPairAsync('ec', { namedCurve: 'P-256' });
+  const sequentialMs: number[] = [];
+  for (let i = 0; i < NAMES; i++) {
+    const t = performance.now();
+    await generate();
+    sequentialMs.push(performance.now() - t);
+  }
+  const t = performance.now();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 4 }, async () => {
+      while (next++ < NAMES) await generate();
+    }),
+  );
+  return { sequentialMs, fourAtATimeMs: performance.now() - t };
+}
+
+/**
+ * What the daemon's HTTPS agent for the CA does for every new connection when --acme-ca-file is set
+ * (src/acme/acme-http.ts configureAcmeHttp passes `ca: [...rootCertificates, extra]`, so Node builds a
+ * fresh trust store from ~145 PEM roots per connection), timed here with pebble's CA as the extra file.
+ */
+async function trustStoreBuildMs(): Promise<number[]> {
+  const extra = (await pebbleTls()).caPem;
+  const times: number[] = [];
+  for (let i = 0; i < 20; i++) {
+    const t = performance.now();
+    createSecureContext({ ca: [...rootCertificates, extra] });
+    times.push(performance.now() - t);
+  }
+  return times;
+}
+
+function seconds(ms: number): number {
+  return ms / 1000;
+}
+
+export function acmeSummary(acme: ReadonlyMap<string, { count: number; seconds: number }>, orders: number): { requestsPerOrder: number; httpMsPerOrder: number; noncesPerOrder: number; challengePolls: number; orderPolls: number } {
+  let count = 0;
+  let secs = 0;
+  for (const [endpoint, entry] of acme) {
+    // The directory and account requests belong to start-up, not to the orders.
+    if (endpoint === 'directory' || endpoint === 'newAccount' || endpoint === 'account') continue;
+    count += entry.count;
+    secs += entry.seconds;
+  }
+  return {
+    requestsPerOrder: count / orders,
+    httpMsPerOrder: (secs * 1000) / orders,
+    // acme-client sends HEAD newNonce before every signed request instead of using the last Replay-Nonce.
+    noncesPerOrder: (acme.get('newNonce')?.count ?? 0) / orders,
+    // A challenge is one POST to start it, then POST-as-GETs until it is valid.
+    challengePolls: (acme.get('challenge')?.count ?? 0) / orders - 1,
+    // Status polls of an order that finalize left "processing".
+    orderPolls: (acme.get('order')?.count ?? 0) / orders,
+  };
+}
+
+export const issuance: Benchmark = {
+  name: 'issuance',
+  tools: ['pebble', 'certbot'],
+  async run(): Promise<Figure[]> {
+    const runs: DaemonRun[] = [];
+    for (const concurrency of CONCURRENCY) {
+      process.stderr.write(`[bench] issuance: marathon-acme, rsa2048, --max-concurrent-orders ${concurrency}…\n`);
+      runs.push(await daemonRun('rsa2048', concurrency));
+    }
+    process.stderr.write('[bench] issuance: marathon-acme, ecdsa-p256, --max-concurrent-orders 4…\n');
+    const ecdsa = await daemonRun('ecdsa-p256', 4);
+    process.stderr.write(`[bench] issuance: certbot, ${NAMES} names one by one (about 3 s each)…\n`);
+    const certbot = await certbotRun();
+    process.stderr.write('[bench] issuance: key generation in this process…\n');
+    const rsaKeys = await keyTiming('rsa2048');
+    const ecKeys = await keyTiming('ecdsa-p256');
+    const trustStore = await trustStoreBuildMs();
+
+    const peer = { name: 'certbot', value: seconds(certbot.totalMs) };
+    const figures: Figure[] = [];
+    const byConcurrency = (run: DaemonRun): string => `--max-concurrent-orders ${run.concurrency}${run.concurrency === 4 ? ' (default)' : ''}`;
+    for (const run of runs) {
+      const isDefault = run.concurrency === 4;
+      const ratio = certbot.totalMs / run.totalMs;
+      const orders = percentiles(run.orderMs);
+      figures.push({
+        bench: 'issuance',
+        figure: `${NAMES} certificates from zero, RSA 2048 (default), ${byConcurrency(run)}`,
+        value: seconds(run.totalMs),
+        unit: 's',
+        peer,
+        target: isDefault ? '≥ 10× faster than certbot' : 'concurrency curve',
+        met: isDefault ? ratio >= 10 : undefined,
+        note:
+          `daemon start to the last LB signal after the last write; start-up ${seconds(run.firstOrderMs).toFixed(2)} s, ` +
+          `orders ${seconds(run.orderingMs).toFixed(2)} s (median ${orders.median} ms, p95 ${orders.p95} ms each), ` +
+          `store+signal ${run.tailMs} ms after the last order; ${loadText(run.load)}; certbot: one name at a time, ${loadText(certbot.load)}, failed runs redone: ${certbot.failedRuns}`,
+      });
+    }
+    const ecRatio = certbot.totalMs / ecdsa.totalMs;
+    figures.push({
+      bench: 'issuance',
+      figure: `${NAMES} certificates from zero, ECDSA P-256 (certbot's key type), --max-concurrent-orders 4`,
+      value: seconds(ecdsa.totalMs),
+      unit: 's',
+      peer,
+      target: 'like for like with certbot 2.x (P-256)',
+      met: undefined,
+      note: `${ecRatio.toFixed(1)}× certbot; orders ${seconds(ecdsa.orderingMs).toFixed(2)} s, median ${median(ecdsa.orderMs)} ms each; ${loadText(ecdsa.load)}`,
+    });
+    figures.push({
+      bench: 'issuance',
+      figure: 'certbot: one name, one run (median)',
+      value: seconds(median(certbot.perNameMs)),
+      unit: 's',
+      target: 'informational',
+      met: undefined,
+      note: `Python start, account lookup, order, standalone challenge server; p95 ${seconds(percentiles(certbot.perNameMs).p95).toFixed(2)} s`,
+    });
+
+    // Where the time goes, from the default run.
+    const base = runs[0];
+    if (base === undefined) throw new Error('no default run');
+    const summary = acmeSummary(base.acme, NAMES);
+    figures.push({
+      bench: 'issuance',
+      figure: 'start-up: spawn to the first order (default run)',
+      value: seconds(base.firstOrderMs),
+      unit: 's',
+      target: 'informational',
+      met: undefined,
+      note: `spawn to "ACME account ready" ${seconds(base.accountReadyMs).toFixed(2)} s (Node start, storage init, RSA account key, registration), then the first sync`,
+    });
+    figures.push({
+      bench: 'issuance',
+      figure: 'one order, request to issued (default run, median)',
+      value: median(base.orderMs),
+      unit: 'ms',
+      target: 'informational',
+      met: undefined,
+      note: `p95 ${percentiles(base.orderMs).p95} ms; ${base.concurrency} in flight on ${cpus().length} cores`,
+    });
+    figures.push({
+      bench: 'issuance',
+      figure: 'ACME HTTP time per order (default run)',
+      value: summary.httpMsPerOrder,
+      unit: 'ms',
+      target: 'informational',
+      met: undefined,
+      note:
+        `${summary.requestsPerOrder.toFixed(1)} requests per order, ${summary.noncesPerOrder.toFixed(1)} of them HEAD newNonce (one before every signed request); ` +
+        `${summary.challengePolls.toFixed(2)} challenge polls and ${summary.orderPolls.toFixed(2)} order polls per order; times include waiting for the busy event loop`,
+    });
+    figures.push({
+      bench: 'issuance',
+      figure: 'daemon CPU time over the 50-name run (default run)',
+      value: base.daemonCpuS,
+      unit: 's',
+      target: 'informational',
+      met: undefined,
+      note: `wall ${seconds(base.totalMs).toFixed(1)} s on ${cpus().length} cores; pebble used ${base.pebbleCpuS.toFixed(1)} s; ECDSA run: daemon ${ecdsa.daemonCpuS.toFixed(1)} s CPU in ${seconds(ecdsa.totalMs).toFixed(1)} s`,
+    });
+    figures.push({
+      bench: 'issuance',
+      figure: 'trust store built per new TLS connection to the CA (median)',
+      value: median(trustStore),
+      unit: 'ms',
+      target: 'informational',
+      met: undefined,
+      note: `createSecureContext({ca: [${rootCertificates.length} system roots, --acme-ca-file]}), what the daemon's https.Agent does on every connect; pebble's HEAD newNonce answers are not kept alive, so every signed request connects anew`,
+    });
+    figures.push({
+      bench: 'issuance',
+      figure: 'RSA 2048 key generation, one key (median)',
+      value: median(rsaKeys.sequentialMs),
+      unit: 'ms',
+      target: 'informational',
+      met: undefined,
+      note: `p95 ${percentiles(rsaKeys.sequentialMs).p95.toFixed(0)} ms; ${NAMES} keys four at a time: ${seconds(rsaKeys.fourAtATimeMs).toFixed(2)} s wall on ${cpus().length} cores (overlaps the order's validation)`,
+    });
+    figures.push({
+      bench: 'issuance',
+      figure: 'ECDSA P-256 key generation, one key (median)',
+      value: median(ecKeys.sequentialMs),
+      unit: 'ms',
+      target: 'informational',
+      met: undefined,
+      note: `${NAMES} keys four at a time: ${ecKeys.fourAtATimeMs.toFixed(0)} ms; the ${NAMES}-name run took ${seconds(ecdsa.totalMs).toFixed(1)} s with P-256, ${seconds(base.totalMs).toFixed(1)} s with RSA 2048 (one run each)`,
+    });
+    logNotes(figures);
+    return figures;
+  },
+};
