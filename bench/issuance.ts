@@ -628,7 +628,7 @@ export const issuance: Benchmark = {
       unit: 'ms',
       target: 'informational',
       met: undefined,
-      note: `createSecureContext({ca: [${rootCertificates.length} system roots, --acme-ca-file]}), what the daemon's https.Agent does on every connect; pebble's HEAD newNonce answers are not kept alive, so every signed request connects anew`,
+      note: `createSecureContext({ca: [${rootCertificates.length} system roots, --acme-ca-file]}), what the daemon's https.Agent does on every connect; Node 20 closes the connection after a HEAD answer without Content-Length (pebble's newNonce), so nearly every signed request connects anew`,
     });
     figures.push({
       bench: 'issuance',

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
-import { rootCertificates } from 'node:tls';
+import { createSecureContext, rootCertificates, type SecureContext } from 'node:tls';
 import { Agent } from 'undici';
 import { loadOrCreateAccountKey } from './acme/account-key.js';
 import { ChallengeResponder } from './acme/challenges.js';
@@ -234,15 +234,19 @@ export class Daemon {
    */
   private async acmeHttp(): Promise<Agent> {
     const caFile = this.deps.config.acmeCaFile;
-    let ca: string[] | undefined;
+    // Built once: a `ca` list would make every new TLS connection rebuild the whole trust store.
+    let secureContext: SecureContext | undefined;
     if (caFile !== undefined) {
       try {
-        ca = [...rootCertificates, await readFile(caFile, 'utf8')];
+        secureContext = createSecureContext({ ca: [...rootCertificates, await readFile(caFile, 'utf8')] });
       } catch (err) {
         throw new StartupError(`cannot read --acme-ca-file ${caFile}: ${errorMessage(err)}`, { cause: err });
       }
     }
-    this.acmeAgent = new Agent({ keepAliveTimeout: 4_000, connect: { timeout: this.deps.config.acmeTimeoutMs, ...(ca === undefined ? {} : { ca }) } });
+    this.acmeAgent = new Agent({
+      keepAliveTimeout: 4_000,
+      connect: { timeout: this.deps.config.acmeTimeoutMs, ...(secureContext === undefined ? {} : { secureContext }) },
+    });
     return this.acmeAgent;
   }
 

@@ -7,7 +7,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { performance } from 'node:perf_hooks';
 import { readFile } from 'node:fs/promises';
 import { Agent as HttpsAgent } from 'node:https';
-import { rootCertificates } from 'node:tls';
+import { createSecureContext, rootCertificates } from 'node:tls';
 import acme from 'acme-client';
 import { getAdapter, isAxiosError, type AxiosAdapter } from 'axios';
 import type { AcmeProblem } from '../state/state.js';
@@ -170,7 +170,10 @@ export async function configureAcmeHttp(options: { requestTimeoutMs: number; caF
   axios.defaults.adapter = timed(transportErrorsPassThrough(getAdapter('http')));
   if (options.caFile !== undefined) {
     const extra = await readFile(options.caFile, 'utf8');
-    axios.defaults.httpsAgent = new HttpsAgent({ ca: [...rootCertificates, extra], keepAlive: true });
+    // One secure context for every connection: with a `ca` list, Node builds the whole trust store
+    // (all system roots) again for each new TLS connection, ~30-40 ms of CPU that dominated busy runs.
+    const secureContext = createSecureContext({ ca: [...rootCertificates, extra] });
+    axios.defaults.httpsAgent = new HttpsAgent({ secureContext, keepAlive: true });
   }
 }
 
