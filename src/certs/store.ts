@@ -52,10 +52,12 @@ export class FileExistsError extends StorageError {
 }
 
 const CERTS = 'certs';
-const UNMANAGED = 'unmanaged-certs';
+/** Hand-kept certificates marathon-lb also loads; never touched by the daemon. */
+export const UNMANAGED = 'unmanaged-certs';
 const TMP = '.tmp';
 const CORRUPT = 'corrupt-certs';
-const RETIRED = 'retired-certs';
+/** Certificates no app wants any more, moved out of certs/ (never deleted). */
+export const RETIRED = 'retired-certs';
 const DEFAULT_PEM = 'default.pem';
 const CLIENT_KEY = 'client.key';
 const PRIVATE = 0o600;

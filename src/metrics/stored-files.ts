@@ -1,10 +1,10 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { RETIRED, UNMANAGED } from '../certs/store.js';
 
 /**
  * How many certificate files sit in retired-certs/ and unmanaged-certs/, for the certificate-count
- * gauge (certs/ itself is counted from the daemon's index, which skips unusable files). Read-only; the
- * directory names are the storage layout's (certs/store.ts), which writes them.
+ * gauge (certs/ itself is counted from the daemon's index, which skips unusable files). Read-only.
  *
  * A retired certificate is one file (`<name>.pem`, or `<name>.pem.<n>` when retired again); in
  * unmanaged-certs/ only `*.pem` files count, since HAProxy's side files (`.key`, `.ocsp`, ...) are not
@@ -12,8 +12,8 @@ import { join } from 'node:path';
  */
 export async function countStoredFiles(storageDir: string): Promise<{ retired: number; unmanaged: number }> {
   const [retired, unmanaged] = await Promise.all([
-    listFiles(join(storageDir, 'retired-certs')),
-    listFiles(join(storageDir, 'unmanaged-certs')),
+    listFiles(join(storageDir, RETIRED)),
+    listFiles(join(storageDir, UNMANAGED)),
   ]);
   return { retired: retired.length, unmanaged: unmanaged.filter((f) => f.endsWith('.pem')).length };
 }

@@ -6,7 +6,7 @@
 import { lstat, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseBundle, type BundleResult } from '../certs/bundle.js';
-import { CertStore, StorageError } from '../certs/store.js';
+import { CertStore, RETIRED, StorageError, UNMANAGED } from '../certs/store.js';
 import { escapeControl } from '../log-format.js';
 import { parseState, STATE_FILE, type DaemonState } from '../state/state.js';
 import { buildStatus, type StatusLocation, type StatusRow, type StoredFile } from './report.js';
@@ -35,7 +35,7 @@ export async function readStatus(storageDir: string, now: number): Promise<Statu
     for (const cert of certs) files.push({ location: 'certs', file: `certs/${cert.name}.pem`, name: cert.name, content: { ok: true, bundle: cert.bundle } });
     for (const bad of corrupt) files.push({ location: 'certs', file: `certs/${bad.name}.pem`, name: bad.name, content: { ok: false, reason: bad.reason } });
   }
-  files.push(...(await readLooseFiles(storageDir, 'unmanaged-certs')), ...(await readLooseFiles(storageDir, 'retired-certs')));
+  files.push(...(await readLooseFiles(storageDir, UNMANAGED)), ...(await readLooseFiles(storageDir, RETIRED)));
 
   const warnings: string[] = [];
   let state: DaemonState | undefined;
@@ -91,8 +91,8 @@ async function readLooseFiles(root: string, dir: Exclude<StatusLocation, 'certs'
   const files: StoredFile[] = [];
   for (const entry of entries.sort()) {
     if (entry.startsWith('.') || SIDE_FILE.test(entry)) continue;
-    const name = dir === 'retired-certs' ? entry.replace(/\.pem(\.\d+)?$/, '') : entry.replace(/\.pem$/, '');
-    const sideKey = dir === 'unmanaged-certs' && present.has(`${entry}.key`) ? join(path, `${entry}.key`) : undefined;
+    const name = dir === RETIRED ? entry.replace(/\.pem(\.\d+)?$/, '') : entry.replace(/\.pem$/, '');
+    const sideKey = dir === UNMANAGED && present.has(`${entry}.key`) ? join(path, `${entry}.key`) : undefined;
     const content = await readBundle(join(path, entry), sideKey);
     if (content !== 'skip') files.push({ location: dir, file: `${dir}/${entry}`, name, content });
   }
