@@ -324,8 +324,22 @@ export type CommandLine =
   | { kind: 'status'; storageDir: string; json: boolean }
   | { kind: 'check'; request: CheckRequest };
 
-function usageError(message: string, command = PROGRAM): { kind: 'exit'; code: number; stderr: string } {
+function usageError(message: string, command = PROGRAM): Exit {
   return { kind: 'exit', code: 2, stderr: `${command}: ${message}\nTry '${command} --help' for the list of options.\n` };
+}
+
+type Exit = { kind: 'exit'; code: number; stderr: string };
+
+/** Runs commander on `argv`; help and version end in exit 0, a usage error in exit 2 with a hint. */
+function parseArgs(program: Command, argv: readonly string[], command: string): Exit | undefined {
+  try {
+    program.parse([...argv], { from: 'user' });
+    return undefined;
+  } catch (err) {
+    if (!(err instanceof CommanderError)) throw err;
+    if (err.exitCode === 0) return { kind: 'exit', code: 0, stderr: '' };
+    return usageError(err.message.replace(/^error: /, ''), command);
+  }
 }
 
 /** Every subcommand: `status` and `check` here, the daemon and `plan` through parseCli. */
@@ -364,15 +378,8 @@ function parseCheck(argv: readonly string[], env: NodeJS.ProcessEnv): CommandLin
     const spec = sharedOption(key);
     program.addOption(new Option(spec.flags, `${spec.description} (env ${envName(spec)}; with --all)`));
   }
-  try {
-    program.parse([...argv], { from: 'user' });
-  } catch (err) {
-    if (err instanceof CommanderError) {
-      if (err.exitCode === 0) return { kind: 'exit', code: 0, stderr: '' };
-      return usageError(err.message.replace(/^error: /, ''), command);
-    }
-    throw err;
-  }
+  const refused = parseArgs(program, argv, command);
+  if (refused !== undefined) return refused;
   const opts = program.opts<{ all?: boolean; lbHttp?: string; timeout: string; json?: boolean } & Record<string, string | undefined>>();
   const shared = (key: string): unknown => {
     const spec = sharedOption(key);
@@ -419,15 +426,8 @@ function parseStatus(argv: readonly string[], env: NodeJS.ProcessEnv): CommandLi
     .exitOverride()
     .allowExcessArguments(false)
     .configureOutput({ writeErr: () => undefined, writeOut: (s) => process.stdout.write(s) });
-  try {
-    program.parse([...argv], { from: 'user' });
-  } catch (err) {
-    if (err instanceof CommanderError) {
-      if (err.exitCode === 0) return { kind: 'exit', code: 0, stderr: '' };
-      return usageError(err.message.replace(/^error: /, ''), command);
-    }
-    throw err;
-  }
+  const refused = parseArgs(program, argv, command);
+  if (refused !== undefined) return refused;
   const storageDir = program.args[0] ?? env[STORAGE_DIR_ENV];
   if (storageDir === undefined || storageDir === '') {
     return usageError(`missing required argument 'storage-dir' (or set ${STORAGE_DIR_ENV})`, command);
@@ -444,15 +444,8 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliRe
   const kind = argv[0] === 'plan' ? 'plan' : 'run';
   const program = buildProgram(kind);
   if (kind === 'plan') argv = argv.slice(1);
-  try {
-    program.parse([...argv], { from: 'user' });
-  } catch (err) {
-    if (err instanceof CommanderError) {
-      if (err.exitCode === 0) return { kind: 'exit', code: 0, stderr: '' };
-      return usageError(err.message.replace(/^error: /, ''));
-    }
-    throw err;
-  }
+  const refused = parseArgs(program, argv, PROGRAM);
+  if (refused !== undefined) return refused;
 
   const values = program.opts<Record<string, unknown>>();
   for (const spec of OPTIONS) {
