@@ -137,6 +137,34 @@ export function recordOrder(
   return { orders, certs };
 }
 
+/**
+ * Takes back what `recordOrder(..., { issued: true })` spent at `at` for a certificate that was then
+ * not issued, so that an order can reserve its slots before it is sent: orders in flight at the same
+ * time then see each other, and the budget cannot be overshot by the number of concurrent orders.
+ * `orderSent: false` also frees the order slot (the CA never saw the order); otherwise it stays spent,
+ * as at Let's Encrypt. Removes one entry per slot, the one stamped `at`; the input state is untouched.
+ */
+export function releaseReservation(
+  state: BudgetState,
+  names: readonly string[],
+  at: number,
+  options: { orderSent: boolean },
+): BudgetState {
+  const orders = options.orderSent ? [...state.orders] : withoutOne(state.orders, at);
+  const certs: Record<string, number[]> = {};
+  const release = registeredDomains(names);
+  for (const [domain, times] of Object.entries(state.certs)) {
+    const kept = release.has(domain) ? withoutOne(times, at) : [...times];
+    if (kept.length > 0) put(certs, domain, kept);
+  }
+  return { orders, certs };
+}
+
+function withoutOne(times: readonly number[], at: number): number[] {
+  const i = times.lastIndexOf(at);
+  return i === -1 ? [...times] : [...times.slice(0, i), ...times.slice(i + 1)];
+}
+
 /** Reads a persisted ledger. Anything unusable becomes an empty ledger rather than a start-up failure. */
 export function parseBudgetState(json: unknown): BudgetState {
   if (!isRecord(json)) return emptyBudget();

@@ -8,6 +8,7 @@ import {
   parseBudgetState,
   recordOrder,
   registeredDomain,
+  releaseReservation,
   type BudgetLimits,
   type BudgetState,
 } from '../../src/acme/rate-budget.js';
@@ -139,6 +140,20 @@ describe('checkBudget / recordOrder', () => {
     assert.deepEqual(checkBudget(state, ['www.renew0.test'], T0 + 10, SMALL, { renewal: true }), { allowed: true });
     const after = recordOrder(state, ['www.renew0.test'], T0 + 10, SMALL, { renewal: true, issued: true });
     assert.deepEqual(after, state);
+  });
+
+  it('releases a reservation: the certificate slots always, the order slot only for an order never sent', () => {
+    let state = issue(emptyBudget(), ['a.keep.test'], T0);
+    const reserved = recordOrder(state, ['b.keep.test', 'www.other.test'], T0 + 5, SMALL, { issued: true });
+    const snapshot = structuredClone(reserved);
+    const sent = releaseReservation(reserved, ['b.keep.test', 'www.other.test'], T0 + 5, { orderSent: true });
+    assert.deepEqual(reserved, snapshot, 'the input is left untouched');
+    assert.deepEqual(sent, { orders: [T0, T0 + 5], certs: { 'keep.test': [T0] } });
+    const unsent = releaseReservation(reserved, ['b.keep.test', 'www.other.test'], T0 + 5, { orderSent: false });
+    assert.deepEqual(unsent, { orders: [T0], certs: { 'keep.test': [T0] } });
+    // Two reservations stamped in the same millisecond: releasing one leaves the other counted.
+    state = recordOrder(recordOrder(state, ['c.keep.test'], T0 + 9, SMALL), ['d.keep.test'], T0 + 9, SMALL);
+    assert.deepEqual(releaseReservation(state, ['c.keep.test'], T0 + 9, { orderSent: false }), { orders: [T0, T0 + 9], certs: { 'keep.test': [T0, T0 + 9] } });
   });
 
   it('never mutates its input and drops entries that left their windows', () => {
