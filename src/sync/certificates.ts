@@ -21,7 +21,7 @@ import type { StateFile } from '../state/state-file.js';
 import type { AcmeProblem, CertOwner, DaemonState, RenewalState } from '../state/state.js';
 import type { Clock } from '../util/clock.js';
 import { Limiter } from '../util/limiter.js';
-import { checkBudget, LETS_ENCRYPT_LIMITS, recordOrder, type BudgetLimits } from '../acme/rate-budget.js';
+import { checkBudget, LETS_ENCRYPT_LIMITS, recordOrder, releaseReservation, type BudgetLimits } from '../acme/rate-budget.js';
 import { preflightAll, type PreflightOptions } from '../preflight/preflight.js';
 
 export interface CertificateManagerOptions {
@@ -378,16 +378,24 @@ export class CertificateManager {
     const { clock, logger, store, ca } = this.options;
     const name = names[0] ?? '';
     const log = logger.child({ domain: name, ...(appId === undefined ? {} : { appId }) });
-    // Set once the order is sent: the budget counts what went to the CA, failed or not.
-    let ordered: string[] | undefined;
-    const renewal = reason === 'renewal';
+    // Set once the order's budget slots are reserved, with the time they were stamped.
+    let reserved: { names: string[]; at: number } | undefined;
     try {
       const orderNames = this.options.preflight === undefined ? names : await this.preflight(names, log);
+      // Let's Encrypt treats only an order for exactly the stored certificate's names as a renewal;
+      // a renewal that dropped a name counts like any new certificate.
+      const stored = this.index.get(name);
+      const renewal = reason === 'renewal' && stored !== undefined && sameNames(orderNames, renewalNames(stored));
       const budget = checkBudget(this.options.state.budget, orderNames, clock.now(), this.limits, { renewal });
       if (!budget.allowed) throw new OrderNotSent({ type: 'budget', detail: budget.reason, status: undefined }, budget.retryAt);
+      // Spent before the order is sent, so that orders in flight at the same time all see it.
+      const at = clock.now();
+      this.options.state.budget = recordOrder(this.options.state.budget, orderNames, at, this.limits, { renewal, issued: true });
+      if (!renewal) reserved = { names: orderNames, at };
       log.info({ names: orderNames, reason }, 'requesting a certificate');
-      ordered = orderNames;
       const issued = await ca.issue(orderNames, { replaces: job.replaces });
+      // The CA issued: whatever fails from here on, the certificate slots stay spent.
+      reserved = undefined;
       const text = formatBundle(issued.keyPem, issued.chainPem);
       const parsed = parseBundle(text);
       if (!parsed.ok) throw new Error(`the CA's answer does not make a usable bundle: ${parsed.reason}`);
@@ -397,15 +405,16 @@ export class CertificateManager {
       this.writtenAt.set(name, ++this.writeSeq);
       const previous = this.options.state.certificates.get(name);
       this.options.state.certificates.set(name, { ...previous, failure: undefined, ...(owner === undefined ? {} : { owner }) });
-      this.options.state.budget = recordOrder(this.options.state.budget, orderNames, clock.now(), this.limits, { renewal, issued: true });
       await this.persistState();
       log.info({ notAfter: leaf.notAfter.toISOString(), file: `certs/${name}.pem` }, 'certificate stored');
-      this.options.onAttempt?.({ kind: renewal ? 'renew' : 'issue', ok: true, problemType: undefined });
+      this.options.onAttempt?.({ kind: reason === 'renewal' ? 'renew' : 'issue', ok: true, problemType: undefined });
       return true;
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
-      if (ordered !== undefined && !(err instanceof IssueError && err.step === 'account registration')) {
-        this.options.state.budget = recordOrder(this.options.state.budget, ordered, clock.now(), this.limits, { renewal, issued: false });
+      if (reserved !== undefined) {
+        // The certificate slots go back; the order slot too when the order never reached the CA.
+        const orderSent = !(err instanceof IssueError && err.step === 'account registration');
+        this.options.state.budget = releaseReservation(this.options.state.budget, reserved.names, reserved.at, { orderSent });
       }
       const problem: AcmeProblem =
         err instanceof OrderNotSent
@@ -421,7 +430,7 @@ export class CertificateManager {
       await this.persistState();
       // A CA that never answered leaves no problem type, or one from an earlier answer in the order.
       const transport = err instanceof IssueError ? err.transport : undefined;
-      this.options.onAttempt?.({ kind: renewal ? 'renew' : 'issue', ok: false, problemType: transport ?? problem.type });
+      this.options.onAttempt?.({ kind: reason === 'renewal' ? 'renew' : 'issue', ok: false, problemType: transport ?? problem.type });
       const daysLeft = notAfter === undefined ? undefined : Math.floor((notAfter - clock.now()) / DAY);
       log.error(
         {
@@ -488,4 +497,9 @@ export class CertificateManager {
       this.options.logger.error({ err: err instanceof Error ? err.message : String(err) }, 'cannot write state.json; the next change tries again, and until then failure memory would be lost on a restart');
     }
   }
+}
+
+function sameNames(a: readonly string[], b: readonly string[]): boolean {
+  const set = new Set(a);
+  return set.size === new Set(b).size && b.every((n) => set.has(n));
 }

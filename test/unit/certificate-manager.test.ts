@@ -212,4 +212,37 @@ describe('rate budget', () => {
     assert.deepEqual((await manager.renewDue()).written.sort(), ['a.example', 'b.example'], 'renewals are exempt');
     assert.deepEqual((await manager.issueMissing(want('a.example', 'b.example', 'c.example'))).written, ['c.example']);
   });
+
+  it('never overshoots the budget with several orders in flight at once, and gives back slots of failed orders', async (t) => {
+    const limits = { ordersPerWindow: 50, orderWindowMs: 3 * 3_600_000, certsPerDomainPerWindow: 2, domainWindowMs: 7 * DAY };
+    const { ca, manager } = await setup(t, 4, limits);
+    ca.hold();
+    const batch = manager.issueMissing(want('a.shared.example', 'b.shared.example', 'c.shared.example', 'd.shared.example'));
+    await new Promise((r) => setImmediate(r));
+    ca.open();
+    const result = await batch;
+    assert.equal(ca.calls.length, 2, 'only as many orders as the domain budget allows were sent, though 4 could run at once');
+    assert.equal(result.written.length, 2);
+    assert.equal(manager.failed.get(result.failed[0] ?? '')?.lastError.type, 'budget');
+
+    const other = await setup(t, 4, limits);
+    other.ca.failWith = 'the CA said no';
+    assert.deepEqual((await other.manager.issueMissing(want('a.other.example', 'b.other.example'))).failed.length, 2);
+    other.ca.failWith = undefined;
+    // The failed orders' certificate slots came back, so both names can still be issued.
+    other.clock.advance(DAY);
+    assert.deepEqual((await other.manager.issueMissing(want('a.other.example', 'b.other.example'))).written.sort(), ['a.other.example', 'b.other.example']);
+  });
+
+  it('counts a renewal that drops a name as a new certificate', async (t) => {
+    // A window longer than the lifetime, so the first certificate's slot is still spent at renewal time.
+    const limits = { ordersPerWindow: 50, orderWindowMs: 3 * 3_600_000, certsPerDomainPerWindow: 1, domainWindowMs: 100 * DAY };
+    const { ca, clock, manager } = await setup(t, 1, limits);
+    await manager.issueMissing([sanWant('/shop', 'shop.example', 'bad_name.shop.example')]);
+    assert.equal(ca.calls.length, 1);
+    clock.advance(61 * DAY);
+    const renewed = await manager.renewDue();
+    assert.deepEqual(renewed.written, [], 'the narrower renewal needs a slot the budget no longer has');
+    assert.equal(manager.failed.get('shop.example')?.lastError.type, 'budget');
+  });
 });
