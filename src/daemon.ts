@@ -120,7 +120,14 @@ export class Daemon {
       },
     });
     // Syncs and renewal checks are where certificates come and go, so the gauges follow each one.
-    this.syncs = new Coalescer((reasons) => this.sync(reasons).finally(() => this.reportCertificates()), {
+    this.syncs = new Coalescer(async (reasons) => {
+      let changed = true;
+      try {
+        changed = await this.sync(reasons);
+      } finally {
+        await this.reportCertificates({ gauges: changed });
+      }
+    }, {
       clock: this.clock,
       minIntervalMs: MIN_SYNC_INTERVAL_MS,
     });
@@ -372,7 +379,7 @@ export class Daemon {
         await ca.ensureAccount();
         this.accountReady = true;
         // Anything a sync skipped while the account was missing is picked up now.
-        this.syncs.request('ACME account ready');
+        this.syncs.request('ACME account ready', { skipInterval: true });
         this.renewals.request('start-up renewal check');
         return;
       } catch (err) {
@@ -426,9 +433,10 @@ export class Daemon {
     }
   }
 
-  private async sync(reasons: readonly string[]): Promise<void> {
+  /** Resolves true when certificates were written or retired. */
+  private async sync(reasons: readonly string[]): Promise<boolean> {
     const manager = this.manager;
-    if (manager === undefined || this.stopping.signal.aborted) return;
+    if (manager === undefined || this.stopping.signal.aborted) return false;
     const started = this.clock.now();
     this.syncStatus.lastAttemptAt = started;
     this.logger.info({ reasons }, 'starting a sync');
@@ -438,7 +446,7 @@ export class Daemon {
     } catch (err) {
       this.syncStatus.lastError = errorMessage(err);
       this.logger.error({ err: errorMessage(err) }, 'sync failed: could not read the apps from Marathon; the next event, reconnect or periodic sync tries again');
-      return;
+      return false;
     }
     const { group, multipleDomains, allowedDomains, maxNamesPerApp } = this.deps.config;
     const selection = selectWantedNames(apps, { group, multipleDomains, allowedDomains, maxNamesPerApp });
@@ -451,7 +459,7 @@ export class Daemon {
     this.logger.debug({ count: selection.names.length, domains: selection.names.map((n) => n.name) }, 'domains wanted by apps');
     if (!this.accountReady) {
       this.logger.info('ACME account not ready yet; new certificates are ordered as soon as it is');
-      return;
+      return false;
     }
     const result = await manager.issueMissing(selection.names);
     const retired = await manager.retireUnwanted(selection.names, this.deps.config.retireAfterMs);
@@ -469,6 +477,7 @@ export class Daemon {
       },
       'sync completed',
     );
+    return result.written.length + retired.length > 0;
   }
 
   private async renew(): Promise<void> {
@@ -483,11 +492,15 @@ export class Daemon {
     }
   }
 
-  /** Brings the certificate gauges up to date; a storage directory that cannot be listed only costs the counts. */
-  private async reportCertificates(): Promise<void> {
+  /**
+   * Brings the certificate gauges up to date; a storage directory that cannot be listed only costs the
+   * counts. `gauges: false` after a sync that changed no certificate: rebuilding thousands of
+   * per-certificate series then costs more than the rest of a no-op sync, for the same values.
+   */
+  private async reportCertificates(options: { gauges: boolean } = { gauges: true }): Promise<void> {
     const manager = this.manager;
     if (manager === undefined) return;
-    this.metrics.setCertificates(manager.certificates().map((c) => ({ domain: c.name, appId: c.appId, notAfter: c.notAfter, renewAt: c.renewAt })));
+    if (options.gauges) this.metrics.setCertificates(manager.certificates().map((c) => ({ domain: c.name, appId: c.appId, notAfter: c.notAfter, renewAt: c.renewAt })));
     try {
       const files = await countStoredFiles(this.deps.config.storageDir);
       this.metrics.setStoredCounts({ managed: manager.managed.size, ...files });

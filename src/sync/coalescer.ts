@@ -24,6 +24,9 @@ export class Coalescer {
   private running: Promise<void> | undefined;
   private queuedReasons: string[] | undefined;
   private lastStartedAt: number | undefined;
+  /** Set by a request that must not wait out the interval; the wait in progress is cut short. */
+  private urgent = false;
+  private cutWait: AbortController | undefined;
   private idleWaiters: Array<() => void> = [];
   private readonly stopping = new AbortController();
 
@@ -35,8 +38,16 @@ export class Coalescer {
     this.minIntervalMs = options.minIntervalMs ?? 0;
   }
 
-  request(reason: string): void {
+  /**
+   * `skipInterval` is for a request that unblocks work the previous run could not do (an account
+   * that just became ready): waiting out the interval would only delay it.
+   */
+  request(reason: string, options?: { skipInterval?: boolean }): void {
     if (this.stopping.signal.aborted) return;
+    if (options?.skipInterval === true) {
+      this.urgent = true;
+      this.cutWait?.abort();
+    }
     this.queuedReasons ??= [];
     if (this.queuedReasons.length < MAX_REASONS) this.queuedReasons.push(reason);
     if (this.running === undefined) this.run();
@@ -72,13 +83,18 @@ export class Coalescer {
   }
 
   private async waitAndRun(): Promise<void> {
-    if (this.lastStartedAt !== undefined) {
+    if (this.lastStartedAt !== undefined && !this.urgent) {
       const wait = this.lastStartedAt + this.minIntervalMs - this.clock.now();
-      if (wait > 0) await this.clock.sleep(wait, this.stopping.signal);
+      if (wait > 0) {
+        this.cutWait = new AbortController();
+        await this.clock.sleep(wait, AbortSignal.any([this.stopping.signal, this.cutWait.signal]));
+        this.cutWait = undefined;
+      }
     }
     // Requests that arrived during the wait joined this run's reasons.
     const reasons = this.queuedReasons;
     this.queuedReasons = undefined;
+    this.urgent = false;
     if (reasons === undefined || this.stopping.signal.aborted) return;
     this.lastStartedAt = this.clock.now();
     await this.job(reasons);

@@ -112,6 +112,34 @@ describe('sync coalescing', () => {
     assert.deepEqual(startedAt, [0, 1_000, 6_000], 'a waiting run is dropped on stop');
   });
 
+  it('lets a request marked skipInterval cut the wait short, once', async () => {
+    let now = 0;
+    const sleeps: Array<{ until: number; wake: () => void }> = [];
+    const clock = {
+      now: () => now,
+      sleep: (ms: number, signal?: AbortSignal) =>
+        new Promise<void>((resolve) => {
+          sleeps.push({ until: now + ms, wake: resolve });
+          signal?.addEventListener('abort', () => { resolve(); }, { once: true });
+        }),
+    };
+    const runs: Array<{ at: number; reasons: readonly string[] }> = [];
+    const c = new Coalescer((reasons) => { runs.push({ at: now, reasons }); return Promise.resolve(); }, { clock, minIntervalMs: 1_000 });
+    c.request('attached');
+    await new Promise((r) => setImmediate(r));
+    c.request('event');
+    await new Promise((r) => setImmediate(r));
+    now = 100;
+    c.request('account ready', { skipInterval: true });
+    await c.whenIdle();
+    assert.deepEqual(runs, [{ at: 0, reasons: ['attached'] }, { at: 100, reasons: ['event', 'account ready'] }]);
+    now = 200;
+    c.request('later');
+    await new Promise((r) => setImmediate(r));
+    assert.equal(runs.length, 2, 'the next ordinary request waits out the interval again');
+    await c.stop();
+  });
+
   it('starts nothing after stop', async () => {
     let count = 0;
     const c = new Coalescer(() => { count++; return Promise.resolve(); });
