@@ -16,6 +16,7 @@ import {
   type TransportFailure,
 } from './acme-http.js';
 import type { ChallengeResponder } from './challenges.js';
+import { reuseNonces } from './nonce-pool.js';
 
 const generateKeyPairAsync = promisify(generateKeyPair);
 
@@ -106,14 +107,18 @@ export class AcmeCertificateAuthority implements CertificateAuthority {
       directoryUrl: this.options.directoryUrl,
       accountKey: this.options.accountKeyPem,
       ...(eab === undefined ? {} : { externalAccountBinding: { kid: eab.kid, hmacKey: eab.hmacKey } }),
-      // Status polling: CAs usually finish in well under a second; back off up to 10 s, ~80 s in all.
-      backoffMin: 250,
+      // Status polling: a first poll 50 ms after the challenge is answered catches a CA that validates
+      // at once (with reused nonces nothing else delays it, and a 250 ms first wait doubled the time of
+      // an order); then doubling up to 10 s between polls, about a minute in all.
+      backoffMin: 50,
       backoffMax: 10_000,
-      backoffAttempts: 12,
+      backoffAttempts: 14,
     });
     // A rejected nonce is retried with a fresh one, which is always safe; the library's 5 tries lose
     // about one order in seven to a CA that rejects half of all nonces, so allow more.
     (client as unknown as { http: { maxBadNonceRetries: number } }).http.maxBadNonceRetries = 20;
+    // Each answer's Replay-Nonce signs the next request, instead of a HEAD newNonce before each one.
+    reuseNonces(client);
     await this.checkProfile(client);
     const contact = this.options.email === undefined ? {} : { contact: [`mailto:${this.options.email}`] };
     try {

@@ -1,16 +1,20 @@
-/** CA options against pebble: external account binding, certificate key types, profiles. */
+/** CA options against pebble: external account binding, certificate key types, profiles, nonce reuse. */
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
-import { createPrivateKey } from 'node:crypto';
+import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { request } from 'undici';
+import { ChallengeResponder } from '../../src/acme/challenges.js';
+import { AcmeCertificateAuthority } from '../../src/acme/issuer.js';
 import { splitPem } from '../../src/certs/pem.js';
 import type { Config } from '../../src/config.js';
 import { Daemon } from '../../src/daemon.js';
+import { closeServer, createHttpServer, listen } from '../../src/http/server.js';
 import { silentLogger } from '../../src/log.js';
+import { AcmeProxy } from '../support/acme-proxy.js';
 import { eventually } from '../support/eventually.js';
 import { hostApp } from '../support/apps.js';
 import { cleanupStack } from '../support/cleanup.js';
@@ -18,7 +22,7 @@ import { testConfig } from '../support/config.js';
 import { haproxyCheck } from '../support/haproxy.js';
 import { startLbReceiver } from '../support/lb-receiver.js';
 import { MarathonEmulator } from '../support/marathon-emulator.js';
-import { startPebble, type PebbleOptions } from '../support/pebble.js';
+import { pebbleTls, startPebble, type PebbleOptions } from '../support/pebble.js';
 import { freePort } from '../support/ports.js';
 
 const EAB_KID = 'kid-1';
@@ -93,5 +97,44 @@ describe('CA options', () => {
     const error = await daemon.fatal;
     assert.match(error.message, /--acme-profile tlsserver: the CA at .* offers no profiles/);
     assert.deepEqual(await files(), []);
+  });
+
+  it('reuses the nonces of answers: one issuance sends far fewer HEAD newNonce than signed requests', async (t) => {
+    const defer = cleanupStack(t);
+    const httpPort = await freePort();
+    // No rejected nonces, so that every count below is the client's own choice.
+    const pebble = await startPebble({ httpPort, env: { PEBBLE_WFE_NONCEREJECT: '0' } });
+    defer(() => pebble.stop());
+    const proxy = await AcmeProxy.start({ upstream: pebble.directoryUrl, caPem: (await pebbleTls()).caPem });
+    defer(() => proxy.stop());
+    const responder = new ChallengeResponder();
+    const server = createHttpServer({ responder, health: () => ({ healthy: true, problems: [], details: {} }), logger: silentLogger() });
+    await listen(server, '127.0.0.1', httpPort);
+    defer(() => closeServer(server));
+    const accountKeyPem = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+    const ca = new AcmeCertificateAuthority({
+      directoryUrl: proxy.directoryUrl,
+      keyType: 'ecdsa-p256',
+      accountKeyPem,
+      email: undefined,
+      responder,
+      logger: silentLogger(),
+      caFile: pebble.caFile,
+      requestTimeoutMs: 10_000,
+    });
+    await ca.ensureAccount();
+    const registration = new Map(proxy.requestsByMethod);
+    await ca.issue(['nonce.example.test']);
+    const order = [...proxy.requestsByMethod].map(([key, n]) => [key, n - (registration.get(key) ?? 0)] as const).filter(([, n]) => n > 0);
+    const count = (counts: Iterable<readonly [string, number]>, match: (key: string) => boolean): number =>
+      [...counts].reduce((sum, [key, n]) => (match(key) ? sum + n : sum), 0);
+    const isNonce = (key: string): boolean => key === 'HEAD /nonce-plz';
+    const isSigned = (key: string): boolean => key.startsWith('POST ');
+    t.diagnostic(`registration: ${JSON.stringify([...registration])}`);
+    t.diagnostic(`one order: ${JSON.stringify(order)}`);
+    // Registration starts with an empty pool, so it needs one; the order itself needs none.
+    assert.ok(count(registration, isNonce) <= 1, `registration: ${JSON.stringify([...registration])}`);
+    assert.ok(count(order, isSigned) >= 6, `one order: ${JSON.stringify(order)}`);
+    assert.equal(count(order, isNonce), 0, `one order: ${JSON.stringify(order)}`);
   });
 });

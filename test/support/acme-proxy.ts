@@ -7,7 +7,7 @@
  * - ACME profiles (draft-ietf-acme-profiles): `meta.profiles` in the directory; a newOrder naming a
  *   profile that is not advertised gets `invalidProfile`. Pebble 2.4.0 ignores the `profile` and
  *   `replaces` fields, so a known profile or any `replaces` is forwarded and issued as usual.
- * - Observation: every newOrder payload and its status, request counts per path.
+ * - Observation: every newOrder payload and its status, request counts per path and per method and path.
  * - Fault injection: canned problem responses for the next N requests to a path, and whole-CA
  *   outages (`setMode`): every connection reset, or requests accepted and never answered.
  *
@@ -173,6 +173,8 @@ export class AcmeProxy {
   readonly directoryUrl: string;
   readonly orders: ObservedOrder[] = [];
   readonly requests = new Map<string, number>();
+  /** The same counts split by method, keyed `METHOD /path` (e.g. `HEAD /nonce-plz`, `POST /my-order`). */
+  readonly requestsByMethod = new Map<string, number>();
   /** When (epoch ms) each connection reset in `refuse` mode arrived: the clients' connection attempts. */
   readonly refusedConnections: number[] = [];
   /** `METHOD /path` of each request left unanswered in `stall` mode (ids kept). */
@@ -338,6 +340,8 @@ export class AcmeProxy {
     const method = req.method ?? 'GET';
     const pattern = pathPattern(path);
     this.requests.set(pattern, (this.requests.get(pattern) ?? 0) + 1);
+    const keyed = `${method} ${pattern}`;
+    this.requestsByMethod.set(keyed, (this.requestsByMethod.get(keyed) ?? 0) + 1);
     const body = await readBody(req);
     // URLs the proxy itself hands out follow the Host the client used, as pebble's do.
     const host = req.headers.host ?? this.#ownHost;
