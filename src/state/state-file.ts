@@ -2,6 +2,12 @@ import type { CertStore } from '../certs/store.js';
 import type { Logger } from '../log.js';
 import { emptyState, parseState, serializeState, STATE_FILE, type DaemonState } from './state.js';
 
+interface QueuedWrite {
+  /** The newest state saved while this write waited; it is serialised when the write starts. */
+  state: DaemonState;
+  readonly written: Promise<void>;
+}
+
 /**
  * `state.json` in the storage directory: readable JSON, written atomically through the store, one
  * write at a time and only when its content changed. A damaged file is kept beside it under another
@@ -9,7 +15,10 @@ import { emptyState, parseState, serializeState, STATE_FILE, type DaemonState } 
  */
 export class StateFile {
   private lastWritten: string | undefined;
-  private writing: Promise<void> = Promise.resolve();
+  /** The write that waits for the one in progress; every save until it starts joins it. */
+  private queued: QueuedWrite | undefined;
+  /** Settles when the last write queued is over; never rejects, so one failure does not stop the rest. */
+  private previous: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly store: CertStore,
@@ -29,14 +38,29 @@ export class StateFile {
     return state;
   }
 
-  /** Queues a write of `state`; resolves once it (or a later one covering it) is on disk. */
+  /**
+   * Queues a write of `state`; resolves once it (or a later one covering it) is on disk, rejects if
+   * that write fails. Callers save after every change to the one shared state, and serialising a big
+   * state costs tens of milliseconds, so saves made while a write waits share it, and it serialises
+   * when it starts, covering every change made until then.
+   */
   save(state: DaemonState): Promise<void> {
-    const text = serializeState(state);
-    this.writing = this.writing.then(async () => {
-      if (text === this.lastWritten) return;
-      await this.store.writeFileAtomic(STATE_FILE, text, 0o600);
-      this.lastWritten = text;
-    });
-    return this.writing;
+    if (this.queued !== undefined) {
+      this.queued.state = state;
+      return this.queued.written;
+    }
+    const queued: QueuedWrite = { state, written: this.previous.then(() => this.write(queued)) };
+    this.queued = queued;
+    this.previous = queued.written.catch(() => undefined);
+    return queued.written;
+  }
+
+  private async write(queued: QueuedWrite): Promise<void> {
+    // Serialised from here on: a change made after this point needs a write of its own.
+    this.queued = undefined;
+    const text = serializeState(queued.state);
+    if (text === this.lastWritten) return;
+    await this.store.writeFileAtomic(STATE_FILE, text, 0o600);
+    this.lastWritten = text;
   }
 }
