@@ -149,6 +149,37 @@ describe('HTTP server', () => {
     assert.equal((await get('/metrics/x')).status, 404);
   });
 
+  it('sends Content-Length and Cache-Control: no-store with every answer, GET or HEAD', async () => {
+    health = { healthy: true, problems: [], details: {} };
+    responder.add('tok', 'tok.key');
+    const cases = [
+      ['/.well-known/acme-challenge/ping', 'GET', 200, 'application/json'],
+      ['/.well-known/acme-challenge/tok', 'GET', 200, 'text/plain'],
+      ['/.well-known/acme-challenge/nope', 'GET', 404, 'text/plain; charset=utf-8'],
+      ['/health', 'GET', 200, 'application/json'],
+      ['/status.json', 'GET', 200, 'application/json'],
+      ['/health', 'POST', 405, 'text/plain; charset=utf-8'],
+      ['/', 'GET', 404, 'text/plain; charset=utf-8'],
+    ] as const;
+    for (const [path, method, status, contentType] of cases) {
+      const full = await get(path, method);
+      const what = `${method} ${path}`;
+      assert.equal(full.status, status, what);
+      assert.equal(full.headers['content-type'], contentType, what);
+      assert.equal(full.headers['cache-control'], 'no-store', what);
+      assert.equal(Number(full.headers['content-length']), Buffer.byteLength(full.body), what);
+      assert.equal(full.headers['allow'], status === 405 ? 'GET, HEAD' : undefined, what);
+      if (method === 'GET') {
+        const head = await get(path, 'HEAD');
+        assert.equal(head.status, status, `HEAD ${path}`);
+        assert.equal(head.body, '', `HEAD ${path}`);
+        assert.equal(head.headers['content-length'], full.headers['content-length'], `HEAD ${path}`);
+        assert.equal(head.headers['cache-control'], 'no-store', `HEAD ${path}`);
+      }
+    }
+    responder.remove('tok');
+  });
+
   it('reports a port it cannot bind with the address in the message', async () => {
     const other = createHttpServer({ responder, health: () => health, logger: silentLogger() });
     const port = Number(new URL(base).port);
