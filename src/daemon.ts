@@ -10,7 +10,7 @@ import type { Config } from './config.js';
 import { closeServer, createHttpServer, listen, type HealthReport } from './http/server.js';
 import { LbSignaller } from './lb/marathon-lb.js';
 import type { Logger } from './log.js';
-import { selectWantedNames } from './marathon/apps.js';
+import { NameSelector } from './marathon/apps.js';
 import { MarathonClient } from './marathon/client.js';
 import { EventWatcher, type StreamState } from './marathon/events.js';
 import { Metrics } from './metrics/metrics.js';
@@ -440,16 +440,17 @@ export class Daemon {
     const started = this.clock.now();
     this.syncStatus.lastAttemptAt = started;
     this.logger.info({ reasons }, 'starting a sync');
-    let apps: unknown[];
+    const { group, multipleDomains, allowedDomains, maxNamesPerApp } = this.deps.config;
+    let selector: NameSelector;
     try {
-      apps = await this.marathon.getApps(this.stopping.signal);
+      // App by app as the list arrives: a 10,000-app cluster's list is never held whole.
+      selector = await this.marathon.readApps(() => new NameSelector({ group, multipleDomains, allowedDomains, maxNamesPerApp }), this.stopping.signal);
     } catch (err) {
       this.syncStatus.lastError = errorMessage(err);
       this.logger.error({ err: errorMessage(err) }, 'sync failed: could not read the apps from Marathon; the next event, reconnect or periodic sync tries again');
       return false;
     }
-    const { group, multipleDomains, allowedDomains, maxNamesPerApp } = this.deps.config;
-    const selection = selectWantedNames(apps, { group, multipleDomains, allowedDomains, maxNamesPerApp });
+    const selection = selector.result();
     for (const w of selection.warnings) {
       this.logger.warn({ appId: w.appId, portIndex: w.portIndex, label: w.label }, w.message);
     }
@@ -468,7 +469,7 @@ export class Daemon {
     }
     this.logger.info(
       {
-        apps: apps.length,
+        apps: selector.appCount,
         wanted: selection.names.length,
         issued: result.written.length,
         failed: result.failed.length,

@@ -83,34 +83,56 @@ export function parseDomainLabel(value: string): string[] {
 
 /**
  * Every host name the apps want certificates for, in app order then port order, each name once.
+ * Apps are added one at a time, as they are read, so that the app list never has to be held whole.
  *
  * Unlike the original, one odd app never stops the others: an app that is malformed, whose ports
  * cannot be counted, or whose label holds an invalid name is skipped (wholly or for that name) with a
  * warning. Never throws.
  */
-export function selectWantedNames(apps: readonly unknown[], options: SelectionOptions): SelectionResult {
-  const names: WantedName[] = [];
-  const warnings: AppWarning[] = [];
-  const seen = new Set<string>();
-  apps.forEach((app, index) => {
+export class NameSelector {
+  private readonly names: WantedName[] = [];
+  private readonly warnings: AppWarning[] = [];
+  private readonly seen = new Set<string>();
+  private count = 0;
+
+  constructor(private readonly options: SelectionOptions) {}
+
+  /** How many app list entries were added, apps or not. */
+  get appCount(): number {
+    return this.count;
+  }
+
+  add(app: unknown): void {
+    const index = this.count++;
     const found: WantedName[] = [];
     const appWarnings: AppWarning[] = [];
     try {
-      selectFromApp(app, index, options, found, appWarnings);
+      selectFromApp(app, index, this.options, found, appWarnings);
     } catch (err) {
-      // Not expected (everything above validates its input); still, one app must not end the sync.
+      // Not expected (everything below validates its input); still, one app must not end the sync.
       const appId = isObject(app) && typeof app['id'] === 'string' ? app['id'] : entryId(index);
-      warnings.push({ appId, message: `app ${appId} skipped after an unexpected error: ${errorText(err)}` });
+      this.warnings.push({ appId, message: `app ${appId} skipped after an unexpected error: ${errorText(err)}` });
       return;
     }
-    warnings.push(...appWarnings);
+    this.warnings.push(...appWarnings);
     for (const wanted of found) {
-      if (seen.has(wanted.name)) continue;
-      seen.add(wanted.name);
-      names.push(wanted);
+      if (this.seen.has(wanted.name)) continue;
+      this.seen.add(wanted.name);
+      this.names.push(wanted);
     }
-  });
-  return { names, warnings };
+  }
+
+  /** The selection from the apps added so far. */
+  result(): SelectionResult {
+    return { names: [...this.names], warnings: [...this.warnings] };
+  }
+}
+
+/** NameSelector for an app list already in memory. */
+export function selectWantedNames(apps: Iterable<unknown>, options: SelectionOptions): SelectionResult {
+  const selector = new NameSelector(options);
+  for (const app of apps) selector.add(app);
+  return selector.result();
 }
 
 const entryId = (index: number): string => `(entry ${index} of the app list)`;

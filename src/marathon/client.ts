@@ -2,6 +2,7 @@ import { request, type Dispatcher } from 'undici';
 import type { Logger } from '../log.js';
 import { describeRequestError } from '../util/http-error.js';
 import { endpointDisplayUrl, endpointUrl, parseEndpoint, type Endpoint } from '../util/endpoint.js';
+import { AppListError, AppListScanner } from './app-list.js';
 
 /** A failed Marathon call; the message names every URL tried (credentials redacted) and why it failed. */
 export class MarathonError extends Error {
@@ -26,6 +27,14 @@ export interface EventStream {
   body: AsyncIterable<Buffer>;
   /** Ends the stream from our side (idle timeout, shutdown). */
   close(): void;
+}
+
+/**
+ * Receives the apps of one answer as they are read. `add` must not throw: an error from it ends the
+ * read like a broken answer would.
+ */
+export interface AppSink {
+  add(app: unknown): void;
 }
 
 /** A reason to move to the next Marathon: the one we asked could not answer at all. */
@@ -63,6 +72,19 @@ export class MarathonClient {
 
   /** `GET /v2/apps` → the list of app definitions, unvalidated (selection copes with any shape). */
   async getApps(signal?: AbortSignal): Promise<unknown[]> {
+    const list = await this.readApps(() => {
+      const apps: unknown[] = [];
+      return { apps, add: (app: unknown) => apps.push(app) };
+    }, signal);
+    return list.apps;
+  }
+
+  /**
+   * `GET /v2/apps`, each app handed to a sink as soon as it has arrived, so that the list is never
+   * held whole. An instance may fail half-way through its answer and the next one is asked from the
+   * start, so each attempt gets a fresh sink from `start`; the one fed a complete list is returned.
+   */
+  async readApps<S extends AppSink>(start: () => S, signal?: AbortSignal): Promise<S> {
     const { timeoutMs } = this.options;
     const maxBytes = this.options.maxAppsBytes ?? DEFAULT_MAX_APPS_BYTES;
     return this.withFailover('/v2/apps', undefined, async (endpoint, url, display) => {
@@ -78,9 +100,10 @@ export class MarathonClient {
           bodyTimeout: timeoutMs,
           ...(signals.length === 0 ? {} : { signal: AbortSignal.any(signals) }),
         });
-        const text = await readText(response, maxBytes);
-        checkStatus(response.statusCode, display, text);
-        return parseAppList(response, text);
+        await checkAppListResponse(response, display);
+        const sink = start();
+        await streamAppList(response, sink, maxBytes);
+        return sink;
       } catch (err) {
         if (deadline?.aborted === true && signal?.aborted !== true) {
           throw new FailoverError(`no complete answer within ${deadlineMs / 1000} s (${APPS_DEADLINE_FACTOR} × --marathon-timeout)`);
@@ -169,7 +192,7 @@ export class MarathonClient {
   }
 }
 
-/** Reads a body as UTF-8, refusing (and abandoning) one larger than `maxBytes`. */
+/** Reads a (small: an error page) body as UTF-8, refusing (and abandoning) one larger than `maxBytes`. */
 async function readText(response: Dispatcher.ResponseData, maxBytes = 2 ** 20): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
@@ -189,25 +212,46 @@ async function readText(response: Dispatcher.ResponseData, maxBytes = 2 ** 20): 
 }
 
 /**
- * A 2xx answer that is not Marathon's app list (a proxy's HTML page, truncated JSON, another API)
- * means this instance is broken, not the cluster: the next instance may well answer properly.
+ * Refuses an answer that cannot be the app list before reading it: a 2xx answer that is not JSON (a
+ * proxy's HTML page, another API) means this instance is broken, not the cluster.
  */
-function parseAppList(response: Dispatcher.ResponseData, text: string): unknown[] {
+async function checkAppListResponse(response: Dispatcher.ResponseData, display: string): Promise<void> {
+  if (response.statusCode >= 400) {
+    const text = await readText(response).catch(() => '');
+    checkStatus(response.statusCode, display, text);
+  }
   const contentType = mediaType(response.headers['content-type']);
   if (contentType !== 'application/json') {
+    // Reads a small page to keep the connection, abandons a large one.
+    await response.body.dump();
     throw new FailoverError(`answered with Content-Type '${contentType ?? 'none'}', expected application/json`);
   }
-  let parsed: unknown;
+}
+
+/**
+ * Feeds the body to `sink` app by app as it arrives, refusing (and abandoning) one larger than
+ * `maxBytes`. A body that turns out not to be the app list, even at its very end, is a reason to fail
+ * over, like truncated JSON would be: the next instance may well answer properly.
+ */
+async function streamAppList(response: Dispatcher.ResponseData, sink: AppSink, maxBytes: number): Promise<void> {
+  const scanner = new AppListScanner((app) => {
+    sink.add(app);
+  });
+  let size = 0;
   try {
-    parsed = JSON.parse(text);
-  } catch {
-    throw new FailoverError(`answered with a body that is not JSON (${text.length} characters)`);
+    for await (const chunk of response.body) {
+      const buffer = chunk as Buffer;
+      size += buffer.length;
+      // Leaving the loop by throwing destroys the body, so the rest is never read.
+      if (size > maxBytes) throw new FailoverError(`the answer is larger than ${maxBytes} bytes; not reading further`);
+      scanner.write(buffer);
+    }
+    scanner.end();
+  } catch (err) {
+    if (err instanceof FailoverError) throw err;
+    if (err instanceof AppListError) throw new FailoverError(err.message);
+    throw new FailoverError(`reading the answer failed: ${describeRequestError(err)}`);
   }
-  const apps = typeof parsed === 'object' && parsed !== null ? (parsed as { apps?: unknown }).apps : undefined;
-  if (!Array.isArray(apps)) {
-    throw new FailoverError('answered without an "apps" list');
-  }
-  return apps as unknown[];
 }
 
 function checkStatus(status: number, display: string, body: string): void {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { normaliseHostname } from '../../src/domains/hostname.js';
-import { parseDomainLabel, selectWantedNames, type AppWarning, type MultipleDomainsMode, type SelectionResult } from '../../src/marathon/apps.js';
+import { NameSelector, parseDomainLabel, selectWantedNames, type AppWarning, type MultipleDomainsMode, type SelectionResult } from '../../src/marathon/apps.js';
 
 /** An app with host networking and `ports` port definitions, as `GET /v2/apps` returns it. */
 function app(id: string, labels: Record<string, unknown>, ports = 1): Record<string, unknown> {
@@ -370,6 +370,41 @@ describe('selectWantedNames: properties', () => {
       }),
       { numRuns: 200 },
     );
+  });
+});
+
+describe('NameSelector: apps added one at a time', () => {
+  const options = { group: 'external', multipleDomains: 'first' as const };
+
+  it('counts entries itself, for the list positions in warnings and for the app count', () => {
+    const selector = new NameSelector(options);
+    for (const entry of [standard('a.example'), null, standard('b.example'), 'app']) selector.add(entry);
+    assert.equal(selector.appCount, 4);
+    const result = selector.result();
+    assert.deepEqual(names(result), ['a.example', 'b.example']);
+    assert.deepEqual(result.warnings.map((w) => w.appId), ['(entry 1 of the app list)', '(entry 3 of the app list)']);
+  });
+
+  it('gives the selection so far, which later apps do not change', () => {
+    const selector = new NameSelector(options);
+    selector.add(standard('a.example'));
+    const early = selector.result();
+    selector.add(app('/b', { HAPROXY_GROUP: 'external', MARATHON_ACME_0_DOMAIN: 'b.example a.example' }));
+    assert.deepEqual(names(early), ['a.example']);
+    assert.deepEqual(early.warnings, []);
+    assert.deepEqual(names(selector.result()), ['a.example', 'b.example']);
+    assert.equal(selector.result().warnings.length, 1);
+  });
+
+  it('dedups across apps like the whole-list selection, from any iterable', () => {
+    function* apps(): Generator {
+      yield app('/one', { HAPROXY_GROUP: 'external', MARATHON_ACME_0_DOMAIN: 'x.example' });
+      yield app('/two', { HAPROXY_GROUP: 'external', MARATHON_ACME_0_DOMAIN: 'x.example', MARATHON_ACME_1_DOMAIN: 'y.example' }, 2);
+    }
+    assert.deepEqual(selectWantedNames(apps(), options).names, [
+      { name: 'x.example', appId: '/one', portIndex: 0 },
+      { name: 'y.example', appId: '/two', portIndex: 1 },
+    ]);
   });
 });
 
