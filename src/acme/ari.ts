@@ -5,9 +5,8 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { AsnConvert } from '@peculiar/asn1-schema';
-import { AuthorityKeyIdentifier, Certificate, id_ce_authorityKeyIdentifier } from '@peculiar/asn1-x509';
 import { request, type Dispatcher } from 'undici';
+import { certificateFields } from '../certs/der.js';
 import { describeRequestError } from '../util/http-error.js';
 import { parseRetryAfter } from '../util/retry-after.js';
 
@@ -61,10 +60,15 @@ export class AriError extends Error {
  * The RFC 9773 certificate identifier: base64url(AKI keyIdentifier) "." base64url(serial), unpadded.
  * The serial must be the DER INTEGER's content bytes exactly as encoded, including the leading 00 a
  * serial with its top bit set carries. Node's `X509Certificate.serialNumber` and @peculiar/x509's both
- * drop that byte, which yields an ID the CA does not know, so the certificate is decoded with the ASN.1
- * schema library, whose INTEGER converter hands back the raw content bytes.
- * Takes the first certificate of `certPem` (a full chain is fine). Throws when the certificate cannot be
- * read or has no AKI keyIdentifier (RFC 9773 assumes RFC 5280 certificates, which always have one).
+ * drop that byte, which yields an ID the CA does not know; `CertInfo.serialHex` keeps it.
+ */
+export function formatAriCertId(keyIdentifierHex: string, serialHex: string): string {
+  return `${Buffer.from(keyIdentifierHex, 'hex').toString('base64url')}.${Buffer.from(serialHex, 'hex').toString('base64url')}`;
+}
+
+/**
+ * The certID of the first certificate of `certPem` (a full chain is fine). Throws when the certificate
+ * cannot be read or has no AKI keyIdentifier (RFC 9773 assumes RFC 5280 certificates, which always have one).
  */
 export function ariCertId(certPem: string): string {
   let der: Buffer;
@@ -73,17 +77,18 @@ export function ariCertId(certPem: string): string {
   } catch (err) {
     throw new Error(`cannot compute the ARI certID: the certificate cannot be read: ${errorText(err)}`, { cause: err });
   }
-  const tbs = AsnConvert.parse(der, Certificate).tbsCertificate;
-  const extension = tbs.extensions?.find((ext) => ext.extnID === id_ce_authorityKeyIdentifier);
-  if (extension === undefined) {
+  const fields = certificateFields(der);
+  if (fields === undefined) {
+    throw new Error('cannot compute the ARI certID: the certificate\'s DER does not have the structure RFC 5280 gives it');
+  }
+  if (fields.authorityKeyId === undefined) {
     throw new Error('cannot compute the ARI certID: the certificate has no Authority Key Identifier extension');
   }
-  const keyIdentifier = AsnConvert.parse(extension.extnValue, AuthorityKeyIdentifier).keyIdentifier;
-  if (keyIdentifier === undefined || keyIdentifier.byteLength === 0) {
+  const { keyIdentifier } = fields.authorityKeyId;
+  if (keyIdentifier === undefined || keyIdentifier.length === 0) {
     throw new Error('cannot compute the ARI certID: the Authority Key Identifier extension has no keyIdentifier');
   }
-  const serial = Buffer.from(tbs.serialNumber);
-  return `${Buffer.from(keyIdentifier.buffer).toString('base64url')}.${serial.toString('base64url')}`;
+  return `${keyIdentifier.toString('base64url')}.${fields.serial.toString('base64url')}`;
 }
 
 /**

@@ -4,6 +4,8 @@
  * file makes it refuse the whole configuration (and so every site on the load balancer).
  */
 import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
+import { certificateFields, type CertificateFields } from './der.js';
+import { publicKeyMatches } from './key-match.js';
 import { joinPem, splitPem, type PemBlock } from './pem.js';
 
 export interface CertInfo {
@@ -17,6 +19,8 @@ export interface CertInfo {
   issuer: string;
   /** SHA-256 fingerprint as Node prints it (`AB:CD:...`). */
   fingerprint256: string;
+  /** The Authority Key Identifier's keyIdentifier in lower-case hex; undefined when there is none. */
+  authorityKeyIdHex: string | undefined;
 }
 
 export interface Bundle {
@@ -72,21 +76,29 @@ export function parseBundle(text: string): BundleResult {
   const firstCert = certBlocks[0];
   if (firstCert === undefined) return fail('no certificate in the file');
 
-  let key: KeyObject;
-  try {
-    key = createPrivateKey({ key: keyBlock.pem, format: 'pem' });
-  } catch (err) {
-    return fail(`the private key cannot be read: ${message(err)}`);
+  const leafDer = pemDer(firstCert);
+  const leafFields = leafDer === undefined ? undefined : certificateFields(leafDer);
+  // OpenSSL's key decoder costs about 0.5 ms per key, most of what reading a bundle costs; the key's
+  // own copy of its public part settles the usual case. Anything else (no public part, another key
+  // type, a mismatch, bytes that do not walk) goes to OpenSSL, which gives the verdict and the reason.
+  let key: KeyObject | undefined;
+  const keyDer = pemDer(keyBlock);
+  if (keyDer === undefined || leafFields === undefined || !publicKeyMatches(keyBlock.label, keyDer, leafFields.spki)) {
+    try {
+      key = createPrivateKey({ key: keyBlock.pem, format: 'pem' });
+    } catch (err) {
+      return fail(`the private key cannot be read: ${message(err)}`);
+    }
   }
   const certs: X509Certificate[] = [];
   for (const [i, block] of certBlocks.entries()) {
     try {
-      certs.push(new X509Certificate(block.pem));
+      certs.push(i === 0 ? new X509Certificate(block.pem) : chainCertificate(block.pem));
     } catch (err) {
       return fail(`certificate ${i + 1} cannot be read: ${message(err)}`);
     }
   }
-  const owner = certs.findIndex((cert) => keyMatches(cert, key));
+  const owner = key === undefined ? 0 : certs.findIndex((cert) => keyMatches(cert, key));
   if (owner === -1) return fail('the private key does not belong to any certificate in the file');
   if (owner > 0) {
     return fail(
@@ -97,7 +109,7 @@ export function parseBundle(text: string): BundleResult {
   if (leafCert === undefined) return fail('no certificate in the file');
   let leaf: CertInfo;
   try {
-    leaf = infoOf(leafCert);
+    leaf = infoOf(leafCert, leafFields ?? certificateFields(leafCert.raw));
   } catch (err) {
     return fail(`the certificate cannot be read: ${message(err)}`);
   }
@@ -119,7 +131,8 @@ export function parseBundle(text: string): BundleResult {
 
 /** Throws when `pem` does not start with a readable certificate. */
 export function certInfo(pem: string): CertInfo {
-  return infoOf(new X509Certificate(pem));
+  const cert = new X509Certificate(pem);
+  return infoOf(cert, certificateFields(cert.raw));
 }
 
 /**
@@ -138,6 +151,23 @@ export function formatBundle(keyPem: string, certChainPem: string): string {
   return joinPem([...keyBlocks, ...certs]);
 }
 
+/**
+ * Every bundle from one CA carries the same intermediate, and parsing it again costs as much as parsing
+ * the leaf (about 0.15 ms); a handful of entries covers the chains of every CA in use.
+ */
+const chainCache = new Map<string, X509Certificate>();
+const CHAIN_CACHE_SIZE = 16;
+
+function chainCertificate(pem: string): X509Certificate {
+  const cached = chainCache.get(pem);
+  if (cached !== undefined) return cached;
+  const cert = new X509Certificate(pem);
+  const oldest = chainCache.keys().next();
+  if (chainCache.size >= CHAIN_CACHE_SIZE && oldest.done !== true) chainCache.delete(oldest.value);
+  chainCache.set(pem, cert);
+  return cert;
+}
+
 function keyMatches(cert: X509Certificate, key: KeyObject): boolean {
   try {
     return cert.checkPrivateKey(key);
@@ -147,7 +177,8 @@ function keyMatches(cert: X509Certificate, key: KeyObject): boolean {
   }
 }
 
-function infoOf(cert: X509Certificate): CertInfo {
+/** `fields` is undefined when the DER could not be walked; Node's view of the serial is used then. */
+function infoOf(cert: X509Certificate, fields: CertificateFields | undefined): CertInfo {
   const notBefore = new Date(cert.validFrom);
   const notAfter = new Date(cert.validTo);
   if (Number.isNaN(notBefore.getTime()) || Number.isNaN(notAfter.getTime())) {
@@ -158,13 +189,16 @@ function infoOf(cert: X509Certificate): CertInfo {
       .filter((entry) => entry.type === 'DNS')
       .map((entry) => entry.value.toLowerCase()),
   );
+  const keyIdentifier = fields?.authorityKeyId?.keyIdentifier;
   return {
     names: dnsNames.length > 0 ? dnsNames : dedupe(commonNames(cert.subject).map((cn) => cn.toLowerCase())),
     notBefore,
     notAfter,
-    serialHex: serialHex(cert),
+    // Node's `serialNumber` drops a leading 00 byte, which ARI's certID must keep.
+    serialHex: fields === undefined ? cert.serialNumber.toLowerCase() : fields.serial.toString('hex'),
     issuer: cert.issuer.split('\n').filter((part) => part !== '').join(', '),
     fingerprint256: cert.fingerprint256,
+    authorityKeyIdHex: keyIdentifier === undefined || keyIdentifier.length === 0 ? undefined : keyIdentifier.toString('hex'),
   };
 }
 
@@ -215,45 +249,10 @@ function commonNames(subject: string): string[] {
     .map((line) => line.slice(3));
 }
 
-/**
- * Node's `serialNumber` drops a leading 00 byte, which ARI's certID must keep, so the serial is read
- * from the DER: Certificate ::= SEQUENCE { tbs SEQUENCE { [0] version OPTIONAL, serial INTEGER, ... } }.
- */
-function serialHex(cert: X509Certificate): string {
-  const der = cert.raw;
-  const outer = readTlv(der, 0);
-  const tbs = outer === undefined ? undefined : readTlv(der, outer.contentStart);
-  let field = tbs === undefined ? undefined : readTlv(der, tbs.contentStart);
-  if (field?.tag === 0xa0) field = readTlv(der, field.end);
-  if (field?.tag !== 0x02) return cert.serialNumber.toLowerCase();
-  return der.subarray(field.contentStart, field.end).toString('hex');
-}
-
-interface Tlv {
-  tag: number;
-  contentStart: number;
-  end: number;
-}
-
-function readTlv(der: Buffer, offset: number): Tlv | undefined {
-  const tag = der[offset];
-  const first = der[offset + 1];
-  if (tag === undefined || first === undefined) return undefined;
-  let length = first;
-  let contentStart = offset + 2;
-  if (first & 0x80) {
-    const count = first & 0x7f;
-    if (count === 0 || count > 4) return undefined;
-    length = 0;
-    for (let n = 0; n < count; n++) {
-      const byte = der[offset + 2 + n];
-      if (byte === undefined) return undefined;
-      length = length * 256 + byte;
-    }
-    contentStart += count;
-  }
-  const end = contentStart + length;
-  return end > der.length ? undefined : { tag, contentStart, end };
+/** The DER inside a PEM block; undefined for a block with RFC 1421 headers, which OpenSSL is left to read. */
+function pemDer(block: PemBlock): Buffer | undefined {
+  const body = block.pem.slice(block.pem.indexOf('\n') + 1, block.pem.lastIndexOf('-----END'));
+  return body.includes(':') ? undefined : Buffer.from(body, 'base64');
 }
 
 function dedupe(values: string[]): string[] {

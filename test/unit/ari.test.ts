@@ -4,7 +4,10 @@ import { webcrypto, X509Certificate } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { AsnConvert } from '@peculiar/asn1-schema';
+import { AuthorityKeyIdentifier, Certificate, GeneralName, id_ce_authorityKeyIdentifier, KeyIdentifier } from '@peculiar/asn1-x509';
 import * as x509 from '@peculiar/x509';
+import fc from 'fast-check';
 import { Agent } from 'undici';
 import {
   ARI_DEFAULT_RETRY_MS,
@@ -14,8 +17,11 @@ import {
   ariCertId,
   clampRetryAfter,
   fetchRenewalInfo,
+  formatAriCertId,
   parseRenewalInfo,
 } from '../../src/acme/ari.js';
+import { parseBundle } from '../../src/certs/bundle.js';
+import { summarizeBundle } from '../../src/certs/summary.js';
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
 
@@ -32,6 +38,10 @@ before(async () => {
 async function makeCert(serialHex: string, akiHex: string | undefined): Promise<string> {
   const extensions: x509.Extension[] = [new x509.BasicConstraintsExtension(false, undefined, true)];
   if (akiHex !== undefined) extensions.push(new x509.AuthorityKeyIdentifierExtension(akiHex));
+  return makeCertWith(serialHex, extensions);
+}
+
+async function makeCertWith(serialHex: string, extensions: x509.Extension[]): Promise<string> {
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: serialHex,
     name: 'CN=ari.example.test',
@@ -76,7 +86,68 @@ describe('ariCertId', () => {
   it('throws a clear error for text that is not a certificate', () => {
     assert.throws(() => ariCertId('not a certificate'), /certificate cannot be read/);
   });
+
+  it('throws a clear error for an AKI that names the issuer and serial but no keyIdentifier', async () => {
+    const aki = new AuthorityKeyIdentifier({ authorityCertIssuer: [new GeneralName({ dNSName: 'ca.example.test' })], authorityCertSerialNumber: new Uint8Array([1]).buffer });
+    const pem = await makeCertWith('0a1b2c', [new x509.Extension(id_ce_authorityKeyIdentifier, false, AsnConvert.serialize(aki))]);
+    assert.throws(() => ariCertId(pem), /Authority Key Identifier extension has no keyIdentifier/);
+  });
+
+  it('reads the same certID as a full ASN.1 decoder, whatever the serial, the AKI and the extensions around it', async () => {
+    const hexBytes = (min: number, max: number) => fc.uint8Array({ minLength: min, maxLength: max }).map((b) => Buffer.from(b).toString('hex'));
+    await fc.assert(
+      fc.asyncProperty(
+        // No leading 00 unless the next byte needs it: the DER serial is what the generator is given.
+        fc.tuple(fc.integer({ min: 1, max: 255 }), hexBytes(0, 19)).map(([first, rest]) => first.toString(16).padStart(2, '0') + rest),
+        hexBytes(1, 32),
+        fc.boolean(),
+        fc.boolean(),
+        fc.boolean(),
+        async (serialHex, akiHex, withIssuer, critical, akiFirst) => {
+          const aki = new AuthorityKeyIdentifier({
+            keyIdentifier: new KeyIdentifier(Buffer.from(akiHex, 'hex')),
+            ...(withIssuer ? { authorityCertIssuer: [new GeneralName({ dNSName: 'ca.example.test' })], authorityCertSerialNumber: new Uint8Array([0x7f, 1]).buffer } : {}),
+          });
+          const others = [
+            new x509.BasicConstraintsExtension(false, undefined, true),
+            new x509.SubjectAlternativeNameExtension([{ type: 'dns', value: 'ari.example.test' }]),
+            // An extension whose value holds the AKI's OID bytes, for a walk that would merely search for them.
+            new x509.Extension('1.3.6.1.4.1.99999.1', false, Buffer.from('0403551d23', 'hex')),
+          ];
+          const akiExtension = new x509.Extension(id_ce_authorityKeyIdentifier, critical, AsnConvert.serialize(aki));
+          const pem = await makeCertWith(serialHex, akiFirst ? [akiExtension, ...others] : [...others, akiExtension]);
+          assert.equal(ariCertId(pem), certIdByAsn1Schema(pem));
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
+  it('is what summarizeBundle gives from the fields parseBundle read, without parsing again', async () => {
+    const key = await webcrypto.subtle.exportKey('pkcs8', keys.privateKey);
+    const keyPem = `-----BEGIN PRIVATE KEY-----\n${Buffer.from(key).toString('base64')}\n-----END PRIVATE KEY-----\n`;
+    const pem = await makeCert('87654321', '69885b6b87464041e1b37b847ba0ae2cde01c8d4');
+    const parsed = parseBundle(keyPem + pem);
+    if (!parsed.ok) assert.fail(parsed.reason);
+    assert.equal(summarizeBundle('ari.example.test', parsed.bundle).ariCertId, 'aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE');
+    assert.equal(formatAriCertId('69885b6b87464041e1b37b847ba0ae2cde01c8d4', '0087654321'), 'aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE');
+    const withoutAki = parseBundle(keyPem + (await makeCert('0a1b2c', undefined)));
+    if (!withoutAki.ok) assert.fail(withoutAki.reason);
+    assert.equal(summarizeBundle('ari.example.test', withoutAki.bundle).ariCertId, undefined);
+  });
 });
+
+/**
+ * The certID as a full ASN.1 decoder reads it (how ariCertId used to compute it), to check the DER walk
+ * against: @peculiar/asn1-schema's INTEGER converter hands back the serial's content bytes as encoded.
+ */
+function certIdByAsn1Schema(pem: string): string | undefined {
+  const tbs = AsnConvert.parse(new X509Certificate(pem).raw, Certificate).tbsCertificate;
+  const extension = tbs.extensions?.find((ext) => ext.extnID === id_ce_authorityKeyIdentifier);
+  const keyIdentifier = extension === undefined ? undefined : AsnConvert.parse(extension.extnValue, AuthorityKeyIdentifier).keyIdentifier;
+  if (keyIdentifier === undefined) return undefined;
+  return `${Buffer.from(keyIdentifier.buffer).toString('base64url')}.${Buffer.from(tbs.serialNumber).toString('base64url')}`;
+}
 
 describe('clampRetryAfter', () => {
   it('reads delay-seconds', () => {

@@ -1,10 +1,13 @@
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
-import { createPublicKey, generateKeyPair, webcrypto, X509Certificate, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPair, webcrypto, X509Certificate, type KeyObject } from 'node:crypto';
 import { describe, it, before } from 'node:test';
 import { promisify } from 'node:util';
 import * as x509 from '@peculiar/x509';
+import fc from 'fast-check';
 import { certInfo, formatBundle, parseBundle, type Bundle } from '../../src/certs/bundle.js';
+import { certificateFields, type SubjectPublicKeyInfo } from '../../src/certs/der.js';
+import { publicKeyMatches } from '../../src/certs/key-match.js';
 import { joinPem, splitPem } from '../../src/certs/pem.js';
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
@@ -22,8 +25,12 @@ function keyPem(key: KeyObject, type: 'pkcs1' | 'pkcs8' | 'sec1'): string {
   return key.export({ type, format: 'pem' }).toString();
 }
 
-const importParams = (kind: string | undefined) =>
-  kind === 'rsa' ? { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' } : { name: 'ECDSA', namedCurve: 'P-256' };
+const importParams = (key: KeyObject) =>
+  key.asymmetricKeyType === 'rsa'
+    ? { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' }
+    : key.asymmetricKeyType === 'ed25519'
+      ? { name: 'Ed25519' }
+      : { name: 'ECDSA', namedCurve: key.asymmetricKeyDetails?.namedCurve === 'secp384r1' ? 'P-384' : key.asymmetricKeyDetails?.namedCurve === 'secp521r1' ? 'P-521' : 'P-256' };
 const signParams = (kind: string | undefined) => (kind === 'rsa' ? { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' } : { name: 'ECDSA', hash: 'SHA-256' });
 
 interface IssueOptions {
@@ -42,14 +49,14 @@ async function issue(o: IssueOptions): Promise<string> {
   const publicKey = await subtle.importKey(
     'spki',
     createPublicKey(o.subjectKey).export({ type: 'spki', format: 'der' }),
-    importParams(o.subjectKey.asymmetricKeyType),
+    importParams(o.subjectKey),
     true,
     ['verify'],
   );
   const signingKey = await subtle.importKey(
     'pkcs8',
     o.issuerKey.export({ type: 'pkcs8', format: 'der' }),
-    importParams(o.issuerKey.asymmetricKeyType),
+    importParams(o.issuerKey),
     false,
     ['sign'],
   );
@@ -270,5 +277,129 @@ describe('certInfo', () => {
     assert.deepEqual(certInfo(pki.ecLeaf).names, ['ec.example.test']);
     assert.equal(certInfo(pki.caPem).issuer, 'CN=Test CA');
     assert.throws(() => certInfo('blah'));
+  });
+});
+
+/** PEM of `der` under `label`, as OpenSSL writes it. */
+function derPem(label: string, der: Buffer): string {
+  return `-----BEGIN ${label}-----\n${der.toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n$/, '')}\n-----END ${label}-----\n`;
+}
+
+function spkiOf(certPem: string): SubjectPublicKeyInfo {
+  const fields = certificateFields(new X509Certificate(certPem).raw);
+  if (fields === undefined) assert.fail('the test certificate does not walk');
+  return fields.spki;
+}
+
+/** What parseBundle answered before it learned to read keys itself: OpenSSL's decoder, then its key check. */
+function openSslAccepts(key: string, certPem: string): boolean {
+  try {
+    return new X509Certificate(certPem).checkPrivateKey(createPrivateKey(key));
+  } catch {
+    return false;
+  }
+}
+
+const KEY_LABEL = { pkcs1: 'RSA PRIVATE KEY', pkcs8: 'PRIVATE KEY', sec1: 'EC PRIVATE KEY' } as const;
+
+describe('the key check without OpenSSL', () => {
+  const leafFor = (key: KeyObject, cn: string) => issue({ subjectKey: key, issuerKey: pki.caKey, subject: `CN=${cn}`, issuer: 'CN=Test CA' });
+
+  it('recognises the key by its public part in every format HAProxy reads, RSA and P-256/384/521', async () => {
+    const forms: [KeyObject, string, ('pkcs1' | 'pkcs8' | 'sec1')[]][] = [
+      [pki.rsaKey, pki.rsaLeaf, ['pkcs1', 'pkcs8']],
+      [pki.ecKey, pki.ecLeaf, ['sec1', 'pkcs8']],
+    ];
+    for (const curve of ['P-384', 'P-521']) {
+      const key = (await generateKeyPairAsync('ec', { namedCurve: curve })).privateKey;
+      forms.push([key, await leafFor(key, `${curve}.example.test`), ['sec1', 'pkcs8']]);
+    }
+    for (const [key, leaf, types] of forms) {
+      for (const type of types) {
+        const der = key.export({ type, format: 'der' });
+        assert.equal(publicKeyMatches(KEY_LABEL[type], der, spkiOf(leaf)), true, `${key.asymmetricKeyDetails?.namedCurve ?? 'rsa'} ${type}`);
+        assert.ok(parseBundle(derPem(KEY_LABEL[type], der) + leaf).ok);
+      }
+    }
+  });
+
+  it('does not vouch for another key, nor for the right key under the wrong label', () => {
+    assert.equal(publicKeyMatches('RSA PRIVATE KEY', pki.otherKey.export({ type: 'pkcs1', format: 'der' }), spkiOf(pki.rsaLeaf)), false);
+    assert.equal(publicKeyMatches('EC PRIVATE KEY', pki.ecKey.export({ type: 'sec1', format: 'der' }), spkiOf(pki.rsaLeaf)), false);
+    assert.equal(publicKeyMatches('EC PRIVATE KEY', pki.caKey.export({ type: 'sec1', format: 'der' }), spkiOf(pki.ecLeaf)), false);
+    assert.equal(publicKeyMatches('RSA PRIVATE KEY', pki.rsaKey.export({ type: 'pkcs8', format: 'der' }), spkiOf(pki.rsaLeaf)), false);
+    mustFail(keyPem(pki.caKey, 'sec1') + pki.ecLeaf, /does not belong to any certificate/);
+  });
+
+  it('leaves an EC key without its public point to OpenSSL, which derives the point', () => {
+    // ECPrivateKey { version 1, privateKey, [0] prime256v1 } without the optional [1] publicKey.
+    const withoutPoint = (key: KeyObject) => {
+      const scalar = Buffer.from(key.export({ format: 'jwk' }).d ?? '', 'base64url');
+      const body = Buffer.concat([Buffer.from('020101', 'hex'), Buffer.from([0x04, scalar.length]), scalar, Buffer.from('a00a06082a8648ce3d030107', 'hex')]);
+      return Buffer.concat([Buffer.from([0x30, body.length]), body]);
+    };
+    assert.equal(publicKeyMatches('EC PRIVATE KEY', withoutPoint(pki.ecKey), spkiOf(pki.ecLeaf)), false);
+    assert.deepEqual(mustParse(derPem('EC PRIVATE KEY', withoutPoint(pki.ecKey)) + pki.ecLeaf).leaf.names, ['ec.example.test']);
+    mustFail(derPem('EC PRIVATE KEY', withoutPoint(pki.caKey)) + pki.ecLeaf, /does not belong to any certificate/);
+  });
+
+  it('leaves other key types to OpenSSL (Ed25519)', async () => {
+    const key = (await generateKeyPairAsync('ed25519')).privateKey;
+    const leaf = await leafFor(key, 'ed.example.test');
+    assert.equal(publicKeyMatches('PRIVATE KEY', key.export({ type: 'pkcs8', format: 'der' }), spkiOf(leaf)), false);
+    assert.deepEqual(mustParse(keyPem(key, 'pkcs8') + leaf).leaf.names, ['ed.example.test']);
+    mustFail(keyPem(key, 'pkcs8') + pki.ecLeaf, /does not belong to any certificate/);
+  });
+
+  it('rejects a key cut short inside a complete PEM block, and one with bytes added', () => {
+    for (const type of ['pkcs1', 'pkcs8'] as const) {
+      const der = pki.rsaKey.export({ type, format: 'der' });
+      mustFail(derPem(KEY_LABEL[type], der.subarray(0, der.length - 40)) + pki.rsaLeaf, /private key cannot be read/);
+      const longer = derPem(KEY_LABEL[type], Buffer.concat([der, Buffer.from('0500', 'hex')]));
+      assert.equal(publicKeyMatches(KEY_LABEL[type], Buffer.concat([der, Buffer.from('0500', 'hex')]), spkiOf(pki.rsaLeaf)), false);
+      assert.equal(parseBundle(longer + pki.rsaLeaf).ok, openSslAccepts(longer, pki.rsaLeaf), 'OpenSSL decides');
+    }
+    const sec1 = pki.ecKey.export({ type: 'sec1', format: 'der' });
+    mustFail(derPem('EC PRIVATE KEY', sec1.subarray(0, 30)) + pki.ecLeaf, /private key cannot be read/);
+  });
+
+  it('rejects a certificate and key that share a point off the curve, as OpenSSL cannot load the key', () => {
+    const sec1 = pki.ecKey.export({ type: 'sec1', format: 'der' });
+    const point = sec1.subarray(sec1.length - 65);
+    const leafDer = Buffer.from(new X509Certificate(pki.ecLeaf).raw);
+    const at = leafDer.indexOf(point);
+    assert.ok(at > 0);
+    const badKey = Buffer.from(sec1);
+    const last = badKey.length - 1;
+    badKey[last] = (badKey[last] ?? 0) ^ 1;
+    leafDer[at + 64] = (leafDer[at + 64] ?? 0) ^ 1;
+    const leaf = derPem('CERTIFICATE', leafDer);
+    assert.equal(publicKeyMatches('EC PRIVATE KEY', badKey, spkiOf(leaf)), false);
+    mustFail(derPem('EC PRIVATE KEY', badKey) + leaf, /private key cannot be read/);
+  });
+
+  it('agrees with OpenSSL on keys with a byte changed anywhere, and vouches only for keys OpenSSL accepts', () => {
+    const cases = [
+      { label: KEY_LABEL.pkcs1, der: pki.rsaKey.export({ type: 'pkcs1', format: 'der' }), leaf: pki.rsaLeaf },
+      { label: KEY_LABEL.pkcs8, der: pki.rsaKey.export({ type: 'pkcs8', format: 'der' }), leaf: pki.rsaLeaf },
+      { label: KEY_LABEL.sec1, der: pki.ecKey.export({ type: 'sec1', format: 'der' }), leaf: pki.ecLeaf },
+      { label: KEY_LABEL.pkcs8, der: pki.ecKey.export({ type: 'pkcs8', format: 'der' }), leaf: pki.ecLeaf },
+    ];
+    let vouched = 0;
+    fc.assert(
+      fc.property(fc.constantFrom(...cases), fc.nat(), fc.integer({ min: 0, max: 255 }), (c, position, byte) => {
+        const der = Buffer.from(c.der);
+        der[position % der.length] = byte;
+        const key = derPem(c.label, der);
+        const openSsl = openSslAccepts(key, c.leaf);
+        assert.equal(parseBundle(key + c.leaf).ok, openSsl);
+        if (publicKeyMatches(c.label, der, spkiOf(c.leaf))) {
+          vouched++;
+          assert.ok(openSsl, 'vouched for a key OpenSSL refuses');
+        }
+      }),
+      { numRuns: 400 },
+    );
+    assert.ok(vouched > 50, `the check itself vouched for ${vouched} of 400 keys`);
   });
 });
