@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
+import { formatBundle } from '../../src/certs/bundle.js';
 import { CertStore } from '../../src/certs/store.js';
 import { silentLogger } from '../../src/log.js';
 import { CertificateManager } from '../../src/sync/certificates.js';
@@ -15,11 +16,11 @@ import type { BudgetLimits } from '../../src/acme/rate-budget.js';
 const DAY = 86_400_000;
 const want = (...names: string[]) => names.map((name, i) => ({ name, appId: `/app${i}`, portIndex: 0 }));
 
-async function setup(t: TestContext, maxConcurrentOrders = 2, budgetLimits?: BudgetLimits) {
+async function setup(t: TestContext, maxConcurrentOrders = 2, budgetLimits?: BudgetLimits, storeNow?: () => number) {
   const root = await mkdtemp(join(tmpdir(), 'ma-manager-'));
   t.after(() => rm(root, { recursive: true, force: true }));
   const clock = new OffsetClock();
-  const store = new CertStore(root);
+  const store = new CertStore(root, { now: storeNow });
   await store.init(new Date(clock.now()));
   const ca = new FakeCa(90 * DAY, () => clock.now());
   const manager = new CertificateManager({
@@ -244,5 +245,85 @@ describe('rate budget', () => {
     const renewed = await manager.renewDue();
     assert.deepEqual(renewed.written, [], 'the narrower renewal needs a slot the budget no longer has');
     assert.equal(manager.failed.get('shop.example')?.lastError.type, 'budget');
+  });
+});
+
+describe('refresh', () => {
+  /** The store's clock a minute ahead, so that files the test just wrote count as settled. */
+  const aMinuteOn = () => Date.now() + 60_000;
+
+  /** The names each listing read (parsed), and those it skipped as unchanged. */
+  function watchListings(store: CertStore): { read: string[]; unchanged: string[] }[] {
+    const listings: { read: string[]; unchanged: string[] }[] = [];
+    const list = store.list.bind(store);
+    store.list = async (options) => {
+      const result = await list(options);
+      listings.push({ read: [...result.certs, ...result.corrupt].map((c) => c.name), unchanged: result.unchanged });
+      return result;
+    };
+    return listings;
+  }
+
+  it('parses nothing when nothing changed, and a file an order replaced once', async (t) => {
+    const { store, clock, manager } = await setup(t, 2, undefined, aMinuteOn);
+    await manager.issueMissing(want('a.example', 'b.example', 'c.example'));
+    const listings = watchListings(store);
+    await manager.refresh();
+    const before = new Map(manager.managed);
+    await manager.refresh();
+    assert.deepEqual(listings, [
+      { read: ['a.example', 'b.example', 'c.example'], unchanged: [] },
+      { read: [], unchanged: ['a.example', 'b.example', 'c.example'] },
+    ]);
+    assert.deepEqual(new Map(manager.managed), before, 'the summaries are kept as they were');
+
+    clock.advance(61 * 86_400_000);
+    assert.equal((await manager.renewDue()).written.length, 3);
+    const renewed = new Map(manager.managed);
+    await manager.refresh();
+    await manager.refresh();
+    assert.deepEqual(listings.slice(2), [
+      { read: ['a.example', 'b.example', 'c.example'], unchanged: [] },
+      { read: [], unchanged: ['a.example', 'b.example', 'c.example'] },
+    ]);
+    assert.deepEqual(new Map(manager.managed), renewed);
+  });
+
+  it('reads a replaced file again, drops a deleted one and moves aside one corrupted in place', async (t) => {
+    const { root, store, ca, clock, manager } = await setup(t, 2, undefined, aMinuteOn);
+    await manager.issueMissing(want('replaced.example', 'deleted.example', 'shorter.example', 'same-size.example', 'kept.example'));
+    await manager.refresh();
+    const listings = watchListings(store);
+    const certs = join(root, 'certs');
+
+    const replacement = await ca.issue(['replaced.example', 'www.replaced.example']);
+    await store.write('replaced.example', formatBundle(replacement.keyPem, replacement.chainPem));
+    await rm(join(certs, 'deleted.example.pem'));
+    await writeFile(join(certs, 'shorter.example.pem'), 'garbage');
+    // Same size, written in place: only the timestamps tell, here set well apart from the first write.
+    const sameSize = join(certs, 'same-size.example.pem');
+    const { size, mtime } = await stat(sameSize);
+    await writeFile(sameSize, (await readFile(sameSize, 'utf8')).replace('BEGIN CERTIFICATE', 'BEGIN CERTIFICATX'));
+    assert.equal((await stat(sameSize)).size, size);
+    await utimes(sameSize, new Date(clock.now()), new Date(mtime.getTime() + 5_000));
+
+    await manager.refresh();
+    assert.deepEqual(listings, [{ read: ['replaced.example', 'same-size.example', 'shorter.example'], unchanged: ['kept.example'] }]);
+    assert.deepEqual([...manager.managed.keys()].sort(), ['kept.example', 'replaced.example']);
+    assert.deepEqual(manager.managed.get('replaced.example')?.names, ['replaced.example', 'www.replaced.example']);
+    assert.deepEqual(await readdir(certs), ['kept.example.pem', 'replaced.example.pem']);
+    assert.equal((await readdir(join(root, 'corrupt-certs'))).length, 2);
+  });
+
+  it('reads a file again while it is too fresh to be told from a same-size rewrite', async (t) => {
+    const { store, manager } = await setup(t);
+    await manager.issueMissing(want('fresh.example'));
+    const listings = watchListings(store);
+    await manager.refresh();
+    await manager.refresh();
+    assert.deepEqual(listings, [
+      { read: ['fresh.example'], unchanged: [] },
+      { read: ['fresh.example'], unchanged: [] },
+    ]);
   });
 });

@@ -12,7 +12,7 @@ import { loadOrCreateAccountKey } from '../../src/acme/account-key.js';
 import { parseBundle } from '../../src/certs/bundle.js';
 import { createFallbackCertificate } from '../../src/certs/default-cert.js';
 import { splitPem } from '../../src/certs/pem.js';
-import { CertStore, FileExistsError, StorageError } from '../../src/certs/store.js';
+import { CertStore, FileExistsError, sameFile, StorageError, type FileIdentity } from '../../src/certs/store.js';
 
 const exec = promisify(execFile);
 const DAY = 86_400_000;
@@ -344,6 +344,59 @@ describe('CertStore reads', () => {
     await writeFile(join(store.root, 'certs', 'huge.example.test.pem'), Buffer.alloc(2 * 1024 * 1024, 0x41));
     const { corrupt } = await store.list();
     assert.match(corrupt[0]?.reason ?? '', /too large/);
+  });
+});
+
+describe('CertStore.list of unchanged files', () => {
+  /** A clock a minute ahead, so that files written by the test count as settled. */
+  const aMinuteOn = () => Date.now() + 60_000;
+
+  it("gives each bundle its file's identity, and reads nothing the caller vouches for", async () => {
+    const root = await tempDir();
+    const store = new CertStore(root, { now: aMinuteOn });
+    await store.init(new Date());
+    await store.write('a.example.test', validBundle);
+    await writeFile(join(root, 'certs', 'garbage.example.test.pem'), 'blah');
+    const first = await store.list();
+    const info = await stat(join(root, 'certs', 'a.example.test.pem'));
+    const identity: FileIdentity = { dev: info.dev, ino: info.ino, size: info.size, mtimeMs: info.mtimeMs, ctimeMs: info.ctimeMs };
+    assert.deepEqual(first.certs[0]?.identity, identity);
+    assert.deepEqual((await store.read('a.example.test'))?.identity, identity);
+    assert.deepEqual(first.unchanged, []);
+
+    const asked: string[] = [];
+    const second = await store.list({
+      unchanged: (name, seen) => {
+        asked.push(name);
+        return name === 'garbage.example.test' || sameFile(identity, seen);
+      },
+    });
+    assert.deepEqual(asked, ['a.example.test', 'garbage.example.test']);
+    assert.deepEqual(second.unchanged, ['a.example.test', 'garbage.example.test'], 'garbage vouched for is not even read');
+    assert.deepEqual([second.certs, second.corrupt], [[], []]);
+
+    await store.write('a.example.test', otherBundle);
+    const third = await store.list({ unchanged: (_name, seen) => sameFile(identity, seen) });
+    assert.deepEqual(third.certs.map((c) => c.name), ['a.example.test'], 'a new file in its place is read');
+    assert.deepEqual(third.corrupt.map((c) => c.name), ['garbage.example.test']);
+  });
+
+  it('gives no identity for a file changed within the last second, as a same-size rewrite may not show', async () => {
+    const store = await readyStore();
+    await store.write('fresh.example.test', validBundle);
+    const { certs } = await store.list();
+    assert.equal(certs[0]?.identity, undefined);
+    const settled = await new CertStore(store.root, { now: aMinuteOn }).list();
+    assert.notEqual(settled.certs[0]?.identity, undefined);
+  });
+
+  it('tells files apart by device, inode, size and both timestamps', () => {
+    const base: FileIdentity = { dev: 1, ino: 2, size: 3, mtimeMs: 4.5, ctimeMs: 6.5 };
+    assert.equal(sameFile(base, { ...base }), true);
+    for (const field of ['dev', 'ino', 'size', 'mtimeMs', 'ctimeMs'] as const) {
+      assert.equal(sameFile(base, { ...base, [field]: base[field] + 1 }), false, field);
+    }
+    assert.equal(sameFile(undefined, base), false);
   });
 });
 
