@@ -132,6 +132,12 @@ export class MarathonEmulator {
   #eventStreamRequests = 0;
   #lastEventStreamQuery: URLSearchParams | undefined;
   #rawApps: unknown[] | undefined;
+  /**
+   * The app list as sent, serialised once per change like a caching proxy would: with 10,000 apps a
+   * JSON.stringify per request is tens of milliseconds of the emulator's time that would otherwise
+   * show up in the client's sync time.
+   */
+  #appListBytes: Buffer | undefined;
   readonly #trickles = new Set<NodeJS.Timeout>();
 
   private constructor(options: EmulatorOptions) {
@@ -212,12 +218,14 @@ export class MarathonEmulator {
   /** Like `DELETE /v2/apps/{id}`: Marathon emits no `api_post_event` for a delete. */
   removeApp(id: string): void {
     if (!this.#apps.delete(id) && !this.#apps.delete(normaliseId(id))) throw new Error(`app ${id} does not exist`);
+    this.#appListBytes = undefined;
   }
 
   /** Like a `/v2/groups` or batch `PUT /v2/apps` change: the app list changes, no event is emitted. */
   replaceAppsSilently(apps: object[]): void {
     this.#apps.clear();
     for (const app of apps) this.#apps.set(appIdOf(app), structuredClone(app) as Record<string, unknown>);
+    this.#appListBytes = undefined;
   }
 
   /**
@@ -227,6 +235,7 @@ export class MarathonEmulator {
    */
   serveRawApps(apps: unknown[] | undefined): void {
     this.#rawApps = apps === undefined ? undefined : structuredClone(apps);
+    this.#appListBytes = undefined;
   }
 
   /**
@@ -287,6 +296,7 @@ export class MarathonEmulator {
   #storeAndAnnounce(id: string, app: object, clientIp: string | null): void {
     const stored = structuredClone(app) as Record<string, unknown>;
     this.#apps.set(id, stored);
+    this.#appListBytes = undefined;
     this.#broadcast('api_post_event', {
       clientIp,
       uri: appUri(id),
@@ -366,13 +376,14 @@ export class MarathonEmulator {
         this.#methodNotAllowed(response);
         return;
       }
-      const body = { apps: this.#rawApps ?? [...this.#apps.values()] };
+      this.#appListBytes ??= Buffer.from(JSON.stringify({ apps: this.#rawApps ?? [...this.#apps.values()] }));
       if (APP_LIST_FAULTS.has(this.#mode)) {
-        this.#faultyAppList(response, this.#mode as AppListFault, JSON.stringify(body));
+        this.#faultyAppList(response, this.#mode as AppListFault, this.#appListBytes.toString());
         return;
       }
       this.#appsRequests++;
-      sendJson(response, 200, body);
+      response.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': this.#appListBytes.length });
+      response.end(this.#appListBytes);
       return;
     }
     if (path.startsWith('/v2/apps/') && method === 'GET') {
