@@ -9,6 +9,7 @@
  * storm and renewal benchmarks, which also run the real executable.
  */
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,6 +27,8 @@ import { freePort } from '../test/support/ports.js';
 import { percentiles, type Benchmark, type Figure } from './report.js';
 
 const BIN = fileURLToPath(new URL('../bin/marathon-acme', import.meta.url));
+/** The node flags on bin/marathon-acme's `#!/usr/bin/env -S node ...` line. */
+const LAUNCHER_NODE_FLAGS = (/^#!.*\bnode\b(.*)$/m.exec(readFileSync(BIN, 'utf8'))?.[1] ?? '').split(' ').filter((f) => f !== '');
 export const DAY = 86_400_000;
 /** Let's Encrypt's lifetime; the renewal rule (a third left) is proportional, so any would do. */
 export const LIFETIME_MS = 90 * DAY;
@@ -175,8 +178,6 @@ export interface DaemonOptions {
   listenPort: number;
   storage: string;
   extraArgs?: readonly string[];
-  /** Flags for node itself (e.g. --cpu-prof when looking for where the time goes). */
-  nodeArgs?: readonly string[];
 }
 
 /** Runs bin/marathon-acme with JSON logs on stdout, every line parsed and kept. */
@@ -194,7 +195,13 @@ export function startDaemon(options: DaemonOptions): DaemonProcess {
     options.storage,
   ];
   const spawnedAt = performance.now();
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // The executable as installed, node flags of its #! line included. BENCH_CPU_PROF=<dir>: under
+  // node --cpu-prof with the same flags instead, a .cpuprofile per daemon written when it stops.
+  const profileDir = process.env['BENCH_CPU_PROF'];
+  const [file, ...prefix] = profileDir === undefined || profileDir === ''
+    ? [BIN]
+    : [process.execPath, ...LAUNCHER_NODE_FLAGS, '--cpu-prof', `--cpu-prof-dir=${profileDir}`, BIN];
+  const child = spawn(file, [...prefix, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: LogLine[] = [];
   const listeners = new Set<() => void>();
   let stderr = '';
@@ -368,6 +375,7 @@ async function run(): Promise<Figure[]> {
     // CPU used so far: start-up cost with the machine's other load taken out (it includes the start-up
     // renewal check, which began before the first sync completed).
     const startupCpuMs = await daemon.cpuMs();
+    const startupHwm = (await daemon.memory()).hwm;
     const since = (msg: string): string => {
       const line = daemon.lines.find((l) => l.msg === msg);
       return line === undefined ? '?' : `${((line.at - daemon.spawnedAt) / 1000).toFixed(2)} s`;
@@ -394,7 +402,7 @@ async function run(): Promise<Figure[]> {
       parsePeer(PARSES_PER_GAP, true);
     }
     const cpuPerSync = ((await daemon.cpuMs()) - cpuFrom) / (NOOP_SYNCS - 1);
-    const { hwm } = await daemon.memory();
+    const { hwm, rss } = await daemon.memory();
     const ordered = daemon.lines.filter((l) => l.msg === 'requesting a certificate').length;
     if (ordered > 0) throw new Error(`${ordered} certificates were ordered; every one was stored and valid`);
     const exit = await daemon.stop();
@@ -422,7 +430,7 @@ async function run(): Promise<Figure[]> {
         peer: { name: 'JSON.parse of the same /v2/apps', value: parseMs },
         target: '≤ 3× JSON.parse',
         met: noopMs <= 3 * parseMs,
-        note: `median of ${noop.length} periodic syncs (durationMs as logged: ${noop.join(', ')}) after start-up work ended at ${(settledMs / 1000).toFixed(1)} s; the daemon's own CPU per sync ${cpuPerSync.toFixed(0)} ms (${(cpuPerSync / parseMs).toFixed(1)}× JSON.parse); the emulator's GET /v2/apps alone (serialise, send, read, all in the bench process) takes ${fetchMs.toFixed(0)} ms`,
+        note: `median of ${noop.length} periodic syncs (durationMs as logged: ${noop.join(', ')}) after start-up work ended at ${(settledMs / 1000).toFixed(1)} s; the daemon's own CPU per sync ${cpuPerSync.toFixed(0)} ms (${(cpuPerSync / parseMs).toFixed(1)}× JSON.parse); the emulator's GET /v2/apps alone (its serialised list sent and read, all in the bench process) takes ${fetchMs.toFixed(0)} ms`,
       },
       {
         bench: 'scale',
@@ -431,7 +439,7 @@ async function run(): Promise<Figure[]> {
         unit: 'MB',
         target: '< 150 MB',
         met: hwm < 150 * MB,
-        note: `after start-up, the start-up renewal check and ${noop.length} more complete syncs of ${APPS.toLocaleString('en')} apps`,
+        note: `after start-up, the start-up renewal check and ${noop.length} more complete syncs of ${APPS.toLocaleString('en')} apps; the peak was ${(startupHwm / MB).toFixed(0)} MB by the first complete sync, RSS at the end ${(rss / MB).toFixed(0)} MB`,
       },
     ];
   } finally {
