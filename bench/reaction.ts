@@ -195,7 +195,7 @@ export const reaction: Benchmark = {
         met: undefined,
         note:
           `${http.requestsPerOrder.toFixed(1)} requests per order, ${http.noncesPerOrder.toFixed(1)} of them HEAD newNonce; ${http.challengePolls.toFixed(2)} challenge polls, ` +
-          `${http.orderPolls.toFixed(2)} order polls; the rest of the order's ${order.median} ms is status-poll back-off (first wait 250 ms) and CPU`,
+          `${http.orderPolls.toFixed(2)} order polls; the rest of the order's ${order.median} ms is status-poll back-off (first wait 50 ms, doubling) and CPU`,
       },
     ];
     logNotes(figures);
