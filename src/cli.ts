@@ -281,18 +281,15 @@ export function version(): string {
 }
 
 function buildProgram(kind: 'run' | 'plan'): Command {
-  const program = new Command(kind === 'plan' ? `${PROGRAM} plan` : PROGRAM)
-    .description(
-      kind === 'plan'
-        ? 'Print what a sync and a renewal check would do now (issue, renew, retire, keep, wait, skip), with reasons; reads Marathon and the storage directory, changes nothing and contacts no CA'
-        : 'Automatically manage ACME certificates for Marathon apps served by marathon-lb (see also: marathon-acme plan --help, marathon-acme status --help, marathon-acme check --help)',
-    )
+  const program = newProgram(
+    kind === 'plan' ? `${PROGRAM} plan` : PROGRAM,
+    kind === 'plan'
+      ? 'Print what a sync and a renewal check would do now (issue, renew, retire, keep, wait, skip), with reasons; reads Marathon and the storage directory, changes nothing and contacts no CA'
+      : 'Automatically manage ACME certificates for Marathon apps served by marathon-lb (see also: marathon-acme plan --help, marathon-acme status --help, marathon-acme check --help)',
+  )
     .argument('[storage-dir]', `Path to the directory for storing certificates (env ${STORAGE_DIR_ENV})`)
     .version(version(), '--version', "Show the program's version number and exit")
-    .helpOption('-h, --help', 'Show this help message and exit')
-    .exitOverride()
-    .allowExcessArguments(false)
-    .configureOutput({ writeErr: () => undefined, writeOut: (s) => process.stdout.write(s) });
+    .allowExcessArguments(false);
   for (const spec of OPTIONS) {
     const env = envName(spec);
     const option = new Option(spec.flags, `${spec.description} (env ${env})`);
@@ -330,6 +327,18 @@ function usageError(message: string, command = PROGRAM): Exit {
 
 type Exit = { kind: 'exit'; code: number; stderr: string };
 
+/**
+ * A commander program that throws instead of exiting and prints nothing on errors: parseArgs turns
+ * both into an Exit, so that every command reports a usage error the same way (one line and a hint).
+ */
+function newProgram(name: string, description: string): Command {
+  return new Command(name)
+    .description(description)
+    .helpOption('-h, --help', 'Show this help message and exit')
+    .exitOverride()
+    .configureOutput({ writeErr: () => undefined, writeOut: (s) => process.stdout.write(s) });
+}
+
 /** Runs commander on `argv`; help and version end in exit 0, a usage error in exit 2 with a hint. */
 function parseArgs(program: Command, argv: readonly string[], command: string): Exit | undefined {
   try {
@@ -362,18 +371,15 @@ function sharedOption(key: string): OptionSpec {
  */
 function parseCheck(argv: readonly string[], env: NodeJS.ProcessEnv): CommandLine {
   const command = `${PROGRAM} check`;
-  const program = new Command(command)
-    .description(
-      "Fetch http://<name>/.well-known/acme-challenge/ping the way the CA fetches a challenge (DNS, redirects, ports) and report per name what DNS answered, where redirects led, whether marathon-acme answered, and what to fix; exit 1 if any name fails",
-    )
+  const program = newProgram(
+    command,
+    "Fetch http://<name>/.well-known/acme-challenge/ping the way the CA fetches a challenge (DNS, redirects, ports) and report per name what DNS answered, where redirects led, whether marathon-acme answered, and what to fix; exit 1 if any name fails",
+  )
     .argument('[name...]', 'Domain names to check')
     .option('--all', "Also check every name in the MARATHON_ACME_{n}_DOMAIN labels of Marathon's apps in --group")
     .option('--lb-http <url>', 'Send the checks to this marathon-lb (http://host[:port]) instead of where DNS points')
     .option('--timeout <seconds>', 'Seconds each name may take, DNS and redirects included', '10')
-    .option('--json', 'Print JSON instead of text')
-    .helpOption('-h, --help', 'Show this help message and exit')
-    .exitOverride()
-    .configureOutput({ writeErr: () => undefined, writeOut: (s) => process.stdout.write(s) });
+    .option('--json', 'Print JSON instead of text');
   for (const key of ['marathon', 'group', 'marathonTimeout']) {
     const spec = sharedOption(key);
     program.addOption(new Option(spec.flags, `${spec.description} (env ${envName(spec)}; with --all)`));
@@ -416,16 +422,13 @@ function parseCheck(argv: readonly string[], env: NodeJS.ProcessEnv): CommandLin
  */
 function parseStatus(argv: readonly string[], env: NodeJS.ProcessEnv): CommandLine {
   const command = `${PROGRAM} status`;
-  const program = new Command(command)
-    .description(
-      'Print the stored certificates (certs/, unmanaged-certs/, retired-certs/) with names, expiry, days left, key type, issuer and state, most urgent first; reads the storage directory only, changes nothing and needs no running daemon',
-    )
+  const program = newProgram(
+    command,
+    'Print the stored certificates (certs/, unmanaged-certs/, retired-certs/) with names, expiry, days left, key type, issuer and state, most urgent first; reads the storage directory only, changes nothing and needs no running daemon',
+  )
     .argument('[storage-dir]', `Path to the storage directory (env ${STORAGE_DIR_ENV})`)
     .option('--json', 'Print JSON instead of a table (ISO dates; the field names are stable)')
-    .helpOption('-h, --help', 'Show this help message and exit')
-    .exitOverride()
-    .allowExcessArguments(false)
-    .configureOutput({ writeErr: () => undefined, writeOut: (s) => process.stdout.write(s) });
+    .allowExcessArguments(false);
   const refused = parseArgs(program, argv, command);
   if (refused !== undefined) return refused;
   const storageDir = program.args[0] ?? env[STORAGE_DIR_ENV];
