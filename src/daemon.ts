@@ -17,7 +17,8 @@ import { Metrics } from './metrics/metrics.js';
 import { countStoredFiles } from './metrics/stored-files.js';
 import { StateFile } from './state/state-file.js';
 import { readStatus } from './status/command.js';
-import type { ComponentState, LbStatus, StatusView } from './status/page.js';
+import { accountState, lbState, marathonState, type LbResult, type SyncStatus } from './status/components.js';
+import type { StatusView } from './status/page.js';
 import { parseEndpoint } from './util/endpoint.js';
 import type { DaemonState } from './state/state.js';
 import { CertificateManager } from './sync/certificates.js';
@@ -52,12 +53,6 @@ export class StartupError extends Error {
   override readonly name = 'StartupError';
 }
 
-interface SyncStatus {
-  lastAttemptAt: number | undefined;
-  lastSuccessAt: number | undefined;
-  lastError: string | undefined;
-}
-
 /**
  * Wires the parts together and owns the triggers: the Marathon event stream, the periodic sync, the
  * renewal timer and the account registration retries. Everything else is a module with one job.
@@ -83,7 +78,7 @@ export class Daemon {
   private accountError: string | undefined;
   private streamState: StreamState = 'disconnected';
   /** The last signal outcome per marathon-lb (by its display URL), for /status. */
-  private readonly lbResults = new Map<string, { ok: boolean; at: number; error: string | undefined }>();
+  private readonly lbResults = new Map<string, LbResult>();
   private statusCache: { at: number; view: Promise<StatusView> } | undefined;
   private readonly syncStatus: SyncStatus = { lastAttemptAt: undefined, lastSuccessAt: undefined, lastError: undefined };
   private readonly background: Promise<void>[] = [];
@@ -337,36 +332,21 @@ export class Daemon {
     const { config } = this.deps;
     const report = await readStatus(config.storageDir, now);
     const s = this.syncStatus;
-    const at = (t: number): string => new Date(t).toISOString().replace(/\.\d{3}Z$/, 'Z');
-    const failedLast = s.lastError !== undefined && (s.lastSuccessAt === undefined || (s.lastAttemptAt ?? 0) > s.lastSuccessAt);
-    const marathon: ComponentState = failedLast
-      ? { level: 'bad', summary: `last sync failed: ${s.lastError ?? ''}` }
-      : s.lastSuccessAt === undefined
-        ? { level: 'warn', summary: 'no sync with Marathon has completed yet' }
-        : { level: this.streamState === 'attached' ? 'ok' : 'warn', summary: `last sync succeeded at ${at(s.lastSuccessAt)}${this.streamState === 'attached' ? '' : '; event stream not attached'}` };
-    const account: ComponentState = this.accountReady
-      ? { level: 'ok', summary: 'registered' }
-      : this.accountError === undefined
-        ? { level: 'warn', summary: 'registering' }
-        : { level: 'bad', summary: `not registered: ${this.accountError}` };
     const owed = new Set(this.lb.pending);
-    const lbs: LbStatus[] = config.lbUrls.map((raw) => {
+    const lbs = config.lbUrls.map((raw) => {
       const url = parseEndpoint(raw).display;
-      const last = this.lbResults.get(url);
-      if (owed.has(url)) return { url, level: 'bad', summary: `reload owed, retrying${last?.error === undefined ? '' : `: ${last.error}`}` };
-      if (last === undefined) return { url, level: 'ok', summary: 'no reload needed yet' };
-      return { url, level: 'ok', summary: `last reload accepted at ${at(last.at)}` };
+      return lbState(url, owed.has(url), this.lbResults.get(url));
     });
     return {
       generatedAt: new Date(now).toISOString(),
       version: this.deps.version ?? 'unknown',
       marathon: {
-        ...marathon,
+        ...marathonState(s, this.streamState),
         urls: this.marathon.displayUrls,
         eventStream: this.streamState,
         lastSyncAt: s.lastSuccessAt === undefined ? null : new Date(s.lastSuccessAt).toISOString(),
       },
-      account: { ...account, directory: config.acmeDirectoryUrl },
+      account: { ...accountState(this.accountReady, this.accountError), directory: config.acmeDirectoryUrl },
       lbs,
       certificates: report.certificates,
     };
