@@ -19,9 +19,7 @@ import { eventually } from '../support/eventually.js';
 import { faultCase } from '../support/fault-report.js';
 import { haproxyCheck } from '../support/haproxy.js';
 import { startLbReceiver } from '../support/lb-receiver.js';
-import { MarathonEmulator } from '../support/marathon-emulator.js';
-import { startPebble } from '../support/pebble.js';
-import { freePort } from '../support/ports.js';
+import { startPeers } from '../support/peers.js';
 
 const BIN = fileURLToPath(new URL('../../bin/marathon-acme', import.meta.url));
 const CERTS = 30;
@@ -62,11 +60,7 @@ describe('crash safety under SIGKILL', () => {
       tried: `${ROUNDS} kills of the real executable during ${CERTS} issuances (seed ${seed}; CRASH_SEED=${seed} replays it), then a clean run`,
     });
     const random = mulberry32(seed);
-    const httpPort = await freePort();
-    const pebble = await startPebble({ httpPort });
-    t.after(() => pebble.stop());
-    const marathon = await MarathonEmulator.start({ heartbeatMs: 0 });
-    t.after(() => marathon.stop());
+    const { httpPort, pebble, marathon } = await startPeers((cleanup) => { t.after(cleanup); });
     for (let i = 0; i < CERTS; i++) {
       marathon.addApp(hostApp(`/crash/app${i}`, { HAPROXY_GROUP: 'external', MARATHON_ACME_0_DOMAIN: `crash${i}.example.test` }));
     }

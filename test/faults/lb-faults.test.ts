@@ -20,9 +20,8 @@ import { testConfig } from '../support/config.js';
 import { eventually } from '../support/eventually.js';
 import { faultCase } from '../support/fault-report.js';
 import { startLbReceiver, type LbReceiver } from '../support/lb-receiver.js';
-import { MarathonEmulator } from '../support/marathon-emulator.js';
-import { startPebble } from '../support/pebble.js';
 import { freePort } from '../support/ports.js';
+import { startPeers } from '../support/peers.js';
 
 describe('marathon-lb signaller', () => {
   it('signals every LB once, concurrently', async (t) => {
@@ -89,11 +88,7 @@ describe('marathon-lb signaller', () => {
     it(`issues and signals the healthy LB at once while the other ${what}`, async (t) => {
       const rec = faultCase(t, { area: 'Load balancers', fault: `one of two LBs ${what} during issuance`, tried: '2 + 1 certificates through the daemon and pebble, then the LB recovers' });
       const defer = cleanupStack(t);
-      const httpPort = await freePort();
-      const pebble = await startPebble({ httpPort });
-      defer(() => pebble.stop());
-      const marathon = await MarathonEmulator.start({ heartbeatMs: 0 });
-      defer(() => marathon.stop());
+      const { httpPort, pebble, marathon } = await startPeers(defer);
       const app = (i: number) => hostApp(`/lb${i}`, { HAPROXY_GROUP: 'external', MARATHON_ACME_0_DOMAIN: `lbfault${i}.example.test` });
       marathon.addApp(app(0));
       marathon.addApp(app(1));

@@ -20,9 +20,7 @@ import { eventually } from '../support/eventually.js';
 import { faultCase } from '../support/fault-report.js';
 import { haproxyCheck } from '../support/haproxy.js';
 import { startLbReceiver } from '../support/lb-receiver.js';
-import { MarathonEmulator } from '../support/marathon-emulator.js';
-import { startPebble } from '../support/pebble.js';
-import { freePort } from '../support/ports.js';
+import { startPeers } from '../support/peers.js';
 
 /** Bad bundles of the kinds a disk or another tool leaves behind, by the name they pretend to be. */
 async function damagedBundles(): Promise<Record<string, string>> {
@@ -42,11 +40,7 @@ async function damagedBundles(): Promise<Record<string, string>> {
 
 async function startDaemon(t: TestContext, storage: string, names: string[]) {
   const defer = cleanupStack(t);
-  const httpPort = await freePort();
-  const pebble = await startPebble({ httpPort });
-  defer(() => pebble.stop());
-  const marathon = await MarathonEmulator.start({ heartbeatMs: 0 });
-  defer(() => marathon.stop());
+  const { httpPort, pebble, marathon } = await startPeers(defer);
   names.forEach((name, i) => {
     marathon.addApp(hostApp(`/stored${i}`, { HAPROXY_GROUP: 'external', MARATHON_ACME_0_DOMAIN: name }));
   });

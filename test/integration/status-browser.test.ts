@@ -20,9 +20,8 @@ import { cleanupStack } from '../support/cleanup.js';
 import { testConfig } from '../support/config.js';
 import { eventually } from '../support/eventually.js';
 import { startLbReceiver } from '../support/lb-receiver.js';
-import { MarathonEmulator } from '../support/marathon-emulator.js';
-import { startPebble } from '../support/pebble.js';
 import { freePort } from '../support/ports.js';
+import { startPeers } from '../support/peers.js';
 
 const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
 /** The flags reference/npm.md lists for Debian's chromium in a sandbox without a GPU or network. */
@@ -38,11 +37,7 @@ async function chromiumPath(): Promise<string> {
 describe('status page in a browser', () => {
   it('shows the certificates most urgent first, the state of Marathon, the account and each LB, on a phone and a desktop', async (t) => {
     const defer = cleanupStack(t);
-    const httpPort = await freePort();
-    const pebble = await startPebble({ httpPort });
-    defer(() => pebble.stop());
-    const marathon = await MarathonEmulator.start({ heartbeatMs: 0 });
-    defer(() => marathon.stop());
+    const { httpPort, pebble, marathon } = await startPeers(defer);
     marathon.addApp(hostApp('/shop', { HAPROXY_GROUP: 'external', MARATHON_ACME_0_DOMAIN: 'shop.example.test' }));
     marathon.addApp(hostApp('/blog', { HAPROXY_GROUP: 'external', MARATHON_ACME_0_DOMAIN: 'blog.example.test' }));
     const lb = await startLbReceiver();
