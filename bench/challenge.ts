@@ -17,8 +17,10 @@ import autocannon from 'autocannon';
 import { ChallengeResponder } from '../src/acme/challenges.js';
 import { createHttpServer, listen } from '../src/http/server.js';
 import { createLogger } from '../src/log.js';
+import { Cleanup } from './cleanup.js';
+import { processCpuMs } from './daemon-process.js';
 import type { Benchmark, Figure } from './report.js';
-import { Cleanup, log, processCpuMs } from './scale.js';
+import { log } from './scale.js';
 
 /** A token and key authorization of the lengths an ACME CA and an account thumbprint give. */
 const TOKEN = 'evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA';
@@ -79,7 +81,7 @@ interface Child {
 async function startServer(kind: Kind, cleanup: Cleanup): Promise<Child> {
   const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--serve', kind], { stdio: ['pipe', 'pipe', 'inherit'] });
   const exited = once(child, 'exit');
-  cleanup.add(async () => {
+  cleanup.defer(`the ${kind} server`, async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     child.stdin.end();
     const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);

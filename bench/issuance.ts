@@ -10,30 +10,30 @@
  * HTTP request to the CA is timed by ACME resource, so request counts and time per order fall out),
  * and key generation timed separately in this process with the same node:crypto call the daemon uses.
  *
- * Also exports the pieces `reaction` reuses: the daemon process with its parsed log, an LB stand-in
- * that keeps the arrival time of every signal, and a clean-up stack.
+ * Also exports the pieces `reaction` reuses: an LB stand-in that keeps the arrival time of every
+ * signal, the test for "delivered" (bundles in certs/, each LB signalled after the last write), the
+ * ACME request totals from /metrics, and a polling wait.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { generateKeyPair } from 'node:crypto';
 import { once } from 'node:events';
-import { access, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { access, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { createSecureContext, rootCertificates } from 'node:tls';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { request } from 'undici';
 import { hostApp } from '../test/support/apps.js';
 import { MarathonEmulator } from '../test/support/marathon-emulator.js';
 import { pebbleTls, startPebble, type Pebble } from '../test/support/pebble.js';
 import { freePort } from '../test/support/ports.js';
+import { Cleanup } from './cleanup.js';
+import { processCpuMs, spawnDaemon, type DaemonProcess } from './daemon-process.js';
 import { percentiles, type Benchmark, type Figure } from './report.js';
 
-const BIN = fileURLToPath(new URL('../bin/marathon-acme', import.meta.url));
-const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 const NAMES = 50;
 /** The default of --max-concurrent-orders, then the two points of the curve the issue asks for. */
 const CONCURRENCY = [4, 8, 16] as const;
@@ -43,31 +43,6 @@ const RUN_LIMIT_MS = 120_000;
 const CERTBOT_TRIES = 3;
 
 const generateKeyPairAsync = promisify(generateKeyPair);
-
-// ---------------------------------------------------------------------------------------------
-// Shared with reaction.ts
-// ---------------------------------------------------------------------------------------------
-
-/** Runs clean-ups in reverse order of registration; a failing one is reported and the rest still run. */
-export class CleanupStack {
-  readonly #steps: Array<{ what: string; run: () => Promise<unknown> }> = [];
-
-  defer(what: string, run: () => Promise<unknown>): void {
-    this.#steps.push({ what, run });
-  }
-
-  async run(): Promise<void> {
-    for (const step of this.#steps.reverse()) {
-      try {
-        await step.run();
-      } catch (err) {
-        // Thrown from a finally block this would mask the benchmark's own error; stderr keeps both.
-        process.stderr.write(`[bench] clean-up "${step.what}" failed: ${err instanceof Error ? err.message : String(err)}\n`);
-      }
-    }
-    this.#steps.length = 0;
-  }
-}
 
 /**
  * A marathon-lb stand-in like test/support/lb-receiver.ts (200 on POST /_mlb_signal/usr1), which
@@ -115,83 +90,6 @@ export async function startSignalRecorder(): Promise<SignalRecorder> {
   };
 }
 
-/** One JSON log line of the daemon, with its own timestamp as epoch milliseconds. */
-export interface LogEntry {
-  at: number;
-  msg: string;
-  fields: Record<string, unknown>;
-}
-
-export interface DaemonProcess {
-  pid: number;
-  /** Every log line so far, in order. */
-  readonly logs: readonly LogEntry[];
-  /** Stops it with SIGTERM (SIGKILL after 10 s) and waits for the exit; safe to call twice. */
-  stop(): Promise<void>;
-  /** Throws when the daemon has exited: a crash must end the benchmark, not a wait. */
-  assertRunning(): void;
-}
-
-/**
- * Starts bin/marathon-acme with JSON logs on stdout (what a log shipper reads) and parses them. With
- * BENCH_CPU_PROF=<dir> it runs dist/main.js under `node --cpu-prof` instead (the launcher's dynamic
- * import makes no difference to the profile), writing one .cpuprofile per daemon when it stops.
- */
-export function spawnDaemon(args: readonly string[]): DaemonProcess {
-  const profileDir = process.env['BENCH_CPU_PROF'];
-  const command = profileDir === undefined || profileDir === '' ? [BIN] : [process.execPath, '--cpu-prof', `--cpu-prof-dir=${profileDir}`, MAIN];
-  const [file = BIN, ...prefix] = command;
-  const child: ChildProcess = spawn(file, [...prefix, '--log-format', 'json', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const logs: LogEntry[] = [];
-  let stderr = '';
-  let pending = '';
-  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
-    const parts = (pending + chunk).split('\n');
-    pending = parts.pop() ?? '';
-    for (const line of parts) {
-      if (line.trim() === '') continue;
-      const fields = JSON.parse(line) as Record<string, unknown>;
-      const time = fields['time'];
-      const msg = fields['msg'];
-      logs.push({ at: typeof time === 'string' ? Date.parse(time) : NaN, msg: typeof msg === 'string' ? msg : '', fields });
-    }
-  });
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
-    stderr = (stderr + chunk).slice(-8_192);
-  });
-  const exited = new Promise<string>((resolve) => {
-    child.once('exit', (code, signal) => {
-      resolve(`code ${String(code)}, signal ${String(signal)}`);
-    });
-  });
-  let exitedWith: string | undefined;
-  void exited.then((how) => (exitedWith = how));
-  let stopping: Promise<void> | undefined;
-  return {
-    pid: child.pid ?? -1,
-    logs,
-    assertRunning(): void {
-      if (exitedWith !== undefined) {
-        const last = logs.slice(-5).map((l) => `${l.msg} ${JSON.stringify(l.fields['err'] ?? '')}`).join('\n');
-        throw new Error(`marathon-acme exited (${exitedWith}); stderr: ${stderr.trim()}\nlast log lines:\n${last}`);
-      }
-    },
-    stop(): Promise<void> {
-      stopping ??= (async () => {
-        if (exitedWith !== undefined) return;
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-        try {
-          await exited;
-        } finally {
-          clearTimeout(timer);
-        }
-      })();
-      return stopping;
-    },
-  };
-}
-
 /** Polls `check` every 10 ms until it returns a value; the limit only turns a hang into an error. */
 export async function until<T>(what: string, check: () => Promise<T | undefined> | T | undefined, limitMs = RUN_LIMIT_MS): Promise<T> {
   const deadline = Date.now() + limitMs;
@@ -224,16 +122,6 @@ export async function deliveredAt(storage: string, names: readonly string[], lbs
   return { lastWrite, signalled };
 }
 
-/** The arguments every benchmark run of the daemon shares. */
-export function daemonArgs(pebble: Pebble, marathonUrl: string, lbs: readonly SignalRecorder[], httpPort: number, storage: string, extra: readonly string[]): string[] {
-  return [
-    '--acme', pebble.directoryUrl, '--acme-ca-file', pebble.caFile, '--marathon', marathonUrl, '--lb', lbs.map((l) => l.url).join(','),
-    // The benchmark names resolve only through pebble's DNS stub, not the system resolver the
-    // preflight check uses; in production the preflight adds one HTTP round trip per name.
-    '--listen', `127.0.0.1:${httpPort}`, '--no-preflight', ...extra, storage,
-  ];
-}
-
 /** Per ACME resource: how many HTTP requests the daemon sent and the seconds they took, from /metrics. */
 export async function acmeRequestTotals(port: number): Promise<Map<string, { count: number; seconds: number }>> {
   const response = await request(`http://127.0.0.1:${port}/metrics`);
@@ -258,24 +146,10 @@ export function median(values: readonly number[]): number {
   return percentiles(values).median;
 }
 
-/** User + system CPU seconds of a process so far, all its threads (Linux /proc); NaN elsewhere. */
-export async function cpuSeconds(pid: number): Promise<number> {
-  const text = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
-  // The command name (field 2) may contain spaces; utime and stime are fields 14 and 15.
-  const fields = text?.slice(text.lastIndexOf(')') + 2).split(' ');
-  const ticks = Number(fields?.[11]) + Number(fields?.[12]);
-  // USER_HZ is 100 on every Linux architecture Node runs on.
-  return ticks / 100;
-}
-
 /** Writes each figure's note to stderr: the terminal table has no room for them, BENCHMARKS.md does. */
 export function logNotes(figures: readonly Figure[]): void {
   for (const f of figures) if (f.note !== undefined) process.stderr.write(`[bench] ${f.bench}: ${f.figure}: ${f.note}\n`);
 }
-
-// ---------------------------------------------------------------------------------------------
-// The issuance benchmark
-// ---------------------------------------------------------------------------------------------
 
 interface DaemonRun {
   keyType: string;
@@ -324,15 +198,15 @@ function names(): string[] {
 /** What a run that did not finish got to, for the error message. */
 export async function progress(storage: string, lbs: readonly SignalRecorder[], daemon: DaemonProcess): Promise<string> {
   const files = await readdir(join(storage, 'certs')).catch(() => []);
-  const problems = daemon.logs
-    .filter((l) => l.fields['level'] !== 'info')
+  const problems = daemon.lines
+    .filter((l) => l.level !== 'info')
     .slice(-3)
     .map((l) => `${l.msg}: ${JSON.stringify(l.fields['err'] ?? '')}`);
   return `${files.length} bundles in certs/, LB signals ${lbs.map((l) => l.times.length).join('/')}; last warnings: ${problems.join(' | ') || 'none'}`;
 }
 
 async function daemonRun(keyType: string, concurrency: number): Promise<DaemonRun> {
-  const stack = new CleanupStack();
+  const stack = new Cleanup();
   try {
     const httpPort = await freePort();
     const pebble = await startPebble({ httpPort });
@@ -348,10 +222,14 @@ async function daemonRun(keyType: string, concurrency: number): Promise<DaemonRu
     const storage = await mkdtemp(join(tmpdir(), 'ma-bench-issuance-'));
     stack.defer('storage directory', () => rm(storage, { recursive: true, force: true }));
 
+    const cpuSeconds = async (pid: number): Promise<number> => (await processCpuMs(pid)) / 1000;
     const pebbleCpuAtStart = await cpuSeconds(pebble.pid);
     const loadBefore = loadavg()[0] ?? NaN;
     const started = Date.now();
-    const daemon = spawnDaemon(daemonArgs(pebble, marathon.url, lbs, httpPort, storage, ['--key-type', keyType, '--max-concurrent-orders', String(concurrency)]));
+    const daemon = spawnDaemon({
+      acme: pebble, marathon: marathon.url, lbs, listenPort: httpPort, storage,
+      args: ['--key-type', keyType, '--max-concurrent-orders', String(concurrency)],
+    });
     stack.defer('marathon-acme', () => daemon.stop());
     const done = await until(`${NAMES} bundles and a signal to each LB after the last write (${keyType}, ${concurrency} concurrent)`, () => {
       daemon.assertRunning();
@@ -363,9 +241,10 @@ async function daemonRun(keyType: string, concurrency: number): Promise<DaemonRu
     const daemonCpuS = await cpuSeconds(daemon.pid);
     const pebbleCpuS = (await cpuSeconds(pebble.pid)) - pebbleCpuAtStart;
     const end = Math.max(...done.signalled);
-    const firstOf = (msg: string): number => daemon.logs.find((l) => l.msg === msg)?.at ?? NaN;
-    const issued = daemon.logs.filter((l) => l.msg === 'certificate issued');
-    const lastIssued = Math.max(...issued.map((l) => l.at));
+    // The daemon's own timestamps: on the same clock as `started` and the LBs' arrival times.
+    const firstOf = (msg: string): number => daemon.lines.find((l) => l.msg === msg)?.loggedAt ?? NaN;
+    const issued = daemon.lines.filter((l) => l.msg === 'certificate issued');
+    const lastIssued = Math.max(...issued.map((l) => l.loggedAt));
     return {
       keyType,
       concurrency,
@@ -419,7 +298,7 @@ function certbotOnce(pebble: Pebble, port: number, dir: string, name: string): P
 }
 
 async function certbotRun(): Promise<CertbotRun> {
-  const stack = new CleanupStack();
+  const stack = new Cleanup();
   try {
     const port = await freePort();
     // A pebble of its own, started exactly like the daemon's (startPebble's defaults: VA without

@@ -14,22 +14,9 @@ import { join } from 'node:path';
 import { MarathonEmulator } from '../test/support/marathon-emulator.js';
 import { startPebble } from '../test/support/pebble.js';
 import { freePort } from '../test/support/ports.js';
-import {
-  acmeRequestTotals,
-  acmeSummary,
-  CleanupStack,
-  daemonArgs,
-  deliveredAt,
-  labelledApp,
-  logNotes,
-  median,
-  progress,
-  spawnDaemon,
-  startSignalRecorder,
-  until,
-  type DaemonProcess,
-  type LogEntry,
-} from './issuance.js';
+import { Cleanup } from './cleanup.js';
+import { spawnDaemon, type DaemonProcess, type LogLine } from './daemon-process.js';
+import { acmeRequestTotals, acmeSummary, deliveredAt, labelledApp, logNotes, median, progress, startSignalRecorder, until } from './issuance.js';
 import { percentiles, type Benchmark, type Figure } from './report.js';
 
 const TRIALS = 20;
@@ -56,7 +43,7 @@ function sleep(ms: number): Promise<void> {
 }
 
 /** The first line at or after `from` with this message (and this domain, when given). */
-function find(logs: readonly LogEntry[], from: number, msg: string, domain?: string): LogEntry | undefined {
+function find(logs: readonly LogLine[], from: number, msg: string, domain?: string): LogLine | undefined {
   for (let i = from; i < logs.length; i++) {
     const line = logs[i];
     if (line !== undefined && line.msg === msg && (domain === undefined || line.fields['domain'] === domain)) return line;
@@ -68,7 +55,7 @@ function find(logs: readonly LogEntry[], from: number, msg: string, domain?: str
 async function waitUntilIdle(daemon: DaemonProcess): Promise<void> {
   await until('the daemon registered, attached and synced', () => {
     daemon.assertRunning();
-    const logs = daemon.logs;
+    const logs = daemon.lines;
     if (find(logs, 0, 'attached to the Marathon event stream; running a full sync') === undefined) return undefined;
     const afterAccount = logs.findIndex((l) => l.msg === 'starting a sync' && Array.isArray(l.fields['reasons']) && l.fields['reasons'].includes('ACME account ready'));
     if (afterAccount < 0) return undefined;
@@ -81,7 +68,7 @@ export const reaction: Benchmark = {
   name: 'reaction',
   tools: ['pebble'],
   async run(): Promise<Figure[]> {
-    const stack = new CleanupStack();
+    const stack = new Cleanup();
     const trials: Trial[] = [];
     /** ACME requests of the trials alone: /metrics after them minus /metrics before. */
     const acme = new Map<string, { count: number; seconds: number }>();
@@ -97,7 +84,7 @@ export const reaction: Benchmark = {
       for (const lb of lbs) stack.defer('LB stand-in', () => lb.stop());
       const storage = await mkdtemp(join(tmpdir(), 'ma-bench-reaction-'));
       stack.defer('storage directory', () => rm(storage, { recursive: true, force: true }));
-      const daemon = spawnDaemon(daemonArgs(pebble, marathon.url, lbs, httpPort, storage, []));
+      const daemon = spawnDaemon({ acme: pebble, marathon: marathon.url, lbs, listenPort: httpPort, storage });
       stack.defer('marathon-acme', () => daemon.stop());
       await waitUntilIdle(daemon);
       const before = await acmeRequestTotals(httpPort);
@@ -105,7 +92,7 @@ export const reaction: Benchmark = {
 
       for (let i = 0; i < TRIALS; i++) {
         const name = `app${i}.reaction.example.test`;
-        const from = daemon.logs.length;
+        const from = daemon.lines.length;
         const added = Date.now();
         marathon.addApp(labelledApp(`/reaction/app${i}`, name));
         const done = await until(`certificate for ${name} and both LBs signalled`, () => {
@@ -116,7 +103,7 @@ export const reaction: Benchmark = {
         });
         // The log lines were written before the signal went out; the pipe may deliver them a moment later.
         const lines = await until(`the log lines of ${name}`, () => {
-          const logs = daemon.logs;
+          const logs = daemon.lines;
           const sync = find(logs, from, 'starting a sync');
           const requested = find(logs, from, 'requesting a certificate', name);
           const issued = find(logs, from, 'certificate issued', name);
@@ -127,10 +114,11 @@ export const reaction: Benchmark = {
         trials.push({
           totalMs: signalled - added,
           orderMs: Number(lines.issued.fields['durationMs']),
-          eventToSyncMs: lines.sync.at - added,
-          syncToOrderMs: lines.requested.at - lines.sync.at,
-          issuedToStoredMs: lines.stored.at - lines.issued.at,
-          storedToSignalMs: signalled - lines.stored.at,
+          // The daemon's own timestamps, on the clock of `added` and the LBs' arrival times (Date.now()).
+          eventToSyncMs: lines.sync.loggedAt - added,
+          syncToOrderMs: lines.requested.loggedAt - lines.sync.loggedAt,
+          issuedToStoredMs: lines.stored.loggedAt - lines.issued.loggedAt,
+          storedToSignalMs: signalled - lines.stored.loggedAt,
         });
         await sleep(IDLE_GAP_MS);
       }

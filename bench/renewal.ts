@@ -15,8 +15,10 @@ import { startLbReceiver } from '../test/support/lb-receiver.js';
 import { MarathonEmulator } from '../test/support/marathon-emulator.js';
 import { startPebble } from '../test/support/pebble.js';
 import { freePort } from '../test/support/ports.js';
+import { Cleanup } from './cleanup.js';
+import { spawnDaemon, type LogLine } from './daemon-process.js';
 import type { Benchmark, Figure } from './report.js';
-import { bundlesFor, Cleanup, DAY, domainOf, log, mixedApps, ourApps, startDaemon, storeBundles, type LogLine } from './scale.js';
+import { bundlesFor, DAY, domainOf, log, mixedApps, ourApps, storeBundles } from './scale.js';
 
 const STORED = 5_000;
 const DUE = 500;
@@ -29,7 +31,7 @@ const RENEWAL_LIMIT_MS = 10 * 60_000;
 function perMinute(orders: readonly LogLine[], startMs: number): number[] {
   const buckets: number[] = [];
   for (const line of orders) {
-    const minute = Math.floor((Date.parse(line.time) - startMs) / 60_000);
+    const minute = Math.floor((line.loggedAt - startMs) / 60_000);
     buckets[minute] = (buckets[minute] ?? 0) + 1;
   }
   // Minutes without an order are holes in the array; they count as zero.
@@ -42,7 +44,7 @@ async function run(): Promise<Figure[]> {
     const current = ourApps(STORED - DUE);
     const due = ourApps(DUE, 'due');
     const storage = await mkdtemp(join(tmpdir(), 'ma-bench-renewal-'));
-    cleanup.add(() => rm(storage, { recursive: true, force: true }));
+    cleanup.defer('storage directory', () => rm(storage, { recursive: true, force: true }));
     await storeBundles(storage, [
       ...(await bundlesFor(current.map((_, i) => domainOf(i)))),
       ...(await bundlesFor(due.map((_, i) => domainOf(i, 'due')), Date.now() - DUE_AGE_MS)),
@@ -50,18 +52,18 @@ async function run(): Promise<Figure[]> {
 
     // Every stored certificate is wanted by an app, so the syncs order nothing and keep nothing from retiring.
     const marathon = await MarathonEmulator.start({ heartbeatMs: 0 });
-    cleanup.add(() => marathon.stop());
+    cleanup.defer('Marathon emulator', () => marathon.stop());
     marathon.replaceAppsSilently(mixedApps(current, due));
     const lb = await startLbReceiver();
-    cleanup.add(() => lb.stop());
+    cleanup.defer('LB stand-in', () => lb.stop());
     const listenPort = await freePort();
     const pebble = await startPebble({ httpPort: listenPort });
-    cleanup.add(() => pebble.stop());
-    const daemon = startDaemon({
-      acme: pebble.directoryUrl, acmeCaFile: pebble.caFile, marathon: marathon.url, lb: lb.url, listenPort, storage,
-      extraArgs: ['--sync-interval', '0'],
+    cleanup.defer('pebble', () => pebble.stop());
+    const daemon = spawnDaemon({
+      acme: pebble, marathon: marathon.url, lbs: [lb], listenPort, storage,
+      args: ['--key-type', 'ecdsa-p256', '--sync-interval', '0'],
     });
-    cleanup.add(() => daemon.stop());
+    cleanup.defer('marathon-acme', () => daemon.stop());
 
     const planned = await daemon.waitFor('the renewal plan', (l) => l.msg === 'renewing certificates', 120_000);
     // The daemon's own CPU time per order does not depend on what else the machine is doing.
@@ -77,13 +79,13 @@ async function run(): Promise<Figure[]> {
     const exit = await daemon.stop();
     if (exit !== 'code 0 signal null') throw new Error(`marathon-acme stopped with ${exit}`);
 
-    if (planned['count'] !== DUE) throw new Error(`the daemon planned ${String(planned['count'])} renewals, expected ${DUE}`);
-    if (orders.some((l) => l['reason'] !== 'renewal')) throw new Error('an order that was not a renewal was placed');
+    if (planned.fields['count'] !== DUE) throw new Error(`the daemon planned ${String(planned.fields['count'])} renewals, expected ${DUE}`);
+    if (orders.some((l) => l.fields['reason'] !== 'renewal')) throw new Error('an order that was not a renewal was placed');
     if (!renewedBundle.ok || renewedBundle.bundle.leaf.notBefore.getTime() < Date.now() - DAY) throw new Error('due0 was not replaced by a new certificate');
-    const renewed = Number(done['renewed']);
-    const failed = Number(done['failed']);
-    const seconds = (done.at - planned.at) / 1000;
-    const startMs = Date.parse(planned.time);
+    const renewed = Number(done.fields['renewed']);
+    const failed = Number(done.fields['failed']);
+    const seconds = (done.readAt - planned.readAt) / 1000;
+    const startMs = planned.loggedAt;
     const minutes = perMinute(orders, startMs);
     const busiest = Math.max(...minutes);
     const budgetOrders = state.budget.orders.length;
@@ -99,7 +101,7 @@ async function run(): Promise<Figure[]> {
         unit: 's',
         target: `all ${DUE} renewed`,
         met: renewed === DUE && failed === 0,
-        note: `${renewed} renewed, ${failed} failed, ${(seconds / Math.max(1, renewed)).toFixed(2)} s per certificate at --max-concurrent-orders 4, ${cpuPerOrder.toFixed(0)} ms of the daemon's CPU per order; the renewal check started ${checkStarted === undefined ? '?' : ((planned.at - checkStarted.at) / 1000).toFixed(1)} s before its first order (reading and scheduling the ${STORED.toLocaleString('en')} certificates)`,
+        note: `${renewed} renewed, ${failed} failed, ${(seconds / Math.max(1, renewed)).toFixed(2)} s per certificate at --max-concurrent-orders 4, ${cpuPerOrder.toFixed(0)} ms of the daemon's CPU per order; the renewal check started ${checkStarted === undefined ? '?' : ((planned.readAt - checkStarted.readAt) / 1000).toFixed(1)} s before its first order (reading and scheduling the ${STORED.toLocaleString('en')} certificates)`,
       },
       {
         bench: 'renewal',

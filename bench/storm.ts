@@ -14,8 +14,10 @@ import { startLbReceiver } from '../test/support/lb-receiver.js';
 import { MarathonEmulator } from '../test/support/marathon-emulator.js';
 import { startPebble } from '../test/support/pebble.js';
 import { freePort } from '../test/support/ports.js';
+import { Cleanup } from './cleanup.js';
+import { spawnDaemon, type DaemonProcess } from './daemon-process.js';
 import type { Benchmark, Figure } from './report.js';
-import { bundlesFor, Cleanup, domainOf, isSyncCompleted, log, MB, mixedApps, otherApps, ourApps, startDaemon, storeBundles, type DaemonProcess } from './scale.js';
+import { bundlesFor, domainOf, isSyncCompleted, log, MB, mixedApps, otherApps, ourApps, storeBundles } from './scale.js';
 
 const APPS = 1_000;
 const OURS = 500;
@@ -60,24 +62,24 @@ async function run(): Promise<Figure[]> {
   try {
     const ours = ourApps(OURS);
     const storage = await mkdtemp(join(tmpdir(), 'ma-bench-storm-'));
-    cleanup.add(() => rm(storage, { recursive: true, force: true }));
+    cleanup.defer('storage directory', () => rm(storage, { recursive: true, force: true }));
     await storeBundles(storage, await bundlesFor(ours.map((_, i) => domainOf(i))));
 
     const marathon = await MarathonEmulator.start({ heartbeatMs: 0 });
-    cleanup.add(() => marathon.stop());
+    cleanup.defer('Marathon emulator', () => marathon.stop());
     const apps = mixedApps(ours, otherApps(APPS - OURS));
     marathon.replaceAppsSilently(apps);
     const lb = await startLbReceiver();
-    cleanup.add(() => lb.stop());
+    cleanup.defer('LB stand-in', () => lb.stop());
     const listenPort = await freePort();
     const pebble = await startPebble({ httpPort: listenPort });
-    cleanup.add(() => pebble.stop());
+    cleanup.defer('pebble', () => pebble.stop());
     // No periodic sync: every sync counted is one the events caused.
-    const daemon = startDaemon({
-      acme: pebble.directoryUrl, acmeCaFile: pebble.caFile, marathon: marathon.url, lb: lb.url, listenPort, storage,
-      extraArgs: ['--sync-interval', '0'],
+    const daemon = spawnDaemon({
+      acme: pebble, marathon: marathon.url, lbs: [lb], listenPort, storage,
+      args: ['--key-type', 'ecdsa-p256', '--sync-interval', '0'],
     });
-    cleanup.add(() => daemon.stop());
+    cleanup.defer('marathon-acme', () => daemon.stop());
     await daemon.waitFor('the first complete sync', isSyncCompleted(APPS), 60_000);
     await daemon.settle(1_500, 60_000);
 
