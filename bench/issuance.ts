@@ -16,10 +16,7 @@
  */
 import { spawn } from 'node:child_process';
 import { generateKeyPair } from 'node:crypto';
-import { once } from 'node:events';
 import { access, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { Socket } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { createSecureContext, rootCertificates } from 'node:tls';
 import { join } from 'node:path';
@@ -29,6 +26,7 @@ import { request } from 'undici';
 import { hostApp } from '../test/support/apps.js';
 import { MarathonEmulator } from '../test/support/marathon-emulator.js';
 import { pebbleTls, startPebble, type Pebble } from '../test/support/pebble.js';
+import { startLbReceiver, type LbReceiver } from '../test/support/lb-receiver.js';
 import { freePort } from '../test/support/ports.js';
 import { Cleanup } from './cleanup.js';
 import { processCpuMs, spawnDaemon, type DaemonProcess } from './daemon-process.js';
@@ -43,52 +41,6 @@ const RUN_LIMIT_MS = 120_000;
 const CERTBOT_TRIES = 3;
 
 const generateKeyPairAsync = promisify(generateKeyPair);
-
-/**
- * A marathon-lb stand-in like test/support/lb-receiver.ts (200 on POST /_mlb_signal/usr1), which
- * also keeps when each signal arrived: "signalled after the last write" needs the arrival times, and
- * counting signals while polling the storage directory cannot tell a signal that came just before the
- * last write from one just after it.
- */
-export interface SignalRecorder {
-  url: string;
-  /** Date.now() at the arrival of every USR1 signal, in order. */
-  readonly times: readonly number[];
-  stop(): Promise<void>;
-}
-
-export async function startSignalRecorder(): Promise<SignalRecorder> {
-  const times: number[] = [];
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((req, res) => {
-    const arrived = Date.now();
-    const ok = new URL(req.url ?? '/', 'http://127.0.0.1').pathname === '/_mlb_signal/usr1';
-    if (ok) times.push(arrived);
-    const text = ok ? 'Sent SIGUSR1 signal to marathon-lb' : 'Not Found';
-    res.writeHead(ok ? 200 : 404, { 'Content-Type': 'text/plain', 'Content-Length': Buffer.byteLength(text) });
-    res.end(text);
-  });
-  server.on('connection', (socket: Socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('unexpected listener address');
-  return {
-    url: `http://127.0.0.1:${address.port}`,
-    times,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => {
-          resolve();
-        });
-        // The daemon's keep-alive connections would otherwise hold close() open.
-        for (const socket of sockets) socket.destroy();
-      }),
-  };
-}
 
 /** Polls `check` every 10 ms until it returns a value; the limit only turns a hang into an error. */
 export async function until<T>(what: string, check: () => Promise<T | undefined> | T | undefined, limitMs = RUN_LIMIT_MS): Promise<T> {
@@ -106,7 +58,7 @@ export async function until<T>(what: string, check: () => Promise<T | undefined>
  * writes: the last write (the newest mtime: the daemon writes to .tmp/, fsyncs and renames, which
  * keeps the mtime) and, per LB, the arrival of its first signal after it. Undefined while not yet.
  */
-export async function deliveredAt(storage: string, names: readonly string[], lbs: readonly SignalRecorder[]): Promise<{ lastWrite: number; signalled: number[] } | undefined> {
+export async function deliveredAt(storage: string, names: readonly string[], lbs: readonly LbReceiver[]): Promise<{ lastWrite: number; signalled: number[] } | undefined> {
   const certs = join(storage, 'certs');
   const present = new Set(await readdir(certs).catch(() => []));
   if (!names.every((n) => present.has(`${n}.pem`))) return undefined;
@@ -115,7 +67,7 @@ export async function deliveredAt(storage: string, names: readonly string[], lbs
   const signalled: number[] = [];
   for (const lb of lbs) {
     // mtime has sub-millisecond precision, Date.now() whole milliseconds: compare on whole ones.
-    const after = lb.times.find((t) => t >= Math.floor(lastWrite));
+    const after = lb.usr1Times.find((t) => t >= Math.floor(lastWrite));
     if (after === undefined) return undefined;
     signalled.push(after);
   }
@@ -196,13 +148,13 @@ function names(): string[] {
 }
 
 /** What a run that did not finish got to, for the error message. */
-export async function progress(storage: string, lbs: readonly SignalRecorder[], daemon: DaemonProcess): Promise<string> {
+export async function progress(storage: string, lbs: readonly LbReceiver[], daemon: DaemonProcess): Promise<string> {
   const files = await readdir(join(storage, 'certs')).catch(() => []);
   const problems = daemon.lines
     .filter((l) => l.level !== 'info')
     .slice(-3)
     .map((l) => `${l.msg}: ${JSON.stringify(l.fields['err'] ?? '')}`);
-  return `${files.length} bundles in certs/, LB signals ${lbs.map((l) => l.times.length).join('/')}; last warnings: ${problems.join(' | ') || 'none'}`;
+  return `${files.length} bundles in certs/, LB signals ${lbs.map((l) => l.usr1Times.length).join('/')}; last warnings: ${problems.join(' | ') || 'none'}`;
 }
 
 async function daemonRun(keyType: string, concurrency: number): Promise<DaemonRun> {
@@ -217,7 +169,7 @@ async function daemonRun(keyType: string, concurrency: number): Promise<DaemonRu
     wanted.forEach((name, i) => {
       marathon.addApp(labelledApp(`/issuance/app${i}`, name));
     });
-    const lbs = [await startSignalRecorder(), await startSignalRecorder()];
+    const lbs = [await startLbReceiver(), await startLbReceiver()];
     for (const lb of lbs) stack.defer('LB stand-in', () => lb.stop());
     const storage = await mkdtemp(join(tmpdir(), 'ma-bench-issuance-'));
     stack.defer('storage directory', () => rm(storage, { recursive: true, force: true }));

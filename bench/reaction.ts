@@ -16,7 +16,8 @@ import { startPebble } from '../test/support/pebble.js';
 import { freePort } from '../test/support/ports.js';
 import { Cleanup } from './cleanup.js';
 import { spawnDaemon, type DaemonProcess, type LogLine } from './daemon-process.js';
-import { acmeRequestTotals, acmeSummary, deliveredAt, labelledApp, logNotes, median, progress, startSignalRecorder, until } from './issuance.js';
+import { acmeRequestTotals, acmeSummary, deliveredAt, labelledApp, logNotes, median, progress, until } from './issuance.js';
+import { startLbReceiver } from '../test/support/lb-receiver.js';
 import { percentiles, type Benchmark, type Figure } from './report.js';
 
 const TRIALS = 20;
@@ -80,7 +81,7 @@ export const reaction: Benchmark = {
       stack.defer('pebble', () => pebble.stop());
       const marathon = await MarathonEmulator.start({ heartbeatMs: 0 });
       stack.defer('Marathon emulator', () => marathon.stop());
-      const lbs = [await startSignalRecorder(), await startSignalRecorder()];
+      const lbs = [await startLbReceiver(), await startLbReceiver()];
       for (const lb of lbs) stack.defer('LB stand-in', () => lb.stop());
       const storage = await mkdtemp(join(tmpdir(), 'ma-bench-reaction-'));
       stack.defer('storage directory', () => rm(storage, { recursive: true, force: true }));

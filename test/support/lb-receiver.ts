@@ -20,6 +20,8 @@ export interface LbReceiver {
   url: string;
   /** Successful (200) USR1 signals. */
   readonly usr1: number;
+  /** Date.now() at the arrival of each successful USR1 signal, in order (benchmarks time delivery). */
+  readonly usr1Times: readonly number[];
   /** Successful (200) HUP signals. */
   readonly hup: number;
   requests: Array<{ method: string; path: string }>;
@@ -43,11 +45,13 @@ export async function startLbReceiver(options: LbReceiverOptions = {}): Promise<
   const failureStatus = options.status ?? 500;
   let forced: number | undefined;
   let usr1 = 0;
+  const usr1Times: number[] = [];
   let hup = 0;
   const requests: Array<{ method: string; path: string }> = [];
   const sockets = new Set<Socket>();
 
   const server = createServer((request, response) => {
+    const arrived = Date.now();
     const method = request.method ?? 'GET';
     const target = request.url ?? '/';
     requests.push({ method, path: target });
@@ -63,8 +67,10 @@ export async function startLbReceiver(options: LbReceiverOptions = {}): Promise<
       status = failureStatus;
     }
     if (status === 200) {
-      if (signal === 'SIGUSR1') usr1++;
-      else hup++;
+      if (signal === 'SIGUSR1') {
+        usr1++;
+        usr1Times.push(arrived);
+      } else hup++;
       sendText(response, 200, `Sent ${signal} signal to marathon-lb`);
     } else {
       sendText(response, status, `Failed to send ${signal} signal to marathon-lb (exit code 1). Is marathon-lb running in 'poll' mode?`);
@@ -90,6 +96,7 @@ export async function startLbReceiver(options: LbReceiverOptions = {}): Promise<
     get usr1() {
       return usr1;
     },
+    usr1Times,
     get hup() {
       return hup;
     },
