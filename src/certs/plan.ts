@@ -77,10 +77,13 @@ export interface IssuePlan {
  * `sans` is set) the sets must be equal, so that a name removed from a label leaves the certificate.
  */
 export function storedServes(stored: Pick<CertSummary, 'names'>, wanted: WantedName): boolean {
-  const have = new Set(stored.names);
-  const want = wanted.sans ?? [wanted.name];
-  if (!want.every((n) => have.has(n))) return false;
-  return wanted.sans === undefined || have.size === new Set(want).size;
+  return wanted.sans === undefined ? stored.names.includes(wanted.name) : sameNameSet(stored.names, wanted.sans);
+}
+
+/** Whether two lists hold the same names, whatever their order and repeats. */
+export function sameNameSet(a: readonly string[], b: readonly string[]): boolean {
+  const set = new Set(a);
+  return set.size === new Set(b).size && b.every((n) => set.has(n));
 }
 
 export function planIssuance(

@@ -10,6 +10,7 @@ import {
   planRetirement,
   recordFailure,
   renewalNames,
+  sameNameSet,
   type CertSummary,
   type FailureRecord,
 } from '../certs/plan.js';
@@ -397,7 +398,7 @@ export class CertificateManager {
       // Let's Encrypt treats only an order for exactly the stored certificate's names as a renewal;
       // a renewal that dropped a name counts like any new certificate.
       const stored = this.index.get(name);
-      const renewal = reason === 'renewal' && stored !== undefined && sameNames(orderNames, renewalNames(stored));
+      const renewal = reason === 'renewal' && stored !== undefined && sameNameSet(orderNames, renewalNames(stored));
       const budget = checkBudget(this.options.state.budget, orderNames, clock.now(), this.limits, { renewal });
       if (!budget.allowed) throw new OrderNotSent({ type: 'budget', detail: budget.reason, status: undefined }, budget.retryAt);
       // Spent before the order is sent, so that orders in flight at the same time all see it.
@@ -509,9 +510,4 @@ export class CertificateManager {
       this.options.logger.error({ err: err instanceof Error ? err.message : String(err) }, 'cannot write state.json; the next change tries again, and until then failure memory would be lost on a restart');
     }
   }
-}
-
-function sameNames(a: readonly string[], b: readonly string[]): boolean {
-  const set = new Set(a);
-  return set.size === new Set(b).size && b.every((n) => set.has(n));
 }
