@@ -39,9 +39,18 @@ const CHALLENGE_PREFIX = '/.well-known/acme-challenge/';
 /** RFC 8555 §8.1: tokens are base64url; anything else cannot be one of ours. */
 const TOKEN = /^[A-Za-z0-9_-]{1,256}$/;
 const ALLOW = ['Allow', 'GET, HEAD'];
+/**
+ * Challenge answers (key authorization, unknown token, ping) close their connection. A load balancer that keeps server
+ * connections (HAProxy without `option http-server-close`; it keeps idle ones for minutes) may send a
+ * request on one just as Node's keep-alive timer closes it, and answers that request 502 `SH--`
+ * itself; for a CA's validation that is a failed challenge. A connection we close after each answer
+ * is never idle, so it can never be picked up mid-close. No keep-alive timeout avoids this: HAProxy's
+ * idle pool outlives any of them. The cost is one TCP handshake per answer, from the LB next door.
+ */
+const CLOSE = ['Connection', 'close'];
 /** Byte-for-byte what the original answered, so existing routing checks keep matching. */
 const PING_BODY = Buffer.from('{"message": "pong"}');
-const PING_HEAD = ['Content-Type', 'application/json', 'Content-Length', String(PING_BODY.length), 'Cache-Control', 'no-store'];
+const PING_HEAD = ['Content-Type', 'application/json', 'Content-Length', String(PING_BODY.length), 'Cache-Control', 'no-store', ...CLOSE];
 
 /**
  * The daemon's only listener: HTTP-01 answers for the CA, the routing ping for operators, /health for
@@ -99,11 +108,11 @@ function handle(options: HttpServerOptions, req: IncomingMessage, res: ServerRes
   const keyAuthorization = TOKEN.test(token) ? options.responder.lookup(token) : undefined;
   if (keyAuthorization === undefined) {
     options.logger.debug({ token: token.slice(0, 80) }, 'challenge request for an unknown token');
-    send(res, method, 404, 'text/plain; charset=utf-8', 'Not Found\n');
+    send(res, method, 404, 'text/plain; charset=utf-8', 'Not Found\n', CLOSE);
     return;
   }
   options.logger.debug({ token }, 'answered an HTTP-01 challenge');
-  send(res, method, 200, 'text/plain', keyAuthorization);
+  send(res, method, 200, 'text/plain', keyAuthorization, CLOSE);
 }
 
 function serveMetrics(metrics: MetricsSource, logger: Logger, method: string, res: ServerResponse): void {
@@ -122,8 +131,16 @@ function serveMetrics(metrics: MetricsSource, logger: Logger, method: string, re
 function serveStatus(status: StatusSource, logger: Logger, method: string, res: ServerResponse, json: boolean): void {
   status.view().then(
     (view) => {
-      if (json) send(res, method, 200, 'application/json', `${JSON.stringify(view, null, 2)}\n`);
-      else send(res, method, 200, 'text/html; charset=utf-8', renderStatusPage(view));
+      let body: string;
+      try {
+        body = json ? `${JSON.stringify(view, null, 2)}\n` : renderStatusPage(view);
+      } catch (err) {
+        // A view the page cannot render must still get an answer, not a request left hanging.
+        logger.error({ err: err instanceof Error ? err.message : String(err) }, 'cannot render /status');
+        send(res, method, 500, 'text/plain; charset=utf-8', 'Internal Server Error: the status view could not be rendered (see the log)\n');
+        return;
+      }
+      send(res, method, 200, json ? 'application/json' : 'text/html; charset=utf-8', body);
     },
     (err: unknown) => {
       logger.error({ err: err instanceof Error ? err.message : String(err) }, 'cannot read the storage directory for /status');
