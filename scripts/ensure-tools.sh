@@ -1,10 +1,31 @@
 #!/bin/sh
-# Installs the Debian packages that the tests and the demo run for real (pebble, haproxy, openssl)
-# when they are missing. Needs root (or passwordless sudo) only when something is missing.
+# Installs the Debian packages that the tests and the demo run for real (pebble, haproxy, openssl,
+# promtool, ...) when they are missing. Takes command names; a command that does not come from the
+# package of the same name is mapped below. Needs root (or passwordless sudo) only when something is
+# missing.
+#
+# promtool comes with the whole prometheus package. Its postinst asks invoke-rc.d to start the
+# server, which does nothing in a container (no systemd, no runlevel, or a policy-rc.d that denies
+# it); on a host running systemd the prometheus service is started and enabled. The tests only run
+# promtool and need no Prometheus server.
 set -eu
+
+package_of() {
+  case "$1" in
+    promtool) echo prometheus ;;
+    *) echo "$1" ;;
+  esac
+}
+
 missing=""
 for tool in "$@"; do
-  command -v "$tool" >/dev/null 2>&1 || missing="$missing $tool"
+  if ! command -v "$tool" >/dev/null 2>&1; then
+    package=$(package_of "$tool")
+    case " $missing " in
+      *" $package "*) ;;
+      *) missing="$missing $package" ;;
+    esac
+  fi
 done
 [ -z "$missing" ] && exit 0
 echo "installing Debian packages:$missing" >&2

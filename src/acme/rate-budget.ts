@@ -104,6 +104,47 @@ export function checkBudget(
   return { allowed: false, retryAt, reason };
 }
 
+/** How much of one limit is spent: checkBudget refuses once `used` reaches `limit`. */
+export interface LimitUsage {
+  used: number;
+  limit: number;
+  windowMs: number;
+}
+
+export interface BudgetUsage {
+  newOrders: LimitUsage;
+  /** `used` is the fullest registered domain's: the first one a burst of new names would exhaust. */
+  certificatesPerDomain: LimitUsage & {
+    /** Every registered domain with a certificate inside its window, fullest first. */
+    byDomain: Array<{ domain: string; used: number }>;
+  };
+}
+
+/**
+ * What is spent of each limit at `now`, counted exactly as checkBudget counts (events stamped in the
+ * future included), so that `used >= limit` is precisely when it refuses an order.
+ */
+export function budgetUsage(state: BudgetState, now: number, limits: BudgetLimits): BudgetUsage {
+  validateLimits(limits);
+  const byDomain = Object.entries(state.certs)
+    .map(([domain, times]) => ({ domain, used: countInside(times, now, limits.domainWindowMs) }))
+    .filter((d) => d.used > 0)
+    .sort((a, b) => b.used - a.used || (a.domain < b.domain ? -1 : 1));
+  return {
+    newOrders: { used: countInside(state.orders, now, limits.orderWindowMs), limit: limits.ordersPerWindow, windowMs: limits.orderWindowMs },
+    certificatesPerDomain: {
+      used: byDomain[0]?.used ?? 0,
+      limit: limits.certsPerDomainPerWindow,
+      windowMs: limits.domainWindowMs,
+      byDomain,
+    },
+  };
+}
+
+function countInside(times: readonly number[], now: number, windowMs: number): number {
+  return times.filter((t) => t > now - windowMs).length;
+}
+
 /**
  * The state after an order placed at `now`. The order counts against the order limit whether or not
  * it yielded a certificate (LE spends at new-order); the certificate counts in each registered domain

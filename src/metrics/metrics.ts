@@ -7,8 +7,12 @@
  * Label cardinality is bounded by construction, because every label value comes from a closed set or
  * from something the operator configures:
  * - `domain`, `app_id`: one series per certificate in certs/, replaced wholesale on every update so a
- *   retired certificate (or one that changed app) leaves no series behind;
- * - `kind`, `outcome`, `state`: fixed sets below;
+ *   retired certificate (or one that changed app) leaves no series behind; the same for the names
+ *   that are failing (wanted names, with or without a certificate) and for the delivery check's
+ *   (lb, domain) pairs;
+ * - `kind`, `outcome`, `state`, `status`, `limit`: fixed sets below;
+ * - `registered_domain`: the registered domains with a certificate inside the rate budget's window,
+ *   so at most one per certificate;
  * - `problem`: the registered ACME problem types plus a few of our own, anything else is `other`
  *   (see `problemLabel`): the CA writes the type, and a CA must not be able to grow our series;
  * - `endpoint`: the ACME resource kinds in `AcmeEndpoint`, never a URL (URLs carry order and
@@ -17,6 +21,8 @@
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AcmeEndpoint } from '../acme/acme-http.js';
+import type { BudgetUsage } from '../acme/rate-budget.js';
+import type { DeliveryRecord } from '../delivery/types.js';
 import type { StreamState } from '../marathon/events.js';
 
 export type AttemptKind = 'issue' | 'renew';
@@ -28,10 +34,20 @@ export interface CertificateMetric {
   domain: string;
   /** The app the certificate was last issued for; unknown for certificates adopted from an old volume. */
   appId: string | undefined;
+  /** Epoch ms; with notAfter it gives the lifetime, so that alerts can be relative to it. */
+  notBefore: number;
   /** Epoch ms. */
   notAfter: number;
   /** Epoch ms of the decided renewal time; undefined until a renewal check has decided one. */
   renewAt: number | undefined;
+}
+
+/** A wanted name whose last order failed: `issue` when it has no certificate yet, `renew` when it has. */
+export interface FailureMetric {
+  domain: string;
+  kind: AttemptKind;
+  /** Failed attempts in a row. */
+  failures: number;
 }
 
 export interface StoredCounts {
@@ -83,6 +99,7 @@ const ACME_REQUEST_BUCKETS = [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
 export class Metrics {
   readonly registry = new Registry();
+  private readonly notBefore: Gauge<'domain' | 'app_id'>;
   private readonly notAfter: Gauge<'domain' | 'app_id'>;
   private readonly renewAt: Gauge<'domain' | 'app_id'>;
   private readonly attempts: Counter<'kind' | 'outcome' | 'problem'>;
@@ -92,11 +109,23 @@ export class Metrics {
   private readonly lastSync: Gauge;
   private readonly lbSignals: Counter<'lb' | 'outcome'>;
   private readonly certificates: Gauge<'state'>;
+  private readonly failures: Gauge<'domain' | 'kind'>;
+  private readonly deliveryStatus: Gauge<'lb' | 'domain' | 'status'>;
+  private readonly deliveryFailing: Gauge<'lb' | 'domain'>;
+  private readonly deliveryLastServed: Gauge<'lb' | 'domain'>;
+  private readonly notifications: Counter<'outcome'>;
+  private readBudget: (() => BudgetUsage) | undefined;
 
   /** `defaultMetrics: false` leaves out the process metrics (unit tests create many instances). */
   constructor(options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
     if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
+    this.notBefore = new Gauge({
+      name: 'marathon_acme_certificate_not_before_timestamp_seconds',
+      help: 'When each managed certificate became valid (its notBefore), as a Unix time.',
+      labelNames: ['domain', 'app_id'],
+      registers,
+    });
     this.notAfter = new Gauge({
       name: 'marathon_acme_certificate_not_after_timestamp_seconds',
       help: 'When each managed certificate expires (its notAfter), as a Unix time.',
@@ -150,8 +179,74 @@ export class Metrics {
       labelNames: ['state'],
       registers,
     });
+    this.failures = new Gauge({
+      name: 'marathon_acme_certificate_consecutive_failures',
+      help: 'Failed orders in a row for each wanted name whose last order failed, by kind (issue: no certificate yet, renew: one is stored); no series once an order succeeds.',
+      labelNames: ['domain', 'kind'],
+      registers,
+    });
+    this.deliveryStatus = new Gauge({
+      name: 'marathon_acme_delivery_status',
+      help: 'What each marathon-lb serves for each managed name: one series per (lb, domain) with value 1, its status (served, stale, other, unreachable, unchecked) in the label.',
+      labelNames: ['lb', 'domain', 'status'],
+      registers,
+    });
+    this.deliveryFailing = new Gauge({
+      name: 'marathon_acme_delivery_failing',
+      help: '1 when a marathon-lb has not served the stored certificate for a name for longer than the grace after the last signal (a delivery failure), else 0.',
+      labelNames: ['lb', 'domain'],
+      registers,
+    });
+    this.deliveryLastServed = new Gauge({
+      name: 'marathon_acme_delivery_last_served_timestamp_seconds',
+      help: 'When a marathon-lb was last seen serving the stored certificate for a name, as a Unix time; no series before the first time.',
+      labelNames: ['lb', 'domain'],
+      registers,
+    });
+    this.notifications = new Counter({
+      name: 'marathon_acme_notifications_total',
+      help: 'Notifications sent to the --notify-url receivers, by outcome.',
+      labelNames: ['outcome'],
+      registers,
+    });
+    // The budget changes with time alone (spent slots leave their window), so it is read at each
+    // scrape; the registry holds these gauges, nothing else sets them.
+    const read = (): BudgetUsage | undefined => this.readBudget?.();
+    new Gauge({
+      name: 'marathon_acme_rate_budget_used',
+      help: 'What is spent of each client-side rate budget in its window: new_orders (per account), certificates_per_domain (the fullest registered domain); orders wait once it reaches the limit.',
+      labelNames: ['limit'],
+      registers,
+      collect() {
+        const usage = read();
+        if (usage !== undefined) setBudget(this, usage, 'used');
+      },
+    });
+    new Gauge({
+      name: 'marathon_acme_rate_budget_limit',
+      help: 'The size of each client-side rate budget (see marathon_acme_rate_budget_used).',
+      labelNames: ['limit'],
+      registers,
+      collect() {
+        const usage = read();
+        if (usage !== undefined) setBudget(this, usage, 'limit');
+      },
+    });
+    new Gauge({
+      name: 'marathon_acme_rate_budget_domain_certificates',
+      help: 'New certificates issued per registered domain inside the certificates_per_domain window, for the domains that have any.',
+      labelNames: ['registered_domain'],
+      registers,
+      collect() {
+        const usage = read();
+        if (usage === undefined) return;
+        this.reset();
+        for (const d of usage.certificatesPerDomain.byDomain) this.set({ registered_domain: d.domain }, d.used);
+      },
+    });
     // Series that alerts use with increase() exist from the start, so the first change counts.
     for (const kind of ['issue', 'renew'] as const) this.attempts.labels(kind, 'success', 'none').inc(0);
+    for (const outcome of ['success', 'failure'] as const) this.notifications.labels(outcome).inc(0);
     this.setStreamState('disconnected');
   }
 
@@ -166,10 +261,12 @@ export class Metrics {
 
   /** Replaces the per-certificate series with these: certificates not in the list lose theirs. */
   setCertificates(list: readonly CertificateMetric[]): void {
+    this.notBefore.reset();
     this.notAfter.reset();
     this.renewAt.reset();
     for (const cert of list) {
       const labels = { domain: cert.domain, app_id: cert.appId ?? '' };
+      this.notBefore.set(labels, cert.notBefore / 1000);
       this.notAfter.set(labels, cert.notAfter / 1000);
       if (cert.renewAt !== undefined) this.renewAt.set(labels, cert.renewAt / 1000);
     }
@@ -208,4 +305,42 @@ export class Metrics {
   lbSignal(lb: string, outcome: Outcome): void {
     this.lbSignals.labels(lb, outcome).inc();
   }
+
+  /** Replaces the failure series with these: a name not in the list (it succeeded, or is no longer wanted) loses its series. */
+  setFailures(list: readonly FailureMetric[]): void {
+    this.failures.reset();
+    for (const f of list) this.failures.set({ domain: f.domain, kind: f.kind }, f.failures);
+  }
+
+  /**
+   * Replaces the delivery series with these records, so a name or LB no longer checked loses its
+   * series. The status is one series per pair rather than one per status with 0 for the others (the
+   * StateSet shape of marathon_acme_marathon_event_stream_state): with thousands of names on several
+   * LBs, five series per pair would make the scrape five times larger for no query that needs them.
+   */
+  setDelivery(records: readonly DeliveryRecord[]): void {
+    this.deliveryStatus.reset();
+    this.deliveryFailing.reset();
+    this.deliveryLastServed.reset();
+    for (const r of records) {
+      const pair = { lb: r.lb, domain: r.name };
+      this.deliveryStatus.set({ ...pair, status: r.status }, 1);
+      this.deliveryFailing.set(pair, r.failing ? 1 : 0);
+      if (r.lastServedAt !== undefined) this.deliveryLastServed.set(pair, r.lastServedAt / 1000);
+    }
+  }
+
+  /** `read` is called at every scrape (see budgetUsage in acme/rate-budget.ts); it must be cheap and not throw. */
+  setRateBudgetSource(read: () => BudgetUsage): void {
+    this.readBudget = read;
+  }
+
+  notification(outcome: Outcome): void {
+    this.notifications.labels(outcome).inc();
+  }
+}
+
+function setBudget(gauge: Gauge<'limit'>, usage: BudgetUsage, field: 'used' | 'limit'): void {
+  gauge.set({ limit: 'new_orders' }, usage.newOrders[field]);
+  gauge.set({ limit: 'certificates_per_domain' }, usage.certificatesPerDomain[field]);
 }

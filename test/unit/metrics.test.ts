@@ -3,7 +3,10 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import fc from 'fast-check';
 import { AcmeRequestTracker, type AcmeEndpoint } from '../../src/acme/acme-http.js';
+import { budgetUsage, checkBudget, emptyBudget, recordOrder, type BudgetLimits, type BudgetState } from '../../src/acme/rate-budget.js';
+import type { DeliveryRecord } from '../../src/delivery/types.js';
 import { Metrics, problemLabel } from '../../src/metrics/metrics.js';
 import { countStoredFiles } from '../../src/metrics/stored-files.js';
 
@@ -66,6 +69,7 @@ async function value(metrics: Metrics, name: string, labels: Record<string, stri
   return found[0]?.value;
 }
 
+const NOT_BEFORE = 'marathon_acme_certificate_not_before_timestamp_seconds';
 const NOT_AFTER = 'marathon_acme_certificate_not_after_timestamp_seconds';
 const RENEW_AT = 'marathon_acme_certificate_renewal_timestamp_seconds';
 const ATTEMPTS = 'marathon_acme_certificate_attempts_total';
@@ -74,12 +78,16 @@ describe('metrics', () => {
   it('shows one not-after and one renewal series per certificate, in seconds, labelled with domain and app', async () => {
     const metrics = new Metrics({ defaultMetrics: false });
     metrics.setCertificates([
-      { domain: 'a.example.test', appId: '/a', notAfter: 1_800_000_000_000, renewAt: 1_790_000_000_500 },
-      { domain: 'old.example.test', appId: undefined, notAfter: 1_700_000_000_000, renewAt: undefined },
+      { domain: 'a.example.test', appId: '/a', notBefore: 1_792_224_000_000, notAfter: 1_800_000_000_000, renewAt: 1_790_000_000_500 },
+      { domain: 'old.example.test', appId: undefined, notBefore: 1_692_224_000_250, notAfter: 1_700_000_000_000, renewAt: undefined },
     ]);
     assert.deepEqual(await samples(metrics, NOT_AFTER), [
       { name: NOT_AFTER, labels: { domain: 'a.example.test', app_id: '/a' }, value: 1_800_000_000 },
       { name: NOT_AFTER, labels: { domain: 'old.example.test', app_id: '' }, value: 1_700_000_000 },
+    ]);
+    assert.deepEqual(await samples(metrics, NOT_BEFORE), [
+      { name: NOT_BEFORE, labels: { domain: 'a.example.test', app_id: '/a' }, value: 1_792_224_000 },
+      { name: NOT_BEFORE, labels: { domain: 'old.example.test', app_id: '' }, value: 1_692_224_000.25 },
     ]);
     // No renewal decided yet: no series, rather than a made-up time.
     assert.deepEqual(await samples(metrics, RENEW_AT), [
@@ -90,16 +98,17 @@ describe('metrics', () => {
   it('drops the series of a certificate that went away or changed app', async () => {
     const metrics = new Metrics({ defaultMetrics: false });
     metrics.setCertificates([
-      { domain: 'keep.example.test', appId: '/one', notAfter: 2_000_000_000_000, renewAt: 1_900_000_000_000 },
-      { domain: 'retired.example.test', appId: '/gone', notAfter: 2_000_000_000_000, renewAt: 1_900_000_000_000 },
+      { domain: 'keep.example.test', appId: '/one', notBefore: 1_990_000_000_000, notAfter: 2_000_000_000_000, renewAt: 1_900_000_000_000 },
+      { domain: 'retired.example.test', appId: '/gone', notBefore: 1_990_000_000_000, notAfter: 2_000_000_000_000, renewAt: 1_900_000_000_000 },
     ]);
-    metrics.setCertificates([{ domain: 'keep.example.test', appId: '/two', notAfter: 2_100_000_000_000, renewAt: 2_000_000_000_000 }]);
-    for (const name of [NOT_AFTER, RENEW_AT]) {
+    metrics.setCertificates([{ domain: 'keep.example.test', appId: '/two', notBefore: 2_090_000_000_000, notAfter: 2_100_000_000_000, renewAt: 2_000_000_000_000 }]);
+    for (const name of [NOT_BEFORE, NOT_AFTER, RENEW_AT]) {
       const series = await samples(metrics, name);
       assert.deepEqual(series.map((s) => s.labels), [{ domain: 'keep.example.test', app_id: '/two' }], name);
     }
     metrics.setCertificates([]);
     assert.deepEqual(await samples(metrics, NOT_AFTER), []);
+    assert.deepEqual(await samples(metrics, NOT_BEFORE), []);
   });
 
   it('counts attempts by kind, outcome and a bounded problem label, with the success series there from the start', async () => {
@@ -179,9 +188,100 @@ describe('metrics', () => {
     assert.deepEqual(counts, { managed: 3, retired: 1, unmanaged: 0 });
   });
 
+  it('shows consecutive failures per wanted name and kind, and drops a name that left the list', async () => {
+    const metrics = new Metrics({ defaultMetrics: false });
+    const name = 'marathon_acme_certificate_consecutive_failures';
+    metrics.setFailures([
+      { domain: 'new.example.test', kind: 'issue', failures: 3 },
+      { domain: 'stored.example.test', kind: 'renew', failures: 1 },
+    ]);
+    assert.deepEqual(await samples(metrics, name), [
+      { name, labels: { domain: 'new.example.test', kind: 'issue' }, value: 3 },
+      { name, labels: { domain: 'stored.example.test', kind: 'renew' }, value: 1 },
+    ]);
+    metrics.setFailures([{ domain: 'stored.example.test', kind: 'renew', failures: 2 }]);
+    assert.deepEqual(await samples(metrics, name), [{ name, labels: { domain: 'stored.example.test', kind: 'renew' }, value: 2 }]);
+    metrics.setFailures([]);
+    assert.deepEqual(await samples(metrics, name), []);
+  });
+
+  it('shows each (lb, domain) delivery as one status series, a failing flag and the last time it was served', async () => {
+    const metrics = new Metrics({ defaultMetrics: false });
+    const record = (lb: string, name: string, status: DeliveryRecord['status'], failing: boolean, lastServedAt: number | undefined): DeliveryRecord => ({
+      lb, name, status, failing, lastServedAt, checkedAt: 1_750_000_100_000, detail: status === 'served' ? undefined : 'something else',
+    });
+    metrics.setDelivery([
+      record('http://***@lb1:9090', 'a.example.test', 'served', false, 1_750_000_100_000),
+      record('http://***@lb1:9090', 'b.example.test', 'stale', true, 1_749_000_000_500),
+      record('http://lb2:9090', 'a.example.test', 'other', false, undefined),
+      record('http://lb2:9090', 'b.example.test', 'unchecked', false, undefined),
+    ]);
+    const status = await samples(metrics, 'marathon_acme_delivery_status');
+    assert.deepEqual(status.map((s) => [s.labels['lb'], s.labels['domain'], s.labels['status'], s.value]), [
+      ['http://***@lb1:9090', 'a.example.test', 'served', 1],
+      ['http://***@lb1:9090', 'b.example.test', 'stale', 1],
+      ['http://lb2:9090', 'a.example.test', 'other', 1],
+      ['http://lb2:9090', 'b.example.test', 'unchecked', 1],
+    ]);
+    const failing = await samples(metrics, 'marathon_acme_delivery_failing');
+    assert.deepEqual(failing.map((s) => [s.labels['lb'], s.labels['domain'], s.value]), [
+      ['http://***@lb1:9090', 'a.example.test', 0],
+      ['http://***@lb1:9090', 'b.example.test', 1],
+      ['http://lb2:9090', 'a.example.test', 0],
+      ['http://lb2:9090', 'b.example.test', 0],
+    ]);
+    const served = await samples(metrics, 'marathon_acme_delivery_last_served_timestamp_seconds');
+    assert.deepEqual(served.map((s) => [s.labels['lb'], s.labels['domain'], s.value]), [
+      ['http://***@lb1:9090', 'a.example.test', 1_750_000_100],
+      ['http://***@lb1:9090', 'b.example.test', 1_749_000_000.5],
+    ]);
+
+    // The stale name got served: its status series changes label, and lb2 is no longer checked.
+    metrics.setDelivery([record('http://***@lb1:9090', 'b.example.test', 'served', false, 1_750_000_200_000)]);
+    const after = await samples(metrics, 'marathon_acme_delivery_status');
+    assert.deepEqual(after.map((s) => [s.labels['lb'], s.labels['domain'], s.labels['status'], s.value]), [['http://***@lb1:9090', 'b.example.test', 'served', 1]]);
+    assert.equal((await samples(metrics, 'marathon_acme_delivery_failing')).length, 1);
+    assert.equal(await value(metrics, 'marathon_acme_delivery_last_served_timestamp_seconds', { domain: 'b.example.test' }), 1_750_000_200);
+  });
+
+  it('counts notifications by outcome, both series there from the start', async () => {
+    const metrics = new Metrics({ defaultMetrics: false });
+    const name = 'marathon_acme_notifications_total';
+    assert.equal(await value(metrics, name, { outcome: 'success' }), 0);
+    assert.equal(await value(metrics, name, { outcome: 'failure' }), 0);
+    metrics.notification('success');
+    metrics.notification('failure');
+    metrics.notification('success');
+    assert.equal(await value(metrics, name, { outcome: 'success' }), 2);
+    assert.equal(await value(metrics, name, { outcome: 'failure' }), 1);
+  });
+
+  it('reads the rate budget at each scrape, so spent slots leave the gauges as time passes', async () => {
+    const metrics = new Metrics({ defaultMetrics: false });
+    assert.deepEqual(await samples(metrics, 'marathon_acme_rate_budget_used'), [], 'no source, no made-up numbers');
+    const limits: BudgetLimits = { ordersPerWindow: 10, orderWindowMs: 3 * HOUR, certsPerDomainPerWindow: 5, domainWindowMs: 7 * DAY };
+    let now = 1_750_000_000_000;
+    let state = emptyBudget();
+    for (const name of ['a.example.com', 'b.example.com', 'c.example.org']) state = recordOrder(state, [name], now - 2 * HOUR, limits);
+    state = recordOrder(state, ['d.example.com'], now - 4 * DAY, limits);
+    state = recordOrder(state, ['e.example.net'], now - HOUR / 2, limits);
+    metrics.setRateBudgetSource(() => budgetUsage(state, now, limits));
+    const read = async (name: string, label: string) => Object.fromEntries((await samples(metrics, name)).map((s) => [s.labels[label] ?? '', s.value]));
+    assert.deepEqual(await read('marathon_acme_rate_budget_used', 'limit'), { new_orders: 4, certificates_per_domain: 3 });
+    assert.deepEqual(await read('marathon_acme_rate_budget_limit', 'limit'), { new_orders: 10, certificates_per_domain: 5 });
+    assert.deepEqual(await read('marathon_acme_rate_budget_domain_certificates', 'registered_domain'), { 'example.com': 3, 'example.net': 1, 'example.org': 1 });
+    now += 2 * HOUR;
+    assert.deepEqual(await read('marathon_acme_rate_budget_used', 'limit'), { new_orders: 1, certificates_per_domain: 3 }, 'orders older than 3 h left the window');
+    now += 4 * DAY;
+    assert.deepEqual(await read('marathon_acme_rate_budget_used', 'limit'), { new_orders: 0, certificates_per_domain: 2 });
+    now += 7 * DAY;
+    assert.deepEqual(await read('marathon_acme_rate_budget_used', 'limit'), { new_orders: 0, certificates_per_domain: 0 });
+    assert.deepEqual(await samples(metrics, 'marathon_acme_rate_budget_domain_certificates'), []);
+  });
+
   it('renders valid exposition text with the Prometheus content type, process metrics included by default', async () => {
     const metrics = new Metrics();
-    metrics.setCertificates([{ domain: 'a.example.test', appId: '/quote"back\\slash', notAfter: 1_800_000_000_000, renewAt: 1_790_000_000_000 }]);
+    metrics.setCertificates([{ domain: 'a.example.test', appId: '/quote"back\\slash', notBefore: 1_790_000_000_000, notAfter: 1_800_000_000_000, renewAt: 1_790_000_000_000 }]);
     metrics.observeAcmeRequest('cert', 0.2);
     metrics.certificateAttempt('renew', 'failure', 'serverInternal');
     const text = await metrics.render();
@@ -194,6 +294,49 @@ describe('metrics', () => {
       assert.match(s.name, /^marathon_acme_[a-z_]+$/, 'snake case under the prefix');
     }
     assert.ok(!parseExposition(await new Metrics({ defaultMetrics: false }).render()).some((s) => s.name.startsWith('process_')));
+  });
+});
+
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+
+describe('rate budget usage', () => {
+  const limits: BudgetLimits = { ordersPerWindow: 4, orderWindowMs: 3 * HOUR, certsPerDomainPerWindow: 3, domainWindowMs: 7 * DAY };
+
+  it('orders registered domains fullest first and reports the fullest as the per-domain use', () => {
+    let state = emptyBudget();
+    const now = 1_750_000_000_000;
+    for (const name of ['x.b.example', 'a.example', 'y.b.example', 'z.c.example']) state = recordOrder(state, [name], now - HOUR, limits);
+    const usage = budgetUsage(state, now, limits);
+    assert.deepEqual(usage.newOrders, { used: 4, limit: 4, windowMs: 3 * HOUR });
+    assert.deepEqual(usage.certificatesPerDomain, {
+      used: 2,
+      limit: 3,
+      windowMs: 7 * DAY,
+      byDomain: [{ domain: 'b.example', used: 2 }, { domain: 'a.example', used: 1 }, { domain: 'c.example', used: 1 }],
+    });
+    assert.deepEqual(budgetUsage(emptyBudget(), now, limits).certificatesPerDomain, { used: 0, limit: 3, windowMs: 7 * DAY, byDomain: [] });
+  });
+
+  it('reports a limit as reached exactly when checkBudget refuses an order', () => {
+    const now = 1_750_000_000_000;
+    // Times from before both windows to slightly in the future (a clock stepped back).
+    const time = fc.integer({ min: now - 8 * DAY, max: now + HOUR });
+    const stateArb = fc.record({
+      orders: fc.array(time, { maxLength: 8 }),
+      com: fc.array(time, { maxLength: 5 }),
+      org: fc.array(time, { maxLength: 5 }),
+    });
+    fc.assert(
+      fc.property(stateArb, ({ orders, com, org }) => {
+        const state: BudgetState = { orders, certs: { 'example.com': com, 'example.org': org } };
+        const usage = budgetUsage(state, now, limits);
+        const comUsed = usage.certificatesPerDomain.byDomain.find((d) => d.domain === 'example.com')?.used ?? 0;
+        const fits = usage.newOrders.used < usage.newOrders.limit && comUsed < usage.certificatesPerDomain.limit;
+        assert.equal(checkBudget(state, ['www.example.com'], now, limits).allowed, fits);
+        assert.ok(usage.certificatesPerDomain.byDomain.every((d) => d.used <= usage.certificatesPerDomain.used));
+      }),
+    );
   });
 });
 
