@@ -23,13 +23,20 @@ import { lookup as dnsLookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { Agent, request, type Dispatcher } from 'undici';
 import type { ChallengeResponder } from '../acme/challenges.js';
-import { Limiter } from '../util/limiter.js';
 
 export type PreflightFailureKind = 'dns' | 'connection' | 'timeout' | 'wrong-answer' | 'wrong-redirect' | 'http-status';
 
 export type PreflightResult =
   | { ok: true; name: string; hops: string[] }
-  | { ok: false; name: string; kind: PreflightFailureKind; reason: string; hops: string[] };
+  | {
+      ok: false;
+      name: string;
+      kind: PreflightFailureKind;
+      reason: string;
+      hops: string[];
+      /** The HTTP status, for `http-status` failures (a 502/503 is worth another try within seconds). */
+      status?: number | undefined;
+    };
 
 /** What a walk of the challenge path fetches and which answer counts as the right one. */
 export interface ChallengeProbe {
@@ -83,13 +90,13 @@ const TRAILING_WHITESPACE = /[ \t\r\n]+$/;
 /** Same shape the HTTP server accepts as a token; anything else would never be looked up. */
 const TOKEN = /^[A-Za-z0-9_-]{1,256}$/;
 const URL_SYNTAX = /[\s/?#@:\\[\]%]/;
-const DEFAULT_CONCURRENCY = 4;
 const REFUSED = 'connection refused at ';
 const USER_AGENT = 'marathon-acme preflight';
 
 interface Failure {
   kind: PreflightFailureKind;
   reason: string;
+  status?: number | undefined;
 }
 
 interface Answer {
@@ -117,23 +124,31 @@ interface Walk {
  * problems never throw: they come back as a failure whose reason names what to fix.
  */
 export async function preflight(name: string, options: PreflightOptions): Promise<PreflightResult> {
-  const random = options.random ?? ((): Buffer => randomBytes(32));
-  const token = random().toString('base64url');
+  return withProbe(options.responder, options.random, (probe) => walkChallengePath(name, probe, options));
+}
+
+/**
+ * Publishes a fresh random probe on `responder` for as long as `use` runs (one probe can serve several
+ * walks of the same name at once, e.g. through each load balancer and through DNS).
+ */
+export async function withProbe<T>(responder: ChallengeResponder, random: (() => Buffer) | undefined, use: (probe: ChallengeProbe) => Promise<T>): Promise<T> {
+  const draw = random ?? ((): Buffer => randomBytes(32));
+  const token = draw().toString('base64url');
   if (!TOKEN.test(token)) throw new RangeError('the random source must give 1 to 192 bytes for a probe token');
   // Shaped like a key authorization (token.thumbprint), with a random second half: nothing but the
   // responder that holds this probe right now can produce it.
-  const expected = `${token}.${random().toString('base64url')}`;
-  options.responder.add(token, expected);
+  const expected = `${token}.${draw().toString('base64url')}`;
+  responder.add(token, expected);
   try {
-    return await walkChallengePath(name, {
+    return await use({
       token,
       matches: (body) => body === expected,
       wrongAnswer: (url, host) =>
         `the answer from ${url} came from something else than this marathon-acme (wrong body): check the HAPROXY_0_* labels, another app or an old marathon-acme may be answering ${CHALLENGE_PATH} for ${host}`,
-    }, options);
+    });
   } finally {
     // Never leave a probe behind: a stale token would be answerable by anyone who learned it.
-    options.responder.remove(token);
+    responder.remove(token);
   }
 }
 
@@ -175,17 +190,6 @@ export async function walkChallengePath(name: string, probe: ChallengeProbe, opt
   }
 }
 
-/** Checks every name with at most `concurrency` checks in flight; results come back in input order. */
-export async function preflightAll(
-  names: readonly string[],
-  options: PreflightOptions,
-  concurrency = DEFAULT_CONCURRENCY,
-): Promise<PreflightResult[]> {
-  // Each check publishes its own random token, so concurrent checks cannot answer for one another.
-  const limiter = new Limiter(concurrency);
-  return Promise.all(names.map((name) => limiter.run(() => preflight(name, options))));
-}
-
 function newInsecureAgent(): Agent {
   // Let's Encrypt documents that after a redirect to https it does not validate the certificate (the
   // name is being validated precisely because it has no valid certificate yet), and Boulder's VA
@@ -193,7 +197,8 @@ function newInsecureAgent(): Agent {
   return new Agent({ connect: { rejectUnauthorized: false } });
 }
 
-async function systemLookup(hostname: string): Promise<string[]> {
+/** Every address of `hostname` from the system resolver, in its order. */
+export async function systemLookup(hostname: string): Promise<string[]> {
   const addresses = await dnsLookup(hostname, { all: true, verbatim: true });
   return addresses.map((a) => a.address);
 }
@@ -234,6 +239,7 @@ async function walk(w: Walk): Promise<Failure | undefined> {
     if (answer.status !== 200) {
       return {
         kind: 'http-status',
+        status: answer.status,
         reason: `${url.href} answered ${answer.status} instead of the probe: check that marathon-lb routes ${CHALLENGE_PATH} for ${w.name} to this marathon-acme (HAPROXY_0_* labels of the marathon-acme app)`,
       };
     }

@@ -19,6 +19,10 @@ export interface FailureState {
   /** Epoch ms before which the name is not ordered again. */
   nextAttemptAt: number;
   lastFailureAt: number;
+  /** Preflights failed in a row (absent: the last attempt passed its preflight or had none). */
+  preflightFailures?: number | undefined;
+  /** Epoch ms of the last order sent although the preflight failed (advisory mode: one a day). */
+  orderedAnywayAt?: number | undefined;
 }
 
 export interface CertOwner {
@@ -73,6 +77,8 @@ export function serializeState(state: DaemonState): string {
         lastError: { type: f.lastError.type ?? null, detail: f.lastError.detail, status: f.lastError.status ?? null },
         nextAttemptAt: new Date(f.nextAttemptAt).toISOString(),
         lastFailureAt: new Date(f.lastFailureAt).toISOString(),
+        ...(f.preflightFailures === undefined ? {} : { preflightFailures: f.preflightFailures }),
+        ...(f.orderedAnywayAt === undefined ? {} : { orderedAnywayAt: new Date(f.orderedAnywayAt).toISOString() }),
       };
     }
     if (cert?.owner !== undefined) entry['owner'] = { appId: cert.owner.appId, portIndex: cert.owner.portIndex };
@@ -140,6 +146,9 @@ function parseFailure(value: unknown): FailureState | undefined {
   const type = lastError['type'];
   const detail = lastError['detail'];
   const status = lastError['status'];
+  // Written by newer versions only; a value that cannot be used just starts the preflight count afresh.
+  const preflightFailures = value['preflightFailures'];
+  const orderedAnywayAt = parseTime(value['orderedAnywayAt']);
   return {
     failures,
     nextAttemptAt,
@@ -149,6 +158,8 @@ function parseFailure(value: unknown): FailureState | undefined {
       detail: typeof detail === 'string' ? detail : '',
       status: typeof status === 'number' ? status : undefined,
     },
+    ...(typeof preflightFailures === 'number' && Number.isSafeInteger(preflightFailures) && preflightFailures >= 1 ? { preflightFailures } : {}),
+    ...(orderedAnywayAt === undefined ? {} : { orderedAnywayAt }),
   };
 }
 

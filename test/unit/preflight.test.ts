@@ -12,7 +12,9 @@ import { request } from 'undici';
 import { ChallengeResponder } from '../../src/acme/challenges.js';
 import { closeServer, createHttpServer, listen } from '../../src/http/server.js';
 import { silentLogger } from '../../src/log.js';
-import { preflight, preflightAll, type PreflightOptions, type PreflightResult } from '../../src/preflight/preflight.js';
+import { preflight, type PreflightOptions, type PreflightResult } from '../../src/preflight/preflight.js';
+import { checkRoutesAll } from '../../src/preflight/routes.js';
+import { systemClock } from '../../src/util/clock.js';
 import { freePort } from '../support/ports.js';
 
 const execFileAsync = promisify(execFile);
@@ -228,6 +230,7 @@ describe('preflight', () => {
     routes.set('stale.test', proxyTo(stalePort));
     const result = failure(await preflight('stale.test', options()));
     assert.equal(result.kind, 'http-status');
+    assert.equal(result.status, 404);
     assert.match(result.reason, /answered 404 instead of the probe/);
   });
 
@@ -331,7 +334,7 @@ describe('preflight', () => {
     await assert.rejects(preflight('direct.test', options({ random: () => Buffer.alloc(0) })), RangeError);
   });
 
-  it('preflightAll keeps input order and never runs more than `concurrency` checks at once', async () => {
+  it('checkRoutesAll keeps input order and never checks more than `concurrency` names at once, one probe per name', async () => {
     routes.set('via-lb.test', proxyTo(daemonPort));
     const slowLookup = async (hostname: string): Promise<string[]> => {
       await new Promise((resolve) => setTimeout(resolve, 40));
@@ -339,9 +342,11 @@ describe('preflight', () => {
     };
     const names = ['via-lb.test', 'nowhere.test', 'via-lb.test', 'via-lb.test', 'nowhere.test', 'via-lb.test', 'via-lb.test'];
     responder.peak = 0;
-    const results = await preflightAll(names, options({ lookup: slowLookup }), 3);
-    assert.deepEqual(results.map((r) => r.name), names);
-    assert.deepEqual(results.map((r) => r.ok), [true, false, true, true, false, true, true]);
+    const reports = await checkRoutesAll(names, { port: lbPort, timeoutMs: 3000, responder, lookup: slowLookup, lbUrls: ['http://127.0.0.1:9090'], clock: systemClock, transientTries: 1 }, 3);
+    assert.deepEqual(reports.map((r) => r.name), names);
+    assert.deepEqual(reports.map((r) => r.dns.ok), [true, false, true, true, false, true, true]);
+    // Through the LB the Host header decides; the stand-in has no route for nowhere.test.
+    assert.deepEqual(reports.map((r) => r.lbs.map((lb) => lb.ok)), names.map((n) => [n === 'via-lb.test']));
     assert.equal(responder.peak, 3);
   });
 });
