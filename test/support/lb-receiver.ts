@@ -14,6 +14,17 @@ export interface LbReceiverOptions {
   status?: number;
   /** Listen on this port instead of a free one (an LB that comes back where it was). */
   port?: number;
+  /**
+   * Answer `/_haproxy_health_check` (HAProxy's monitor-uri) with this status; by default it is
+   * absent (404), like every path that is not a signal.
+   */
+  healthStatus?: number;
+  /**
+   * Answer `/_haproxy_getpids` like `pidof haproxy`: 'reload' starts a new worker pid on each
+   * successful USR1, 'frozen' never does (a marathon-lb that accepts signals but does not reload).
+   * By default the path is absent (404).
+   */
+  pids?: 'reload' | 'frozen';
 }
 
 export interface LbReceiver {
@@ -27,6 +38,10 @@ export interface LbReceiver {
   requests: Array<{ method: string; path: string }>;
   /** Forces this status for every later signal request; 200 succeeds, anything else fails. */
   setStatus(code: number): void;
+  /** From now on the health endpoint answers with this status. */
+  setHealthStatus(code: number): void;
+  /** From now on `/_haproxy_getpids` answers, with this behaviour. */
+  setPids(mode: 'reload' | 'frozen'): void;
   stop(): Promise<void>;
 }
 
@@ -49,13 +64,26 @@ export async function startLbReceiver(options: LbReceiverOptions = {}): Promise<
   let hup = 0;
   const requests: Array<{ method: string; path: string }> = [];
   const sockets = new Set<Socket>();
+  let healthStatus = options.healthStatus;
+  let pidsMode = options.pids;
+  const masterPid = 4000 + Math.floor(Math.random() * 1000);
+  let workerPid = masterPid + 1;
 
   const server = createServer((request, response) => {
     const arrived = Date.now();
     const method = request.method ?? 'GET';
     const target = request.url ?? '/';
     requests.push({ method, path: target });
-    const signal = SIGNALS[new URL(target, 'http://127.0.0.1').pathname];
+    const pathname = new URL(target, 'http://127.0.0.1').pathname;
+    if (pathname === '/_haproxy_health_check' && healthStatus !== undefined) {
+      sendText(response, healthStatus, healthStatus === 200 ? 'OK' : 'Service Unavailable');
+      return;
+    }
+    if (pathname === '/_haproxy_getpids' && pidsMode !== undefined) {
+      sendText(response, 200, `${masterPid} ${workerPid}\n`);
+      return;
+    }
+    const signal = SIGNALS[pathname];
     if (signal === undefined) {
       sendText(response, 404, 'Not Found');
       return;
@@ -70,6 +98,7 @@ export async function startLbReceiver(options: LbReceiverOptions = {}): Promise<
       if (signal === 'SIGUSR1') {
         usr1++;
         usr1Times.push(arrived);
+        if (pidsMode === 'reload') workerPid++;
       } else hup++;
       sendText(response, 200, `Sent ${signal} signal to marathon-lb`);
     } else {
@@ -103,6 +132,12 @@ export async function startLbReceiver(options: LbReceiverOptions = {}): Promise<
     requests,
     setStatus(code: number): void {
       forced = code;
+    },
+    setHealthStatus(code: number): void {
+      healthStatus = code;
+    },
+    setPids(mode: 'reload' | 'frozen'): void {
+      pidsMode = mode;
     },
     stop(): Promise<void> {
       stopped ??= new Promise<void>((resolve) => {
