@@ -7,10 +7,11 @@
  */
 import { lookup as dnsLookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import type { Dispatcher } from 'undici';
+import { Agent, type Dispatcher } from 'undici';
 import { normaliseHostname } from '../domains/hostname.js';
 import { walkChallengePath, type ChallengeProbe, type PreflightFailureKind } from '../preflight/preflight.js';
 import { Limiter } from '../util/limiter.js';
+import { recordingDispatcher } from './answer-recorder.js';
 
 export interface RoutingCheckOptions {
   /** The port the CA dials; 80 unless a load balancer URL says otherwise. */
@@ -33,14 +34,19 @@ export interface RoutingCheck {
   addresses: string[];
   /** Every URL fetched, in order: the first one, then each redirect target. */
   hops: string[];
-  /** What went wrong, for a failed check. */
-  kind?: PreflightFailureKind | 'invalid-name';
+  /**
+   * What went wrong, for a failed check. `backend-down`: HAProxy itself answered 503 "No server is
+   * available", so marathon-lb has nowhere to send the request.
+   */
+  kind?: PreflightFailureKind | 'invalid-name' | 'backend-down';
   /** What went wrong and what to fix, for a failed check. */
   reason?: string;
 }
 
 const PONG = { message: 'pong' };
 const CONCURRENCY = 8;
+/** The body of HAProxy's built-in 503 page, the same in HAProxy 1.x and 2.x. */
+const HAPROXY_NO_SERVER = /No server is available to handle this request/;
 
 /** The daemon's ping answer is fixed (and the original's): `{"message": "pong"}`. */
 const PING_PROBE: ChallengeProbe = {
@@ -60,10 +66,29 @@ const PING_PROBE: ChallengeProbe = {
 export async function checkRouting(names: readonly string[], options: RoutingCheckOptions): Promise<RoutingCheck[]> {
   const limiter = new Limiter(CONCURRENCY);
   const viaAddresses = options.via === undefined ? undefined : await resolveVia(options.via, options.lookup ?? systemLookup);
-  return Promise.all(names.map((name) => limiter.run(() => checkOne(name, options, viaAddresses))));
+  // The walk's own default, shared: the CA does not verify certificates after a redirect to https.
+  let own: Agent | undefined;
+  const base = options.dispatcher ?? (own = new Agent({ connect: { rejectUnauthorized: false } }));
+  try {
+    return await Promise.all(names.map((name) => limiter.run(() => checkOne(name, options, viaAddresses, base))));
+  } finally {
+    await own?.destroy();
+  }
 }
 
-async function checkOne(raw: string, options: RoutingCheckOptions, via: string[] | undefined): Promise<RoutingCheck> {
+/**
+ * The reason for a `backend-down` check. With the labels checked and found right (`labelsChecked`),
+ * the page can only mean marathon-acme's backend; otherwise HAProxy gives the same page when no
+ * rule matches, which is what marathon-lb writes while the app has no running task.
+ */
+export function backendDownReason(url: string, labelsChecked: boolean): string {
+  const page = `${url} answered HAProxy's own 503 page ("No server is available to handle this request")`;
+  const question = 'marathon-lb has no healthy marathon-acme backend: is the marathon-acme task running / passing its health check?';
+  if (labelsChecked) return `${page}: ${question}`;
+  return `${page}: ${question} (HAProxy answers the same when no rule matches the request, so if the task is healthy, check the labels: give check --marathon to have them checked)`;
+}
+
+async function checkOne(raw: string, options: RoutingCheckOptions, via: string[] | undefined, base: Dispatcher): Promise<RoutingCheck> {
   const normalised = normaliseHostname(raw);
   if (!normalised.ok) {
     return { name: raw, ok: false, addresses: [], hops: [], kind: 'invalid-name', reason: `not a name the CA can validate: ${normalised.reason}` };
@@ -73,14 +98,15 @@ async function checkOne(raw: string, options: RoutingCheckOptions, via: string[]
   // With --lb-http only the first host goes to the given LB; a redirect to another name is resolved
   // normally, as the CA would.
   const routed = via === undefined ? lookup : (host: string) => (host === name ? Promise.resolve(via) : lookup(host));
-  const result = await walkChallengePath(name, PING_PROBE, {
-    port: options.port,
-    timeoutMs: options.timeoutMs,
-    lookup: routed,
-    ...(options.dispatcher === undefined ? {} : { dispatcher: options.dispatcher }),
-  });
+  const recorder = recordingDispatcher(base);
+  const result = await walkChallengePath(name, PING_PROBE, { port: options.port, timeoutMs: options.timeoutMs, lookup: routed, dispatcher: recorder.dispatcher });
   const addresses = result.addresses[name] ?? (isIP(name) !== 0 ? [name] : []);
   if (result.ok) return { name: raw, ok: true, addresses, hops: result.hops };
+  const seen = recorder.last();
+  const lastHop = result.hops.at(-1);
+  if (result.kind === 'http-status' && seen?.status === 503 && HAPROXY_NO_SERVER.test(seen.body) && lastHop !== undefined) {
+    return { name: raw, ok: false, addresses, hops: result.hops, kind: 'backend-down', reason: backendDownReason(lastHop, false) };
+  }
   return { name: raw, ok: false, addresses, hops: result.hops, kind: result.kind, reason: result.reason };
 }
 

@@ -13,7 +13,14 @@ import {
 import { lifetimeRenewalTime } from '../certs/renewal-schedule.js';
 import type { AppWarning, WantedName } from '../marathon/apps.js';
 
-export type PlanAction = 'issue' | 'renew' | 'retire' | 'keep' | 'wait' | 'skip' | 'replace';
+export type PlanAction = 'create' | 'issue' | 'renew' | 'retire' | 'keep' | 'wait' | 'skip' | 'replace';
+
+/** Something start-up would create in the storage directory (it is missing now). */
+export interface SetupStep {
+  /** The path relative to the storage directory. */
+  subject: string;
+  reason: string;
+}
 
 export interface PlanLine {
   action: PlanAction;
@@ -23,6 +30,8 @@ export interface PlanLine {
 }
 
 export interface PlanInput {
+  /** What start-up would create first; empty once the daemon has run on the directory. */
+  setup?: readonly SetupStep[];
   wanted: readonly WantedName[];
   warnings: readonly AppWarning[];
   managed: ReadonlyMap<string, CertSummary>;
@@ -39,7 +48,7 @@ const iso = (t: number): string => new Date(t).toISOString().replace(/\.\d{3}Z$/
 
 export function buildPlan(input: PlanInput): PlanLine[] {
   const { wanted, managed, failures, now } = input;
-  const lines: PlanLine[] = [];
+  const lines: PlanLine[] = (input.setup ?? []).map((step) => ({ action: 'create', subject: step.subject, reason: step.reason }));
   for (const bad of input.corrupt) {
     lines.push({ action: 'replace', subject: bad.name, reason: `the file in certs/ is unusable (${bad.reason}); it would be moved to corrupt-certs/` });
   }

@@ -1,7 +1,7 @@
 /** `marathon-acme plan` as an operator runs it: real executable, emulator, a prepared storage directory. */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -80,6 +80,56 @@ describe('marathon-acme plan', () => {
     assert.match(line('skip', '/wild') ?? '', /wildcard/);
     assert.deepEqual(await tree(storage), before, 'plan changes nothing in the storage directory');
     assert.equal(marathon.requests.filter((r) => r.path.startsWith('/v2/events')).length, 0);
+  });
+
+  it('on a directory the daemon never ran on, plans the first run (start-up files, then every name) and creates nothing', async (t) => {
+    const storage = await mkdtemp(join(tmpdir(), 'ma-plan-'));
+    t.after(() => rm(storage, { recursive: true, force: true }));
+    const marathon = await MarathonEmulator.start({ heartbeatMs: 0 });
+    t.after(() => marathon.stop());
+    marathon.addApp(hostApp('/shop', { HAPROXY_GROUP: 'external', MARATHON_ACME_0_DOMAIN: 'shop.example.test,www.shop.example.test' }));
+    marathon.addApp(hostApp('/api', { HAPROXY_GROUP: 'external', MARATHON_ACME_0_DOMAIN: 'api.example.test' }));
+    const modified = (await stat(storage)).mtimeMs;
+
+    const { stdout } = await exec(BIN, ['plan', '-m', marathon.url, '--multiple-domains', 'separate', storage]);
+    const lines = stdout.trimEnd().split('\n');
+    assert.deepEqual(
+      lines.map((l) => l.split(/\s+/).slice(0, 2).join(' ')),
+      ['create certs/', 'create unmanaged-certs/', 'create default.pem', 'create client.key', 'issue shop.example.test', 'issue www.shop.example.test', 'issue api.example.test'],
+      stdout,
+    );
+    assert.match(stdout, /client\.key +a new ACME account key, registered as a new account with https:\/\/acme-v02/);
+    assert.match(stdout, /issue +api\.example\.test +no certificate yet: api\.example\.test for app \/api port 0/);
+    assert.deepEqual(await tree(storage), [], 'plan creates nothing, not even certs/ or .tmp/');
+    assert.equal((await stat(storage)).mtimeMs, modified);
+  });
+
+  it('plans a directory whose certs/ is missing although other files are there, without creating it', async (t) => {
+    const storage = await mkdtemp(join(tmpdir(), 'ma-plan-'));
+    t.after(() => rm(storage, { recursive: true, force: true }));
+    await writeFile(join(storage, 'default.pem'), 'kept as it is');
+    const marathon = await MarathonEmulator.start({ heartbeatMs: 0 });
+    t.after(() => marathon.stop());
+    marathon.addApp(hostApp('/shop', { HAPROXY_GROUP: 'external', MARATHON_ACME_0_DOMAIN: 'shop.example.test' }));
+    const { stdout } = await exec(BIN, ['plan', '-m', marathon.url, storage]);
+    assert.deepEqual(
+      stdout.trimEnd().split('\n').map((l) => l.split(/\s+/).slice(0, 2).join(' ')),
+      ['create certs/', 'create unmanaged-certs/', 'create client.key', 'issue shop.example.test'],
+    );
+    assert.deepEqual(await tree(storage), ['/default.pem']);
+  });
+
+  it('refuses a storage directory that does not exist, as the daemon would, and creates nothing', async (t) => {
+    const parent = await mkdtemp(join(tmpdir(), 'ma-plan-'));
+    t.after(() => rm(parent, { recursive: true, force: true }));
+    const storage = join(parent, 'not-mounted');
+    await assert.rejects(exec(BIN, ['plan', '-m', 'http://127.0.0.1:1', storage]), (err: { code?: number; stdout?: string; stderr?: string }) => {
+      assert.equal(err.code, 1);
+      assert.equal(err.stdout, '');
+      assert.match(err.stderr ?? '', /^marathon-acme plan: storage directory .*not-mounted does not exist; the daemon would refuse to start .*create it or mount the volume/);
+      return true;
+    });
+    assert.deepEqual(await tree(parent), []);
   });
 
   it('fails with a clear message and exit 1 when Marathon cannot be read', async (t) => {

@@ -91,6 +91,21 @@ describe('routing check', () => {
     assert.match(check.reason ?? '', /connection refused at 127\.0\.0\.1:\d+: is marathon-lb listening\?/);
   });
 
+  it("tells HAProxy's own 503 page (nowhere to send the request) from an app's 503", async (t) => {
+    const haproxyPage = '<html><body><h1>503 Service Unavailable</h1>\nNo server is available to handle this request.\n</body></html>\n';
+    const lbPort = await otherServer(t, (_req, res) => res.writeHead(503, { 'content-type': 'text/html' }).end(haproxyPage));
+    const appPort = await otherServer(t, (_req, res) => res.writeHead(503).end('maintenance'));
+    const [lb] = await checkRouting(['shop.example.test'], { port: lbPort, timeoutMs: 2_000, lookup: toLoopback });
+    const [app] = await checkRouting(['shop.example.test'], { port: appPort, timeoutMs: 2_000, lookup: toLoopback });
+    assert.equal(lb?.kind, 'backend-down');
+    assert.equal(
+      lb.reason,
+      `http://shop.example.test:${lbPort}/.well-known/acme-challenge/ping answered HAProxy's own 503 page ("No server is available to handle this request"): marathon-lb has no healthy marathon-acme backend: is the marathon-acme task running / passing its health check? (HAProxy answers the same when no rule matches the request, so if the task is healthy, check the labels: give check --marathon to have them checked)`,
+    );
+    assert.equal(app?.kind, 'http-status');
+    assert.match(app.reason ?? '', /answered 503 instead of the probe/);
+  });
+
   it('parses --lb-http as a bare http URL', () => {
     assert.deepEqual(parseLbHttp('http://10.0.0.5'), { host: '10.0.0.5', port: 80 });
     assert.deepEqual(parseLbHttp('http://lb.example:8080/'), { host: 'lb.example', port: 8080 });
@@ -116,6 +131,49 @@ describe('routing check', () => {
         '      problem: DNS has no address for api.example.com: add an A or AAAA record that points at marathon-lb',
         '',
         '1 of 2 names do not reach marathon-acme',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it("prints the label check's findings under each name, and which app it checked against", () => {
+    const text = formatRoutingChecks(
+      [
+        {
+          name: 'api.example.com',
+          ok: false,
+          addresses: ['203.0.113.5'],
+          hops: ['http://api.example.com/.well-known/acme-challenge/ping'],
+          kind: 'label-conflict',
+          reason: 'app /api (port 0) redirects ...',
+          labels: [{ name: 'api.example.com', severity: 'breaks', appId: '/api', portIndex: 0, reason: 'app /api (port 0) redirects ...' }],
+        },
+        {
+          name: 'zoo.example.com',
+          ok: true,
+          addresses: ['203.0.113.5'],
+          hops: ['http://zoo.example.com/.well-known/acme-challenge/ping'],
+          labels: [{ name: 'zoo.example.com', severity: 'tie', appId: '/zoo', portIndex: 0, reason: 'app /zoo (port 0) ... same weight' }],
+        },
+      ],
+      { group: 'external', acme: { appId: '/marathon-acme', portIndex: 0, weight: 1 }, problems: [], findings: [], recommendedWeight: 100 },
+    );
+    assert.equal(
+      text,
+      [
+        'FAIL  api.example.com',
+        '      dns:     203.0.113.5',
+        '      fetched: http://api.example.com/.well-known/acme-challenge/ping',
+        "      answer:  marathon-acme answered the ping, but marathon-lb's labels put another rule first:",
+        '      labels:  app /api (port 0) redirects ...',
+        'ok    zoo.example.com',
+        '      dns:     203.0.113.5',
+        '      fetched: http://zoo.example.com/.well-known/acme-challenge/ping',
+        '      answer:  marathon-acme answered the ping, so the CA can reach it for this name',
+        '      warning: app /zoo (port 0) ... same weight',
+        '',
+        '1 of 2 names do not reach marathon-acme',
+        "labels checked against marathon-acme's app /marathon-acme (port 0, weight 1) in group external; recommended weight: 100",
         '',
       ].join('\n'),
     );
