@@ -16,6 +16,7 @@ const ALL: Record<string, () => Promise<Benchmark>> = {
   storm: async () => (await import('./storm.js')).storm,
   renewal: async () => (await import('./renewal.js')).renewal,
   challenge: async () => (await import('./challenge.js')).challenge,
+  'status-page': async () => (await import('./status-page.js')).statusPage,
 };
 
 interface Run {

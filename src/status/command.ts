@@ -1,19 +1,35 @@
 /**
- * `marathon-acme status <storage-dir>`: reads the storage directory and prints what is stored, as a
- * table or as JSON. Read-only: unlike the daemon's start it creates nothing, moves no unusable file
- * and writes no state.json, so it is safe next to a running daemon and on a volume mounted read-only.
+ * `marathon-acme status <storage-dir>`: reads the storage directory and prints what is stored, the
+ * names that failed without a certificate (state.json) and what each marathon-lb served at the last
+ * delivery check (delivery.json), as a table or as JSON. Read-only: unlike the daemon's start it
+ * creates nothing, moves no unusable file and writes no state.json, so it is safe next to a running
+ * daemon and on a volume mounted read-only. The daemon builds /status from the same function.
  */
 import { lstat, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseBundle, type BundleResult } from '../certs/bundle.js';
 import { CertStore, RETIRED, StorageError, UNMANAGED } from '../certs/store.js';
+import { DELIVERY_FILE, readDeliveryFile } from '../delivery/delivery-file.js';
 import { escapeControl } from '../log-format.js';
 import { parseState, STATE_FILE, type DaemonState } from '../state/state.js';
+import { deliveryView, type DeliveryInput, type DeliveryView } from './delivery-rows.js';
+import { count } from './html.js';
 import { buildStatus, type StatusLocation, type StatusRow, type StoredFile } from './report.js';
+import type { WantedCertificate } from './wanted-rows.js';
+
+/** What the daemon knows beyond the storage directory; offline there is none of it. */
+export interface LiveSources {
+  /** The certificates apps want, from the last successful sync. */
+  wanted?: readonly WantedCertificate[] | undefined;
+  /** The delivery check's current records; without them delivery.json is read. */
+  delivery?: DeliveryInput | undefined;
+}
 
 export interface StatusReport {
   storageDir: string;
   generatedAt: string;
+  /** Per-LB delivery counts from the records; null when there are none (no check, no delivery.json). */
+  delivery: DeliveryView | null;
   certificates: StatusRow[];
   /** What could not be taken into account (a damaged state.json); for stderr, not part of the report. */
   warnings: string[];
@@ -25,7 +41,7 @@ const MAX_FILE_BYTES = 1024 * 1024;
 const SIDE_FILE = /\.(key|ocsp|issuer|sctl)$/;
 
 /** Throws StorageError, with a message for the operator, when the directory cannot be read. */
-export async function readStatus(storageDir: string, now: number): Promise<StatusReport> {
+export async function readStatus(storageDir: string, now: number, live: LiveSources = {}): Promise<StatusReport> {
   await checkRoot(storageDir);
   const store = new CertStore(storageDir);
   const files: StoredFile[] = [];
@@ -50,7 +66,21 @@ export async function readStatus(storageDir: string, now: number): Promise<Statu
     // The certificates themselves can still be shown; only app ports, failures and renewal times are missing.
     warnings.push(`${message(err)}; renewal times, failures and app ports are not shown`);
   }
-  return { storageDir, generatedAt: new Date(now).toISOString(), certificates: buildStatus({ files, state, now }), warnings };
+  const delivery = live.delivery ?? (await readDelivery(storageDir, warnings));
+  return {
+    storageDir,
+    generatedAt: new Date(now).toISOString(),
+    delivery: delivery === undefined ? null : deliveryView(delivery),
+    certificates: buildStatus({ files, state, now, wanted: live.wanted, delivery }),
+    warnings,
+  };
+}
+
+async function readDelivery(storageDir: string, warnings: string[]): Promise<DeliveryInput | undefined> {
+  const content = await readDeliveryFile(storageDir);
+  if (content === undefined) return undefined;
+  for (const problem of content.problems) warnings.push(`${DELIVERY_FILE}: ${problem}`);
+  return { checkPort: content.checkPort, records: content.records };
 }
 
 async function checkRoot(dir: string): Promise<void> {
@@ -121,13 +151,23 @@ async function readBundle(path: string, sideKey: string | undefined): Promise<Bu
   }
 }
 
-const HEADER = ['STATE', 'NAMES', 'NOT AFTER', 'DAYS', 'KEY', 'ISSUER', 'APP', 'REASON'] as const;
+const HEADER = ['STATE', 'NAMES', 'NOT AFTER', 'DAYS', 'KEY', 'ISSUER', 'APP', 'SERVED', 'REASON'] as const;
 /** More names than this are summed up as "+N more"; --json has them all. */
 const NAMES_SHOWN = 3;
 
-/** One line per certificate, columns aligned; the reason, of any length, last. */
+/** `3/3`: how many LBs served the stored certificate at their last check; `-` where none was checked. */
+function served(row: StatusRow): string {
+  if (row.delivery.length === 0) return '-';
+  const n = row.delivery.filter((d) => d.status === 'served').length;
+  return `${n}/${row.delivery.length}${row.delivery.some((d) => d.failing) ? ' FAILING' : ''}`;
+}
+
+/**
+ * One line per certificate or name, columns aligned; the reason, of any length, last. The delivery
+ * check, when there was one, follows: per LB its counts and when it was last checked.
+ */
 export function formatStatusTable(report: StatusReport): string {
-  if (report.certificates.length === 0) return `no certificates stored in ${escapeControl(report.storageDir)}\n`;
+  if (report.certificates.length === 0) return `no certificates stored in ${escapeControl(report.storageDir)}\n${formatDelivery(report.delivery)}`;
   const rows = report.certificates.map((r) =>
     [
       r.state,
@@ -137,6 +177,7 @@ export function formatStatusTable(report: StatusReport): string {
       r.keyType ?? '-',
       r.issuer ?? '-',
       r.appId === null ? '-' : `${r.appId} port ${r.portIndex ?? '?'}`,
+      served(r),
       r.reason,
     ].map(escapeControl),
   );
@@ -150,13 +191,24 @@ export function formatStatusTable(report: StatusReport): string {
         .join('  '),
     )
     .join('\n')
-    .concat('\n');
+    .concat('\n', formatDelivery(report.delivery));
 }
 
-/** The report as JSON: `storageDir`, `generatedAt` and `certificates`, one object per row. */
+function formatDelivery(delivery: StatusReport['delivery']): string {
+  if (delivery === null) return '';
+  if (delivery.checkPort === 0) return '\ndelivery check: off when delivery.json was written\n';
+  const checked = delivery.lastCheckedAt === null ? 'never run yet' : `last check ${delivery.lastCheckedAt.replace(/\.\d{3}Z$/, 'Z')}`;
+  const lines = delivery.lbs.map((lb) => {
+    const counts = `${count(lb.served)} served, ${count(lb.stale)} stale, ${count(lb.other)} other, ${count(lb.unreachable)} unreachable, ${count(lb.failing)} failing`;
+    return `  ${escapeControl(lb.lb)}: ${counts}${lb.level === 'ok' ? '' : ` (${lb.level})`}`;
+  });
+  return `\ndelivery check (TLS port ${delivery.checkPort}, from ${DELIVERY_FILE}), ${checked}:\n${lines.length === 0 ? '  no records\n' : `${lines.join('\n')}\n`}`;
+}
+
+/** The report as JSON: `storageDir`, `generatedAt`, `certificates` (one object per row) and `delivery`. */
 export function formatStatusJson(report: StatusReport): string {
-  const { storageDir, generatedAt, certificates } = report;
-  return `${JSON.stringify({ storageDir, generatedAt, certificates }, null, 2)}\n`;
+  const { storageDir, generatedAt, certificates, delivery } = report;
+  return `${JSON.stringify({ storageDir, generatedAt, certificates, delivery }, null, 2)}\n`;
 }
 
 function message(err: unknown): string {

@@ -38,9 +38,26 @@ export function accountState(ready: boolean, error: string | undefined): Compone
   return error === undefined ? { level: 'warn', summary: 'registering' } : { level: 'bad', summary: `not registered: ${error}` };
 }
 
-/** `owed`: a reload is due and not yet accepted; that is the only bad state an LB card has. */
-export function lbState(url: string, owed: boolean, last: LbResult | undefined): LbStatus {
+/**
+ * `owed`: a reload is due and not yet accepted. `delivery`: the delivery check's summary for this LB
+ * (src/delivery/lb-summary.ts), which knows the signal's state too, so with it `owed` adds nothing.
+ * Green needs evidence that the LB is reachable (an accepted reload, a certificate seen served
+ * there): an LB never reached is at least yellow.
+ */
+export function lbState(url: string, owed: boolean, last: LbResult | undefined, delivery?: LbDeliveryState): LbStatus {
+  const reached = last?.ok === true || (delivery?.served ?? 0) > 0;
+  const notReached = 'not reached yet: no reload was needed and no certificate was seen served there';
+  if (delivery !== undefined) {
+    if (delivery.level === 'ok' && !reached) return { url, level: 'warn', summary: `${notReached}; ${delivery.summary}` };
+    return { url, level: delivery.level, summary: delivery.summary };
+  }
   if (owed) return { url, level: 'bad', summary: `reload owed, retrying${last?.error === undefined ? '' : `: ${last.error}`}` };
-  if (last === undefined) return { url, level: 'ok', summary: 'no reload needed yet' };
+  if (last === undefined) return { url, level: 'warn', summary: notReached };
+  if (!last.ok) return { url, level: 'warn', summary: `last reload refused at ${when(last.at)}${last.error === undefined ? '' : `: ${last.error}`}` };
   return { url, level: 'ok', summary: `last reload accepted at ${when(last.at)}` };
+}
+
+/** The part of a delivery summary (src/delivery/lb-summary.ts LbSummary) an LB card is judged by. */
+export interface LbDeliveryState extends ComponentState {
+  served: number;
 }

@@ -1,9 +1,19 @@
 /**
- * The `/status` page: the daemon's view for people, as one self-contained HTML document (no scripts,
- * no external assets: clusters are often offline) that reads on a phone. `/status.json` serves the
- * same StatusView, so what a person sees and what a script reads cannot disagree.
+ * The `/status` page: the daemon's view for people, as one self-contained HTML document (no external
+ * assets: clusters are often offline) that reads on a phone and with thousands of certificates.
+ * What needs attention comes first (the problem counts, then the rows in urgency order), then the
+ * next 90 days as a picture; a small inline script filters the rows, and without it the page is
+ * complete. `/status.json` serves the same StatusView, so what a person sees and what a script reads
+ * cannot disagree.
  */
-import type { CertificateState, StatusRow } from './report.js';
+import { renderChart } from './chart-svg.js';
+import { dayCounts } from './chart.js';
+import type { DeliveryView } from './delivery-rows.js';
+import { FILTER_SCRIPT } from './filter-script.js';
+import { count, dateTime, escape, worst, type Level } from './html.js';
+import { STYLE } from './page-style.js';
+import { renderTable, rowFlags, rowLevel, tableStyle } from './page-table.js';
+import { CERTIFICATE_STATES, type StatusRow } from './report.js';
 
 export interface ComponentState {
   /** ok: working; warn: degraded or waiting; bad: failing. */
@@ -22,109 +32,149 @@ export interface StatusView {
   marathon: ComponentState & { urls: string[]; eventStream: string; lastSyncAt: string | null };
   account: ComponentState & { directory: string };
   lbs: LbStatus[];
+  /** What each marathon-lb serves (per-LB counts); null when the daemon runs no delivery check. */
+  delivery: DeliveryView | null;
+  /** Problems first: see buildStatus. */
   certificates: StatusRow[];
 }
 
-const STATE_LEVEL: Record<CertificateState, 'ok' | 'warn' | 'bad' | 'muted'> = {
-  valid: 'ok',
-  'renew due': 'warn',
-  'expiring soon': 'bad',
-  expired: 'bad',
-  unusable: 'bad',
-  retired: 'muted',
-  unmanaged: 'muted',
-};
-
-function escape(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+function card(title: string, level: Level, summary: string, detail: string): string {
+  return `<section class="card ${level}"><h2>${escape(title)}</h2><p class="summary">${escape(summary)}</p>${detail}</section>`;
 }
 
-function day(iso: string | null): string {
-  return iso === null ? '—' : iso.slice(0, 10);
-}
-
-function dateTime(iso: string | null): string {
-  return iso === null ? '—' : `${iso.slice(0, 16).replace('T', ' ')} UTC`;
-}
-
-function daysLeft(row: StatusRow): string {
-  if (row.daysLeft === null) return '—';
-  if (row.daysLeft < 0) return `expired ${-row.daysLeft} d ago`;
-  return `${row.daysLeft} d`;
-}
-
-function component(title: string, state: ComponentState, detail: string): string {
-  return `<section class="card ${state.level}"><h2>${escape(title)}</h2><p class="summary">${escape(state.summary)}</p>${detail}</section>`;
-}
-
-function certificateRow(row: StatusRow): string {
-  const level = STATE_LEVEL[row.state];
-  const app = row.appId === null ? '—' : `${row.appId}${row.portIndex === null ? '' : ` port ${row.portIndex}`}`;
-  const others = row.names.filter((n) => n !== row.name);
-  const cells: Array<[string, string]> = [
-    ['Name', `<strong>${escape(row.name)}</strong>${others.length === 0 ? '' : `<br><span class="names">${escape(others.join(', '))}</span>`}`],
-    ['State', `<span class="badge ${level}">${escape(row.state)}</span><br><span class="reason">${escape(row.reason)}</span>`],
-    ['Days left', escape(daysLeft(row))],
-    ['Not after', escape(day(row.notAfter))],
-    ['Next renewal', escape(dateTime(row.nextRenewalAt))],
-    ['App', escape(app)],
-    ['Issuer', escape(row.issuer ?? '—')],
-    ['Last error', row.lastError === null ? '—' : `<span class="error">${escape(row.lastError)}</span>`],
+function lbCard(lb: LbStatus, delivery: DeliveryView | null): string {
+  const summary = delivery?.lbs.find((s) => s.lb === lb.url);
+  if (delivery === null || summary === undefined) return card(`marathon-lb ${lb.url}`, lb.level, lb.summary, '');
+  if (delivery.checkPort === 0) return card(`marathon-lb ${lb.url}`, worst(lb.level, summary.level), lb.summary, '<p class="detail">delivery check off</p>');
+  const counts: Array<[string, number, Level]> = [
+    ['served', summary.served, 'ok'],
+    ['stale', summary.stale, summary.stale > 0 ? 'warn' : 'ok'],
+    ['other', summary.other, summary.other > 0 ? 'warn' : 'ok'],
+    ['unreachable', summary.unreachable, summary.unreachable > 0 ? 'warn' : 'ok'],
+    ['failing', summary.failing, summary.failing > 0 ? 'bad' : 'ok'],
   ];
-  // One wrapper per cell: on a phone each cell is a two-column grid (label, value), and the value must stay one item.
-  return `<tr class="${level}">${cells.map(([label, html]) => `<td data-label="${label}"><div>${html}</div></td>`).join('')}</tr>`;
+  const list = `<ul class="counts" data-lb="${escape(lb.url)}">${counts.map(([name, n, level]) => `<li class="${n === 0 ? 'zero' : level}" data-${name}="${n}">${count(n)} ${name}</li>`).join('')}</ul>`;
+  const checked = `<p class="detail">delivery check on port ${delivery.checkPort}, last ${delivery.lastCheckedAt === null ? 'never' : `${dateTime(delivery.lastCheckedAt)} UTC`}</p>`;
+  return card(`marathon-lb ${lb.url}`, worst(lb.level, summary.level), lb.summary, list + checked);
 }
 
-const STYLE = `
-:root { color-scheme: light dark; --ok: #1a7f37; --warn: #9a6700; --bad: #cf222e; --muted: #6e7781; }
-body { font: 15px/1.45 system-ui, sans-serif; margin: 0 auto; max-width: 80rem; padding: 1rem; }
-h1 { font-size: 1.4rem; margin: 0 0 .25rem; } h2 { font-size: 1rem; margin: 0 0 .25rem; }
-.meta { color: var(--muted); margin: 0 0 1rem; }
-.cards { display: grid; gap: .75rem; grid-template-columns: repeat(auto-fit, minmax(16rem, 1fr)); margin-bottom: 1.25rem; }
-.card { border: 1px solid #8884; border-left: .4rem solid var(--muted); border-radius: .4rem; padding: .6rem .8rem; }
-.card.ok { border-left-color: var(--ok); } .card.warn { border-left-color: var(--warn); } .card.bad { border-left-color: var(--bad); }
-.card p { margin: .2rem 0; } .summary { font-weight: 600; } .detail { color: var(--muted); font-size: .9rem; overflow-wrap: anywhere; }
-table { border-collapse: collapse; width: 100%; }
-th, td { border-bottom: 1px solid #8884; padding: .45rem .5rem; text-align: left; vertical-align: top; }
-tr.bad td:first-child { box-shadow: inset .3rem 0 var(--bad); } tr.warn td:first-child { box-shadow: inset .3rem 0 var(--warn); }
-tr.ok td:first-child { box-shadow: inset .3rem 0 var(--ok); } tr.muted { color: var(--muted); }
-.badge { border-radius: 1rem; color: #fff; display: inline-block; font-size: .8rem; font-weight: 600; padding: 0 .55rem; }
-.badge.ok { background: var(--ok); } .badge.warn { background: var(--warn); } .badge.bad { background: var(--bad); } .badge.muted { background: var(--muted); }
-.names, .reason { color: var(--muted); font-size: .85rem; } .error { color: var(--bad); font-size: .85rem; overflow-wrap: anywhere; }
-@media (max-width: 48rem) {
-  thead { display: none; } table, tbody, tr, td { display: block; width: auto; }
-  tr { border: 1px solid #8884; border-radius: .4rem; margin-bottom: .75rem; }
-  td { border: 0; display: grid; gap: .5rem; grid-template-columns: 7rem 1fr; }
-  td::before { color: var(--muted); content: attr(data-label); font-size: .85rem; }
-}`;
+/** What needs attention, counted, in the order the rows come: [singular, plural, level]. */
+const PROBLEMS = {
+  expired: ['certificate expired', 'certificates expired', 'bad'],
+  failing: ['failing order', 'failing orders', 'bad'],
+  delivery: ['delivery failure', 'delivery failures', 'bad'],
+  unusable: ['unusable file', 'unusable files', 'bad'],
+  soon: ['certificate expiring soon', 'certificates expiring soon', 'bad'],
+  wrong: ['certificate not served yet by every LB', 'certificates not served yet by every LB', 'warn'],
+  due: ['renewal due', 'renewals due', 'warn'],
+  pending: ['name not issued yet', 'names not issued yet', 'warn'],
+} as const satisfies Record<string, readonly [string, string, Level]>;
+
+function problems(rows: readonly StatusRow[]): string {
+  const tally = new Map<keyof typeof PROBLEMS, number>();
+  const add = (what: keyof typeof PROBLEMS): void => {
+    tally.set(what, (tally.get(what) ?? 0) + 1);
+  };
+  for (const row of rows) {
+    const flags = rowFlags(row);
+    if (row.state === 'expired') add('expired');
+    if (flags.includes('order-failing')) add('failing');
+    if (flags.includes('delivery-failure')) add('delivery');
+    else if (row.delivery.some((d) => d.status === 'stale' || d.status === 'other')) add('wrong');
+    if (row.state === 'unusable') add('unusable');
+    if (row.state === 'expiring soon') add('soon');
+    if (row.state === 'renew due') add('due');
+    if (row.state === 'pending') add('pending');
+  }
+  if (tally.size === 0) {
+    return `<section class="panel ok"><h2>No problems</h2><p>Every certificate is valid${rows.some((r) => r.delivery.length > 0) ? ' and no LB is known to serve a wrong one' : ''}.</p></section>`;
+  }
+  const found = (Object.keys(PROBLEMS) as Array<keyof typeof PROBLEMS>).filter((k) => tally.has(k));
+  const level = found.some((k) => PROBLEMS[k][2] === 'bad') ? 'bad' : 'warn';
+  const items = found
+    .map((k) => {
+      const n = tally.get(k) ?? 0;
+      const [one, many, itemLevel] = PROBLEMS[k];
+      return `<li class="${itemLevel}" data-problem="${k}" data-count="${n}">${count(n)} ${n === 1 ? one : many}</li>`;
+    })
+    .join('');
+  return `<section class="panel ${level}"><h2>Needs attention</h2><ul class="counts">${items}</ul><p class="detail">The table below lists them in this order, worst first.</p></section>`;
+}
+
+function timeline(rows: readonly StatusRow[], now: number): string {
+  const days = dayCounts(rows, now);
+  const busiest = (key: 'renewals' | 'expiring'): string => {
+    const top = days.reduce((a, b) => (b[key] > a[key] ? b : a), days[0] ?? { day: '', renewals: 0, expiring: 0 });
+    return top[key] === 0 ? 'none' : `${count(top[key])} on ${top.day}`;
+  };
+  const due = rows.filter((r) => r.location === 'certs' && r.nextRenewalAt !== null && Date.parse(r.nextRenewalAt) <= now).length;
+  const caption = days.some((d) => d.renewals > 0 || d.expiring > 0)
+    ? `Most renewals on one day: ${busiest('renewals')}${due > 0 ? ` (today includes ${count(due)} already due)` : ''}. Most certificates expiring on one day: ${busiest('expiring')}. A day is a UTC day; point at a bar for its numbers.`
+    : `Nothing expires and no renewal is scheduled in the next ${days.length} days.`;
+  return `<section class="panel timeline"><h2>The next ${days.length} days</h2>${renderChart(days)}<p class="detail">${caption}</p></section>`;
+}
+
+function filterForm(rows: readonly StatusRow[]): string {
+  const states = new Map<string, number>();
+  let problemRows = 0;
+  for (const row of rows) {
+    states.set(`state:${row.state}`, (states.get(`state:${row.state}`) ?? 0) + 1);
+    for (const flag of rowFlags(row)) states.set(flag, (states.get(flag) ?? 0) + 1);
+    const level = rowLevel(row);
+    if (level === 'bad' || level === 'warn') problemRows++;
+  }
+  const choices: Array<[string, string]> = [['', `everything (${count(rows.length)})`]];
+  if (problemRows > 0) choices.push(['problems', `problems only (${count(problemRows)})`]);
+  const flagNames: Record<string, string> = { 'order-failing': 'failing orders', 'delivery-failure': 'delivery failures' };
+  for (const [flag, label] of Object.entries(flagNames)) {
+    const n = states.get(flag);
+    if (n !== undefined) choices.push([`flag:${flag}`, `${label} (${count(n)})`]);
+  }
+  for (const state of CERTIFICATE_STATES) {
+    const n = states.get(`state:${state}`);
+    if (n !== undefined) choices.push([`state:${state}`, `${state} (${count(n)})`]);
+  }
+  const options = choices.map(([value, label]) => `<option value="${escape(value)}">${escape(label)}</option>`).join('');
+  return `<form id="filter" class="filter" role="search" hidden><label>Filter <input type="search" id="filter-text" placeholder="name, app, state or LB answer" autocomplete="off"></label><label>Show <select id="filter-state">${options}</select></label><output id="filter-count" aria-live="polite"></output></form>`;
+}
+
+function describeCount(rows: readonly StatusRow[]): string {
+  const files = rows.filter((r) => r.location !== null).length;
+  const names = rows.length - files;
+  return `${count(files)} certificate${files === 1 ? '' : 's'}${names === 0 ? '' : `, ${count(names)} name${names === 1 ? '' : 's'} without one`}`;
+}
 
 export function renderStatusPage(view: StatusView): string {
+  const rows = view.certificates;
+  const now = Date.parse(view.generatedAt);
+  const lbColumns = view.delivery === null || view.delivery.checkPort === 0 ? [] : view.delivery.lbs.map((s) => s.lb);
   const counts = new Map<string, number>();
-  for (const row of view.certificates) counts.set(row.state, (counts.get(row.state) ?? 0) + 1);
-  const tally = [...counts].map(([state, n]) => `${n} ${state}`).join(', ');
-  const lbCards = view.lbs.map((lb) => component(`marathon-lb ${lb.url}`, lb, ''));
+  for (const row of rows) counts.set(row.state, (counts.get(row.state) ?? 0) + 1);
+  const tally = CERTIFICATE_STATES.filter((s) => counts.has(s)).map((s) => `${count(counts.get(s) ?? 0)} ${s}`).join(', ');
   const cards = [
-    component('Marathon', view.marathon, `<p class="detail">${escape(view.marathon.urls.join(', '))}<br>event stream: ${escape(view.marathon.eventStream)}; last sync: ${escape(dateTime(view.marathon.lastSyncAt))}</p>`),
-    component('ACME account', view.account, `<p class="detail">${escape(view.account.directory)}</p>`),
-    ...lbCards,
+    card('Marathon', view.marathon.level, view.marathon.summary, `<p class="detail">${escape(view.marathon.urls.join(', '))}<br>event stream: ${escape(view.marathon.eventStream)}; last sync: ${escape(dateTime(view.marathon.lastSyncAt))} UTC</p>`),
+    card('ACME account', view.account.level, view.account.summary, `<p class="detail">${escape(view.account.directory)}</p>`),
+    ...view.lbs.map((lb) => lbCard(lb, view.delivery)),
   ];
-  const table =
-    view.certificates.length === 0
-      ? '<p>No certificates stored yet.</p>'
-      : `<table><thead><tr><th>Name</th><th>State</th><th>Days left</th><th>Not after</th><th>Next renewal</th><th>App</th><th>Issuer</th><th>Last error</th></tr></thead><tbody>${view.certificates.map(certificateRow).join('')}</tbody></table>`;
+  const problemsPanel = rows.length === 0 ? '' : problems(rows);
+  const body =
+    rows.length === 0
+      ? '<p>No certificates stored, and no app is known to want one.</p>'
+      : `${timeline(rows, now)}${filterForm(rows)}\n${renderTable(rows, lbColumns, now)}\n<script>${FILTER_SCRIPT}</script>`;
   return `<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>marathon-acme status</title>
-<style>${STYLE}</style>
+<style>${STYLE}
+${tableStyle(lbColumns)}</style>
 </head>
 <body>
 <h1>marathon-acme status</h1>
-<p class="meta">${escape(`${view.certificates.length} certificates${tally === '' ? '' : ` (${tally})`}, most urgent first · generated ${dateTime(view.generatedAt)} · version ${view.version}`)} · <a href="status.json">status.json</a></p>
-<div class="cards">${cards.join('')}</div>
-${table}
+<p class="meta">${escape(`${describeCount(rows)}${tally === '' ? '' : ` (${tally})`}, problems first · generated ${dateTime(view.generatedAt)} UTC · version ${view.version}`)} · <a href="status.json">status.json</a></p>
+${problemsPanel}<div class="cards">${cards.join('')}</div>
+${body}
 </body>
 </html>
 `;

@@ -61,13 +61,32 @@ async function prepare(storage: string, now: number): Promise<void> {
             lastFailureAt: new Date(now - 60_000).toISOString(),
           },
         },
+        // Wanted, never issued: the CA refused every order.
+        'new.example.test': {
+          failure: {
+            failures: 3,
+            lastError: { type: 'unauthorized', detail: 'Invalid response from http://new.example.test/.well-known/acme-challenge/y: 404', status: 403 },
+            nextAttemptAt: new Date(now + 1_800_000).toISOString(),
+            lastFailureAt: new Date(now - 120_000).toISOString(),
+          },
+        },
       },
     }),
   );
+  // What the daemon's delivery check last saw: lb1 serves shop, lb2 still an older one, past the grace.
+  const checkedAt = new Date(now - 90_000).toISOString();
+  const records = [
+    { lb: LB1, name: 'shop.example.test', status: 'served', failing: false, checkedAt, lastServedAt: checkedAt, detail: null },
+    { lb: LB2, name: 'shop.example.test', status: 'stale', failing: true, checkedAt, lastServedAt: null, detail: 'serial 0a1b2c, an earlier certificate' },
+  ];
+  await writeFile(join(storage, 'delivery.json'), JSON.stringify({ version: 1, checkPort: 443, records }));
 }
 
+const LB1 = 'http://lb1.example.test:9090';
+const LB2 = 'http://lb2.example.test:9090';
+
 describe('marathon-acme status', () => {
-  it('prints the stored certificates, most urgent first, and changes nothing', async (t) => {
+  it('prints the stored certificates and the failing names, problems first, with what each LB served, and changes nothing', async (t) => {
     const storage = await mkdtemp(join(tmpdir(), 'ma-status-'));
     t.after(() => rm(storage, { recursive: true, force: true }));
     await prepare(storage, Date.now());
@@ -75,27 +94,33 @@ describe('marathon-acme status', () => {
 
     const { stdout, stderr } = await exec(BIN, ['status', storage]);
     assert.equal(stderr, '');
-    const lines = stdout.trimEnd().split('\n');
-    assert.match(lines[0] ?? '', /^STATE +NAMES +NOT AFTER +DAYS +KEY +ISSUER +APP +REASON$/);
+    const [table = '', delivery = ''] = stdout.split('\n\n');
+    const lines = table.trimEnd().split('\n');
+    assert.match(lines[0] ?? '', /^STATE +NAMES +NOT AFTER +DAYS +KEY +ISSUER +APP +SERVED +REASON$/);
     assert.deepEqual(
       lines.slice(1).map((l) => l.split(/ {2,}/).slice(0, 2).join(' ')),
       [
         'expired old.example.test',
-        'unusable broken.example.test',
+        'failing new.example.test',
         'renew due blog.example.test',
-        'unmanaged hand.example.test',
         'valid shop.example.test',
+        'unusable broken.example.test',
+        'unmanaged hand.example.test',
         'retired gone.example.test',
       ],
     );
     const line = (name: string) => lines.find((l) => l.includes(` ${name} `)) ?? '';
-    assert.match(line('shop.example.test'), /  79  ECDSA P-256  shop\.example\.test +\/shop port 0 +renewal from /);
+    assert.match(line('shop.example.test'), /  79  ECDSA P-256  shop\.example\.test +\/shop port 0 +1\/2 FAILING +renewal from .*; delivery failure: http:\/\/lb2\.example\.test:9090 serves an older certificate/);
+    assert.match(line('new.example.test'), /^failing +new\.example\.test +- .* no certificate file: issuing it failed; 3 failed attempts, next attempt not before .*: unauthorized: Invalid response/);
+    assert.match(line('blog.example.test'), / 0\/2 +renewal due since/, 'not checked on either LB yet');
+    assert.match(delivery, /^delivery check \(TLS port 443, from delivery\.json\), last check \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ:\n/);
+    assert.match(delivery, new RegExp(`\n  ${LB1}: 1 served, 0 stale, 0 other, 0 unreachable, 0 failing\n  ${LB2}: 0 served, 1 stale, 0 other, 0 unreachable, 1 failing \\(bad\\)\n$`));
     assert.match(line('blog.example.test'), /\/blog port 1 .*2 failed attempts, next attempt not before .*: connection: Fetching/);
     assert.match(line('old.example.test'), / -6  ECDSA P-256 .*expired at /);
     assert.match(line('broken.example.test'), /the file contains no PEM blocks/);
 
     const json = await exec(BIN, ['status', '--json', storage]);
-    const report = JSON.parse(json.stdout) as { storageDir: string; generatedAt: string; certificates: Array<Record<string, unknown>> };
+    const report = JSON.parse(json.stdout) as { storageDir: string; generatedAt: string; certificates: Array<Record<string, unknown>>; delivery: { checkPort: number; lastCheckedAt: string; lbs: Array<Record<string, unknown>> } };
     assert.equal(report.storageDir, storage);
     assert.match(report.generatedAt, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
     const blog = report.certificates.find((c) => c['name'] === 'blog.example.test');
@@ -106,6 +131,15 @@ describe('marathon-acme status', () => {
     assert.match(String(blog['lastError']), /^connection: Fetching/);
     assert.match(String(blog['notAfter']), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
     assert.equal(report.certificates.find((c) => c['name'] === 'hand.example.test')?.['file'], 'unmanaged-certs/hand.example.test.pem');
+    const failing = report.certificates.find((c) => c['name'] === 'new.example.test');
+    assert.deepEqual([failing?.['state'], failing?.['file'], failing?.['failures']], ['failing', null, 3]);
+    const shop = report.certificates.find((c) => c['name'] === 'shop.example.test');
+    assert.deepEqual(
+      (shop?.['delivery'] as Array<Record<string, unknown>>).map((d) => [d['lb'], d['status'], d['failing'], d['detail']]),
+      [[LB1, 'served', false, null], [LB2, 'stale', true, 'serial 0a1b2c, an earlier certificate']],
+    );
+    assert.equal(report.delivery.checkPort, 443);
+    assert.deepEqual(report.delivery.lbs.map((l) => [l['lb'], l['level']]), [[LB1, 'ok'], [LB2, 'bad']]);
 
     assert.deepEqual(await snapshot(storage), before, 'status changes nothing in the storage directory');
   });

@@ -92,6 +92,9 @@ describe('status report', () => {
       daysLeft: 80,
       nextRenewalAt: new Date(lifetimeRenewalTime({ notBefore, notAfter: notBefore + 90 * DAY })).toISOString(),
       lastError: null,
+      failures: null,
+      nextAttemptAt: null,
+      delivery: [],
     });
   });
 
@@ -134,6 +137,8 @@ describe('status report', () => {
     const row = first(buildStatus({ files: [file('shop.example.test', shop)], state, now }));
     assert.equal(row.state, 'renew due');
     assert.equal(row.lastError, 'connection: Connection refused');
+    assert.equal(row.failures, 3);
+    assert.equal(row.nextAttemptAt, new Date(nextAttemptAt).toISOString());
     assert.equal(row.nextRenewalAt, new Date(nextAttemptAt).toISOString());
     assert.match(row.reason, /; 3 failed attempts, next attempt not before .*: connection: Connection refused$/);
   });
@@ -213,15 +218,15 @@ describe('status output', () => {
       file('shop.example.test', await fakeCaBundle(['shop.example.test'], 10)),
       file('bad\u001b[31m', { ok: false, reason: 'the file is empty' }),
     ];
-    const report: StatusReport = { storageDir: '/data', generatedAt: new Date(NOW).toISOString(), certificates: buildStatus({ files, state: undefined, now: NOW }), warnings: [] };
+    const report: StatusReport = { storageDir: '/data', generatedAt: new Date(NOW).toISOString(), delivery: null, certificates: buildStatus({ files, state: undefined, now: NOW }), warnings: [] };
     const notAfter = new Date(NOW + 80 * DAY).toISOString().replace('.000Z', 'Z');
     const renewal = new Date(NOW + 50 * DAY).toISOString().replace('.000Z', 'Z');
     assert.equal(
       formatStatusTable(report),
       [
-        'STATE     NAMES              NOT AFTER             DAYS  KEY          ISSUER             APP  REASON',
-        'unusable  bad\\u001b[31m      -                        -  -            -                  -    the file is empty; HAProxy cannot load it, and the daemon moves it to corrupt-certs/ at its next sync',
-        `valid     shop.example.test  ${notAfter}    80  ECDSA P-256  shop.example.test  -    renewal from ${renewal} (a third of the lifetime left)`,
+        'STATE     NAMES              NOT AFTER             DAYS  KEY          ISSUER             APP  SERVED  REASON',
+        'unusable  bad\\u001b[31m      -                        -  -            -                  -    -       the file is empty; HAProxy cannot load it, and the daemon moves it to corrupt-certs/ at its next sync',
+        `valid     shop.example.test  ${notAfter}    80  ECDSA P-256  shop.example.test  -    -       renewal from ${renewal} (a third of the lifetime left)`,
         '',
       ].join('\n'),
     );
@@ -230,19 +235,21 @@ describe('status output', () => {
 
   it('prints JSON with stable field names and ISO dates', async () => {
     const certificates = buildStatus({ files: [file('shop.example.test', await fakeCaBundle(['shop.example.test'], 10))], state: undefined, now: NOW });
-    const parsed = JSON.parse(formatStatusJson({ storageDir: '/data', generatedAt: new Date(NOW).toISOString(), certificates, warnings: ['not printed'] })) as Record<string, unknown>;
-    assert.deepEqual(Object.keys(parsed), ['storageDir', 'generatedAt', 'certificates']);
+    const parsed = JSON.parse(formatStatusJson({ storageDir: '/data', generatedAt: new Date(NOW).toISOString(), delivery: null, certificates, warnings: ['not printed'] })) as Record<string, unknown>;
+    assert.deepEqual(Object.keys(parsed), ['storageDir', 'generatedAt', 'certificates', 'delivery']);
     assert.equal(parsed['generatedAt'], '2026-11-28T12:00:00.000Z');
     const [row] = parsed['certificates'] as Array<Record<string, unknown>>;
     assert.ok(row);
     const fields = [
       'name', 'names', 'state', 'reason', 'location', 'file', 'appId', 'portIndex', 'issuer', 'issuerDn',
-      'keyType', 'serial', 'notBefore', 'notAfter', 'daysLeft', 'nextRenewalAt', 'lastError',
+      'keyType', 'serial', 'notBefore', 'notAfter', 'daysLeft', 'nextRenewalAt', 'lastError', 'failures', 'nextAttemptAt', 'delivery',
     ];
     assert.deepEqual(Object.keys(row), fields);
     // The same fields in the same order for every state, unusable files included.
     const bad = first(buildStatus({ files: [file('bad.example.test', { ok: false, reason: 'the file is empty' })], state: undefined, now: NOW }));
     assert.deepEqual(Object.keys(bad), fields);
+    const pending = first(buildStatus({ files: [], state: undefined, now: NOW, wanted: [{ name: 'new.example.test', appId: '/new', portIndex: 0 }] }));
+    assert.deepEqual(Object.keys(pending), fields, 'a name without a file too');
     assert.equal(row['notAfter'], new Date(NOW + 80 * DAY).toISOString());
   });
 });
