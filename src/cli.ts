@@ -20,6 +20,8 @@ import { normaliseHostname } from './domains/hostname.js';
 import { MULTIPLE_DOMAINS_MODES, type MultipleDomainsMode } from './marathon/apps.js';
 import type { CheckRequest } from './check/command.js';
 import { parseLbHttp } from './check/routing.js';
+import { parseWebhookUrlList, webhookDisplay } from './notify/target.js';
+import { PREFLIGHT_MODES, type PreflightMode } from './preflight/decision.js';
 
 export const PROGRAM = 'marathon-acme';
 
@@ -37,6 +39,13 @@ interface OptionSpec {
   parse: (text: string) => unknown;
   boolean?: boolean;
   choices?: readonly string[];
+  /**
+   * The option may be given several times; the lists `parse` returns for each are joined in order. It
+   * has no default (commander would start the list from it). The environment variable gives one list.
+   */
+  repeatable?: boolean;
+  /** The value is a secret: an error names the option only (commander would quote the value). */
+  secret?: boolean;
 }
 
 export const OPTIONS: readonly OptionSpec[] = [
@@ -147,19 +156,44 @@ export const OPTIONS: readonly OptionSpec[] = [
     parse: parsePositiveInteger,
   },
   {
+    flags: '--preflight <mode>',
+    key: 'preflight',
+    description:
+      'Before ordering, check that each name reaches this daemon through each --lb host and through DNS: advisory holds back a failing name, but sends one real order a day from its third failed check on; strict holds it back until the check passes; off skips the check',
+    defaultText: 'advisory',
+    parse: (text) => text,
+    choices: PREFLIGHT_MODES,
+  },
+  {
     flags: '--no-preflight',
     key: 'preflight',
-    description: 'Do not check that a name reaches this daemon before ordering its certificate',
-    // The variable names the negative flag, so MARATHON_ACME_NO_PREFLIGHT=true turns the check off.
-    parse: (text) => !parseBoolean(text),
+    description: 'The same as --preflight off',
+    // The variable names the negative flag: MARATHON_ACME_NO_PREFLIGHT=true turns the check off, and
+    // false leaves the mode to --preflight (undefined: nothing to set).
+    parse: (text) => (parseBoolean(text) ? 'off' : undefined),
     boolean: true,
   },
   {
     flags: '--preflight-port <port>',
     key: 'preflightPort',
-    description: 'The port the preflight check fetches http://<name>:<port>/.well-known/acme-challenge/ on, as the CA will (the load balancer\'s HTTP port)',
+    description: 'The port the preflight check fetches http://<name>:<port>/.well-known/acme-challenge/ on, as the CA will, and dials on each --lb host (the load balancer\'s HTTP port)',
     defaultText: '80',
     parse: parsePort,
+  },
+  {
+    flags: '--delivery-check-port <port>',
+    key: 'deliveryCheckPort',
+    description:
+      "The TLS port of each marathon-lb (on its --lb URL's host) that the delivery check connects to with each managed name as SNI, to compare the certificate served with the one stored; 0 turns the check off",
+    defaultText: '443',
+    parse: parsePortOrZero,
+  },
+  {
+    flags: '--delivery-check-interval <seconds>',
+    key: 'deliveryCheckInterval',
+    description: 'Seconds between delivery checks of every managed name on every marathon-lb (each reload signal is checked on its own as well); 0 checks only after signals',
+    defaultText: '3600',
+    parse: parseSeconds,
   },
   {
     flags: '--retire-after <seconds>',
@@ -207,6 +241,22 @@ export const OPTIONS: readonly OptionSpec[] = [
     key: 'acmeProfile',
     description: "An ACME profile to request (e.g. Let's Encrypt's tlsserver or shortlived); the CA must advertise it",
     parse: parseNonEmpty,
+  },
+  {
+    flags: '--notify-url <url[,url...]>',
+    key: 'notifyUrl',
+    description:
+      'A webhook to POST a JSON notification to when certificates fail, expire or are not served, and when they recover (Slack/Mattermost incoming webhooks accept it as is); repeatable; a secret, only its scheme://host is ever logged (default: none)',
+    parse: parseWebhookUrlList,
+    repeatable: true,
+    secret: true,
+  },
+  {
+    flags: '--notify-after-failures <n>',
+    key: 'notifyAfterFailures',
+    description: 'How many failures in a row of an issue or renewal make a notification',
+    defaultText: '3',
+    parse: parsePositiveInteger,
   },
   {
     flags: '--log-level <level>',
@@ -264,6 +314,10 @@ function parseRenewalInterval(text: string): number {
   return ms;
 }
 
+function parsePortOrZero(text: string): number {
+  return /^\s*0+\s*$/.test(text) ? 0 : parsePort(text);
+}
+
 /**
  * Unlike the Marathon timeouts, 0 cannot mean "disabled": a CA that accepts a request and never
  * answers would hold that order, and its --max-concurrent-orders slot, forever.
@@ -297,10 +351,15 @@ function buildProgram(kind: 'run' | 'plan'): Command {
     if (spec.choices !== undefined) {
       option.choices(spec.choices);
     } else if (spec.boolean !== true) {
-      option.argParser((text: string) => {
+      option.argParser((text: string, previous: unknown) => {
         try {
-          return spec.parse(text);
+          const value = spec.parse(text);
+          return spec.repeatable === true && Array.isArray(previous) && Array.isArray(value) ? [...(previous as unknown[]), ...(value as unknown[])] : value;
         } catch (err) {
+          if (err instanceof ConfigError && spec.secret === true) {
+            // Not an InvalidArgumentError, which commander prefixes with the value it was given.
+            throw new CommanderError(2, 'marathon-acme.invalidSecretArgument', `option '${spec.flags}': ${err.message}`);
+          }
           if (err instanceof ConfigError) throw new InvalidArgumentError(err.message);
           throw err;
         }
@@ -367,47 +426,81 @@ function sharedOption(key: string): OptionSpec {
 
 /**
  * `check` takes names, or `--all` with the daemon's Marathon and group options (same flags and
- * variables), so it can run with the daemon's environment.
+ * variables), so it can run with the daemon's environment; with Marathon given (or `--all`) it also
+ * checks marathon-lb's labels. `--served` takes the daemon's `--lb` and `--delivery-check-port` and
+ * the storage directory instead.
  */
 function parseCheck(argv: readonly string[], env: NodeJS.ProcessEnv): CommandLine {
   const command = `${PROGRAM} check`;
   const program = newProgram(
     command,
-    "Fetch http://<name>/.well-known/acme-challenge/ping the way the CA fetches a challenge (DNS, redirects, ports) and report per name what DNS answered, where redirects led, whether marathon-acme answered, and what to fix; exit 1 if any name fails",
+    "Fetch http://<name>/.well-known/acme-challenge/ping the way the CA fetches a challenge (DNS, redirects, ports) and report per name what DNS answered, where redirects led, whether marathon-acme answered, and what to fix; with Marathon given (--marathon, its variable, or --all) also find marathon-lb labels whose rules take the challenge path before marathon-acme's. With --served, instead compare the certificate each marathon-lb serves for each name with the stored one. Exit 1 if any check fails",
   )
-    .argument('[name...]', 'Domain names to check')
+    .argument('[name...]', 'Domain names to check (with --served: default every certificate in certs/)')
     .option('--all', "Also check every name in the MARATHON_ACME_{n}_DOMAIN labels of Marathon's apps in --group")
     .option('--lb-http <url>', 'Send the checks to this marathon-lb (http://host[:port]) instead of where DNS points')
-    .option('--timeout <seconds>', 'Seconds each name may take, DNS and redirects included', '10')
+    .option('--acme-app <id>', "marathon-acme's app id, for the label check (default: the app whose HAPROXY_{n}_PATH is /.well-known/acme-challenge/)")
+    .option('--served', "Connect to each --lb host's TLS port with SNI set to each name and compare the certificate served with the stored one: served, stale, other or unreachable")
+    .option('--storage-dir <dir>', `The storage directory, with --served (env ${STORAGE_DIR_ENV})`)
+    .option('--timeout <seconds>', 'Seconds each name may take, DNS and redirects included (with --served: each TLS handshake)', '10')
     .option('--json', 'Print JSON instead of text');
-  for (const key of ['marathon', 'group', 'marathonTimeout']) {
-    const spec = sharedOption(key);
-    program.addOption(new Option(spec.flags, `${spec.description} (env ${envName(spec)}; with --all)`));
+  const routingShared = ['marathon', 'group', 'marathonTimeout'];
+  const servedShared = ['lb', 'deliveryCheckPort'];
+  for (const [keys, use] of [[routingShared, 'with --all, and for the label check'], [servedShared, 'with --served']] as const) {
+    for (const key of keys) {
+      const spec = sharedOption(key);
+      program.addOption(new Option(spec.flags, `${spec.description} (env ${envName(spec)}; ${use})`));
+    }
   }
   const refused = parseArgs(program, argv, command);
   if (refused !== undefined) return refused;
-  const opts = program.opts<{ all?: boolean; lbHttp?: string; timeout: string; json?: boolean } & Record<string, string | undefined>>();
+  const opts = program.opts<{ all?: boolean; served?: boolean; json?: boolean } & Record<string, string | undefined>>();
   const shared = (key: string): unknown => {
     const spec = sharedOption(key);
     const text = opts[key] ?? env[envName(spec)] ?? spec.defaultText ?? '';
     return spec.parse(text);
   };
+  const flag = (key: string): string => /--[a-z-]+/.exec(program.options.find((o) => o.attributeName() === key)?.flags ?? '')?.[0] ?? key;
   try {
-    const timeoutMs = parseSeconds(opts.timeout);
-    if (timeoutMs < 1000) throw new ConfigError(`'${opts.timeout}' is too short for --timeout; give at least 1 second`);
-    if (opts.lbHttp !== undefined) parseLbHttp(opts.lbHttp);
+    const timeoutText = opts['timeout'] ?? '10';
+    const timeoutMs = parseSeconds(timeoutText);
+    if (timeoutMs < 1000) throw new ConfigError(`'${timeoutText}' is too short for --timeout; give at least 1 second`);
     const names = program.args;
+    const json = opts.json === true;
+    const routingOnly = ['all', 'lbHttp', 'acmeApp', ...routingShared].filter((key) => program.getOptionValueSource(key) === 'cli');
+    const servedOnly = ['storageDir', ...servedShared].filter((key) => program.getOptionValueSource(key) === 'cli');
+    if (opts.served === true) {
+      const [wrong] = routingOnly;
+      if (wrong !== undefined) return usageError(`${flag(wrong)} belongs to the routing check and does not go with --served`, command);
+      const storageDir = opts['storageDir'] ?? env[STORAGE_DIR_ENV];
+      if (storageDir === undefined || storageDir === '') return usageError(`--served needs the storage directory: give --storage-dir (or set ${STORAGE_DIR_ENV})`, command);
+      const port = shared('deliveryCheckPort') as number;
+      if (port === 0) return usageError("--served needs marathon-lb's TLS port; --delivery-check-port 0 only turns the daemon's own check off", command);
+      return {
+        kind: 'check',
+        request: { names, all: false, marathon: undefined, lbHttp: undefined, timeoutMs, json, served: { storageDir, lbUrls: shared('lb') as string[], port, timeoutMs } },
+      };
+    }
+    const [misplaced] = servedOnly;
+    if (misplaced !== undefined) return usageError(`${flag(misplaced)} goes with --served`, command);
+    if (opts['lbHttp'] !== undefined) parseLbHttp(opts['lbHttp']);
     if (names.length === 0 && opts.all !== true) return usageError('give the names to check, or --all', command);
+    const acmeAppId = opts['acmeApp'];
+    // Marathon is read when the operator points at it (or the daemon's environment does): not by default,
+    // so that checking a name from a laptop does not wait on marathon.mesos.
+    const withMarathon = opts.all === true || acmeAppId !== undefined || opts['marathon'] !== undefined || env[envName(sharedOption('marathon'))] !== undefined;
     return {
       kind: 'check',
       request: {
         names,
-        all: opts.all === true
-          ? { marathonUrls: shared('marathon') as string[], group: shared('group') as string, marathonTimeoutMs: shared('marathonTimeout') as number }
+        all: opts.all === true,
+        marathon: withMarathon
+          ? { urls: shared('marathon') as string[], group: shared('group') as string, timeoutMs: shared('marathonTimeout') as number, acmeAppId }
           : undefined,
-        lbHttp: opts.lbHttp,
+        lbHttp: opts['lbHttp'],
         timeoutMs,
-        json: opts.json === true,
+        json,
+        served: undefined,
       },
     };
   } catch (err) {
@@ -460,7 +553,8 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliRe
       if (spec.choices !== undefined && !spec.choices.includes(raw)) {
         throw new ConfigError(`'${raw}' is invalid. Allowed choices are ${spec.choices.join(', ')}.`);
       }
-      values[spec.key] = spec.parse(raw);
+      const value = spec.parse(raw);
+      if (value !== undefined) values[spec.key] = value;
     } catch (err) {
       if (err instanceof ConfigError) return usageError(`environment variable ${name}: ${err.message}`);
       throw err;
@@ -505,7 +599,8 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliRe
       retireAfterMs: values['retireAfter'] as number,
       allowedDomains: values['allowedDomains'] as string[] | undefined,
       maxNamesPerApp: values['maxNamesPerApp'] as number,
-      preflight: values['preflight'] !== false,
+      // commander stores --no-preflight as false.
+      preflight: values['preflight'] === false ? 'off' : (values['preflight'] as PreflightMode),
       preflightPort: values['preflightPort'] as number,
       acmeCaFile: values['acmeCaFile'] as string | undefined,
       acmeTimeoutMs: values['acmeTimeout'] as number,
@@ -513,6 +608,10 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliRe
       keyType: values['keyType'] as KeyType,
       eab: eabKid !== undefined && eabHmacKey !== undefined ? { kid: eabKid, hmacKey: eabHmacKey } : undefined,
       acmeProfile: values['acmeProfile'] as string | undefined,
+      deliveryCheckPort: values['deliveryCheckPort'] as number,
+      deliveryCheckIntervalMs: values['deliveryCheckInterval'] as number,
+      notifyUrls: (values['notifyUrl'] as string[] | undefined) ?? [],
+      notifyAfterFailures: values['notifyAfterFailures'] as number,
     },
   };
 }
@@ -544,6 +643,10 @@ export function describeConfig(config: Config): Record<string, unknown> {
     eabKid: config.eab?.kid ?? null,
     eabHmacKey: config.eab === undefined ? null : '***',
     acmeProfile: config.acmeProfile ?? null,
+    deliveryCheckPort: config.deliveryCheckPort,
+    deliveryCheckIntervalSeconds: config.deliveryCheckIntervalMs / 1000,
+    notifyUrls: config.notifyUrls.map(webhookDisplay),
+    notifyAfterFailures: config.notifyAfterFailures,
     logLevel: config.logLevel,
   };
 }

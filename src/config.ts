@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import type { LogLevel } from './log.js';
 import type { MultipleDomainsMode } from './marathon/apps.js';
+import type { PreflightMode } from './preflight/decision.js';
 
 /** Everything the daemon needs to know, already validated. Durations are milliseconds; 0 disables. */
 export interface Config {
@@ -21,8 +22,8 @@ export interface Config {
   /** Domain suffixes names must fall under; undefined allows any. */
   allowedDomains: string[] | undefined;
   maxNamesPerApp: number;
-  /** Check that each name reaches us before ordering it. */
-  preflight: boolean;
+  /** Whether a name is checked to reach us before it is ordered, and whether a failing check may block it for good. */
+  preflight: PreflightMode;
   /** The port the preflight check fetches (the load balancer's HTTP port, like the CA). */
   preflightPort: number;
   /** How long a certificate may go unwanted before it is retired; 0 disables retirement. */
@@ -35,6 +36,14 @@ export interface Config {
   eab: { kid: string; hmacKey: string } | undefined;
   /** An ACME profile to request; must be advertised by the CA's directory. */
   acmeProfile: string | undefined;
+  /** The marathon-lb TLS port the delivery check connects to; 0 turns the check off. */
+  deliveryCheckPort: number;
+  /** Between delivery checks of every name on every LB; 0: only the checks after each signal. */
+  deliveryCheckIntervalMs: number;
+  /** Webhooks notified of failures, expiry, delivery failures and recoveries; each is a secret. Empty: none. */
+  notifyUrls: string[];
+  /** Failures in a row of an issue or renewal before it is notified. */
+  notifyAfterFailures: number;
 }
 
 export const KEY_TYPES = ['rsa2048', 'rsa4096', 'ecdsa-p256', 'ecdsa-p384'] as const;

@@ -1,29 +1,36 @@
-import { readFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
-import { createSecureContext, rootCertificates, type SecureContext } from 'node:tls';
 import { Agent } from 'undici';
 import { loadOrCreateAccountKey } from './acme/account-key.js';
 import { ChallengeResponder } from './acme/challenges.js';
-import { AcmeCertificateAuthority, AcmeConfigError, type CertificateAuthority } from './acme/issuer.js';
+import { AcmeCertificateAuthority, type CertificateAuthority } from './acme/issuer.js';
+import { registerAccountUntilReady } from './daemon/account-registration.js';
 import { CertStore } from './certs/store.js';
 import type { Config } from './config.js';
 import { closeServer, createHttpServer, listen, type HealthReport } from './http/server.js';
-import { LbSignaller } from './lb/marathon-lb.js';
+import { judgeHealth } from './daemon/health.js';
+import { Reporting } from './daemon/reporting.js';
+import { DeliveryController, type DeliveryTiming } from './delivery/controller.js';
+import type { TlsTarget } from './delivery/checker.js';
+import type { LbHandle } from './lb/marathon-lb.js';
+import { defaultFingerprint, storedLeaves } from './delivery/expected.js';
+import { createAriAgent } from './acme/ari-agent.js';
 import type { Logger } from './log.js';
 import { NameSelector } from './marathon/apps.js';
 import { MarathonClient } from './marathon/client.js';
-import { EventWatcher, type StreamState } from './marathon/events.js';
+import type { StreamState } from './marathon/events.js';
+import { watchMarathonEvents } from './daemon/event-triggers.js';
 import { Metrics } from './metrics/metrics.js';
-import { countStoredFiles } from './metrics/stored-files.js';
+import { Notifier } from './notify/notifier.js';
+import { budgetUsage, LETS_ENCRYPT_LIMITS } from './acme/rate-budget.js';
 import { StateFile } from './state/state-file.js';
-import { readStatus } from './status/command.js';
-import { accountState, lbState, marathonState, type LbResult, type SyncStatus } from './status/components.js';
+import type { LbResult, SyncStatus } from './status/components.js';
 import type { StatusView } from './status/page.js';
-import { parseEndpoint } from './util/endpoint.js';
+import { buildDaemonStatusView } from './daemon/status-view.js';
 import type { DaemonState } from './state/state.js';
 import { CertificateManager } from './sync/certificates.js';
 import { Coalescer } from './sync/coalescer.js';
-import { backoffDelay } from './util/backoff.js';
+import { RetryTimer } from './sync/retry-timer.js';
+import type { WantedName } from './marathon/apps.js';
 import { isAborted, systemClock, type Clock } from './util/clock.js';
 
 export interface DaemonDeps {
@@ -35,6 +42,13 @@ export interface DaemonDeps {
   lookup?: (hostname: string) => Promise<string[]>;
   /** Shown on /status. */
   version?: string;
+  /** Shortens the delivery check's waits (tests); by default its production timing. */
+  deliveryTiming?: Partial<DeliveryTiming>;
+  /**
+   * Where each LB's TLS listener is, by its displayed --lb URL (tests run several LBs on 127.0.0.1,
+   * each on its own port); by default the --lb URL's host at --delivery-check-port.
+   */
+  deliveryTarget?: (lb: string) => TlsTarget;
   /** Replaces the ACME CA (tests of failure paths); by default the configured directory is used. */
   ca?: (accountKeyPem: string, responder: ChallengeResponder) => CertificateAuthority;
 }
@@ -67,9 +81,19 @@ export class Daemon {
   private readonly responder = new ChallengeResponder();
   private readonly store: CertStore;
   private readonly marathon: MarathonClient;
-  private readonly lb: LbSignaller;
+  private readonly delivery: DeliveryController;
+  private readonly notifier: Notifier;
+  private readonly reporting: Reporting;
   private readonly syncs: Coalescer;
   private readonly renewals: Coalescer;
+  /** Failed names are retried at their own time, not at the next periodic sync or renewal check. */
+  private readonly issueRetry: RetryTimer;
+  private readonly renewRetry: RetryTimer;
+  /** What apps wanted at the last successful sync; undefined before the first. */
+  private wanted: readonly WantedName[] | undefined;
+  private wantedNames: ReadonlySet<string> | undefined;
+  /** default.pem's leaf, so the delivery check can tell "the LB's fallback" from anything else. */
+  private defaultFingerprint: string | undefined;
   /** Served at /metrics; the parts report into it through the hooks wired below. */
   readonly metrics = new Metrics();
   private server: Server | undefined;
@@ -77,8 +101,8 @@ export class Daemon {
   private accountReady = false;
   private accountError: string | undefined;
   private streamState: StreamState = 'disconnected';
-  /** The last signal outcome per marathon-lb (by its display URL), for /status. */
-  private readonly lbResults = new Map<string, LbResult>();
+  /** The last answer each marathon-lb gave to a reload signal (by its display URL), for /status. */
+  private readonly lastSignals = new Map<string, LbResult>();
   private statusCache: { at: number; view: Promise<StatusView> } | undefined;
   private readonly syncStatus: SyncStatus = { lastAttemptAt: undefined, lastSuccessAt: undefined, lastError: undefined };
   private readonly background: Promise<void>[] = [];
@@ -101,18 +125,47 @@ export class Daemon {
       dispatcher: this.dispatcher,
       logger: this.logger,
     });
-    this.lb = new LbSignaller({
-      urls: config.lbUrls,
+    this.notifier = new Notifier({
+      urls: config.notifyUrls,
+      failureThreshold: config.notifyAfterFailures,
+      clock: this.clock,
+      logger: this.logger,
+      dispatcher: this.dispatcher,
+      random: this.random,
+      onSent: (outcome) => {
+        this.metrics.notification(outcome);
+      },
+    });
+    const target = deps.deliveryTarget;
+    this.delivery = new DeliveryController({
+      lbUrls: config.lbUrls,
+      checkPort: config.deliveryCheckPort,
+      checkIntervalMs: config.deliveryCheckIntervalMs,
       dispatcher: this.dispatcher,
       clock: this.clock,
       logger: this.logger,
-      backoff: { baseMs: 1_000, capMs: 5 * 60_000 },
-      timeoutMs: 5_000,
       random: this.random,
-      onResult: (lb, ok, error) => {
+      expected: () => storedLeaves(this.manager?.managed.values() ?? []),
+      defaultFingerprint: () => this.defaultFingerprint,
+      store: this.store,
+      ...(deps.deliveryTiming === undefined ? {} : { timing: deps.deliveryTiming }),
+      ...(target === undefined ? {} : { tlsTarget: (lb: LbHandle) => target(lb.display) }),
+      onSignalResult: (lb, ok, error) => {
         this.metrics.lbSignal(lb, ok ? 'success' : 'failure');
-        this.lbResults.set(lb, { ok, at: this.clock.now(), error });
+        this.lastSignals.set(lb, { ok, at: this.clock.now(), error });
       },
+      onRecords: (records) => {
+        this.reporting.deliveryChanged(this.manager, records);
+      },
+    });
+    this.reporting = new Reporting({
+      metrics: this.metrics,
+      notifier: this.notifier,
+      clock: this.clock,
+      logger: this.logger,
+      storageDir: config.storageDir,
+      wanted: () => this.wantedNames,
+      delivery: () => this.delivery.records(),
     });
     // Syncs and renewal checks are where certificates come and go, so the gauges follow each one.
     this.syncs = new Coalescer(async (reasons) => {
@@ -120,13 +173,25 @@ export class Daemon {
       try {
         changed = await this.sync(reasons);
       } finally {
-        await this.reportCertificates({ gauges: changed });
+        await this.report({ gauges: changed });
       }
     }, {
       clock: this.clock,
       minIntervalMs: MIN_SYNC_INTERVAL_MS,
     });
-    this.renewals = new Coalescer(() => this.renew().finally(() => this.reportCertificates()));
+    this.renewals = new Coalescer(() => this.renew().finally(() => this.report()));
+    this.issueRetry = new RetryTimer({
+      clock: this.clock,
+      onDue: () => {
+        this.syncs.request('a failed order is due again', { skipInterval: true });
+      },
+    });
+    this.renewRetry = new RetryTimer({
+      clock: this.clock,
+      onDue: () => {
+        this.renewals.request('a failed renewal is due again');
+      },
+    });
   }
 
   /** The port the HTTP server is bound to (useful when the configured port was 0). */
@@ -185,7 +250,7 @@ export class Daemon {
       maxConcurrentOrders: config.maxConcurrentOrders,
       state,
       stateFile,
-      dispatcher: await this.acmeHttp(),
+      dispatcher: await this.ariAgent(),
       ariTimeoutMs: config.acmeTimeoutMs,
       random: this.random,
       onAttempt: (attempt) => {
@@ -194,18 +259,25 @@ export class Daemon {
       onAriRequest: (seconds) => {
         this.metrics.observeAcmeRequest('renewalInfo', seconds);
       },
-      preflight: config.preflight
+      onWritten: (name, reason) => {
+        this.delivery.changed([name], reason === 'renewal' ? `renewed ${name}` : `new ${name}`);
+      },
+      preflight: config.preflight !== 'off'
         ? {
+            mode: config.preflight,
             port: config.preflightPort,
             timeoutMs: 10_000,
             responder: this.responder,
-            ...(this.deps.lookup === undefined ? {} : { lookup: this.deps.lookup }),
+            lbUrls: config.lbUrls,
+            lookup: this.deps.lookup,
           }
         : undefined,
     });
+    this.metrics.setRateBudgetSource(() => budgetUsage(state.budget, this.clock.now(), LETS_ENCRYPT_LIMITS));
     await this.manager.refresh();
     this.logger.info({ count: this.manager.managed.size }, 'loaded stored certificates');
-    await this.reportCertificates();
+    this.defaultFingerprint = await defaultFingerprint(this.store);
+    await this.report();
 
     const server = createHttpServer({
       responder: this.responder,
@@ -223,42 +295,74 @@ export class Daemon {
     this.server = server;
     this.logger.info({ listen: `${config.listen.host}:${this.boundPort}` }, 'serving HTTP-01 challenges, ping, health, metrics and status');
 
-    this.background.push(this.registerAccount(ca));
-    this.background.push(this.watchEvents());
+    // The first round of delivery checks shows, right after a restart, which LB serves what.
+    this.delivery.start();
+    this.background.push(
+      registerAccountUntilReady({
+        ca,
+        clock: this.clock,
+        logger: this.logger,
+        random: this.random,
+        signal: this.stopping.signal,
+        onError: (message) => {
+          this.accountError = message;
+        },
+        onReady: () => {
+          this.accountReady = true;
+          // Anything a sync skipped while the account was missing is picked up now.
+          this.syncs.request('ACME account ready', { skipInterval: true });
+          this.renewals.request('start-up renewal check');
+        },
+        onFatal: (err) => {
+          this.reportFatal(err);
+        },
+      }),
+    );
+    this.background.push(
+      watchMarathonEvents({
+        client: this.marathon,
+        clock: this.clock,
+        logger: this.logger,
+        metrics: this.metrics,
+        random: this.random,
+        idleTimeoutMs: config.sseTimeoutMs,
+        signal: this.stopping.signal,
+        onStateChange: (state) => {
+          this.streamState = state;
+        },
+        requestSync: (reason) => {
+          this.syncs.request(reason);
+        },
+      }),
+    );
     if (config.syncIntervalMs > 0) this.background.push(this.every(config.syncIntervalMs, () => { this.syncs.request('periodic sync'); }));
     this.background.push(this.every(config.renewalIntervalMs, () => { this.renewals.request('renewal check'); }));
   }
 
-  /**
-   * ARI requests go to the CA outside the ACME library, so they get their own agent with the same
-   * trust as the library's (the system roots plus --acme-ca-file) and the same --acme-timeout, which
-   * here also bounds the TCP and TLS connect (undici's own default is 10 s whatever the option says).
-   */
-  private async acmeHttp(): Promise<Agent> {
-    const caFile = this.deps.config.acmeCaFile;
-    // Built once: a `ca` list would make every new TLS connection rebuild the whole trust store.
-    let secureContext: SecureContext | undefined;
-    if (caFile !== undefined) {
-      try {
-        secureContext = createSecureContext({ ca: [...rootCertificates, await readFile(caFile, 'utf8')] });
-      } catch (err) {
-        throw new StartupError(`cannot read --acme-ca-file ${caFile}: ${errorMessage(err)}`, { cause: err });
-      }
+  private async ariAgent(): Promise<Agent> {
+    try {
+      this.acmeAgent = await createAriAgent({ caFile: this.deps.config.acmeCaFile, timeoutMs: this.deps.config.acmeTimeoutMs });
+      return this.acmeAgent;
+    } catch (err) {
+      throw new StartupError(errorMessage(err), { cause: err });
     }
-    this.acmeAgent = new Agent({
-      keepAliveTimeout: 4_000,
-      connect: { timeout: this.deps.config.acmeTimeoutMs, ...(secureContext === undefined ? {} : { secureContext }) },
-    });
-    return this.acmeAgent;
   }
 
   /** Stops taking new work, waits (up to `graceMs`) for orders and writes in flight, then closes. */
   async stop(graceMs = 10_000): Promise<void> {
     this.logger.info('stopping: no new work is taken; waiting for work in flight');
     this.stopping.abort();
-    this.lb.stop();
     // Writes are atomic, so work abandoned after the grace period leaves nothing half-written.
-    const inFlight = Promise.allSettled([this.syncs.stop(), this.renewals.stop(), this.manager?.drain(), ...this.background]);
+    const inFlight = Promise.allSettled([
+      this.syncs.stop(),
+      this.renewals.stop(),
+      this.issueRetry.stop(),
+      this.renewRetry.stop(),
+      this.manager?.drain(),
+      this.delivery.stop(),
+      this.notifier.stop(),
+      ...this.background,
+    ]);
     const timer = new AbortController();
     await Promise.race([inFlight, this.clock.sleep(graceMs, timer.signal)]);
     timer.abort();
@@ -284,32 +388,18 @@ export class Daemon {
   }
 
   health(): HealthReport {
-    const problems: string[] = [];
-    const now = this.clock.now();
-    const { syncIntervalMs } = this.deps.config;
-    if (this.server === undefined) problems.push('not listening');
-    if (!this.accountReady) {
-      problems.push(this.accountError === undefined ? 'ACME account not registered yet' : `ACME account not registered: ${this.accountError}`);
-    }
-    const s = this.syncStatus;
-    if (s.lastSuccessAt === undefined) {
-      problems.push(s.lastError === undefined ? 'no sync with Marathon has completed yet' : `last sync with Marathon failed: ${s.lastError}`);
-    } else if (s.lastError !== undefined && (s.lastAttemptAt ?? 0) > s.lastSuccessAt) {
-      problems.push(`last sync with Marathon failed: ${s.lastError}`);
-    } else if (syncIntervalMs > 0 && now - s.lastSuccessAt > Math.max(3 * syncIntervalMs, 60_000)) {
-      problems.push(`no successful sync with Marathon for ${Math.round((now - s.lastSuccessAt) / 1000)} s`);
-    }
-    return {
-      healthy: problems.length === 0,
-      problems,
-      details: {
-        accountReady: this.accountReady,
-        eventStream: this.streamState,
-        lastSyncAt: s.lastSuccessAt === undefined ? null : new Date(s.lastSuccessAt).toISOString(),
-        managedCertificates: this.manager?.managed.size ?? 0,
-        pendingLbSignals: this.lb.pending.length,
-      },
-    };
+    return judgeHealth({
+      now: this.clock.now(),
+      listening: this.server !== undefined,
+      accountReady: this.accountReady,
+      accountError: this.accountError,
+      sync: this.syncStatus,
+      syncIntervalMs: this.deps.config.syncIntervalMs,
+      eventStream: this.streamState,
+      managedCertificates: this.manager?.managed.size ?? 0,
+      pendingLbSignals: this.delivery.pendingSignals.length,
+      deliveryFailures: this.delivery.records().filter((r) => r.failing).length,
+    });
   }
 
   /**
@@ -328,82 +418,24 @@ export class Daemon {
     return view;
   }
 
-  private async buildStatusView(now: number): Promise<StatusView> {
+  private buildStatusView(now: number): Promise<StatusView> {
     const { config } = this.deps;
-    const report = await readStatus(config.storageDir, now);
-    const s = this.syncStatus;
-    const owed = new Set(this.lb.pending);
-    const lbs = config.lbUrls.map((raw) => {
-      const url = parseEndpoint(raw).display;
-      return lbState(url, owed.has(url), this.lbResults.get(url));
-    });
-    return {
-      generatedAt: new Date(now).toISOString(),
+    return buildDaemonStatusView({
+      now,
+      storageDir: config.storageDir,
       version: this.deps.version ?? 'unknown',
-      marathon: {
-        ...marathonState(s, this.streamState),
-        urls: this.marathon.displayUrls,
-        eventStream: this.streamState,
-        lastSyncAt: s.lastSuccessAt === undefined ? null : new Date(s.lastSuccessAt).toISOString(),
-      },
-      account: { ...accountState(this.accountReady, this.accountError), directory: config.acmeDirectoryUrl },
-      lbs,
-      certificates: report.certificates,
-    };
-  }
-
-  private async registerAccount(ca: CertificateAuthority): Promise<void> {
-    let attempt = 0;
-    while (!this.stopping.signal.aborted) {
-      try {
-        await ca.ensureAccount();
-        this.accountReady = true;
-        // Anything a sync skipped while the account was missing is picked up now.
-        this.syncs.request('ACME account ready', { skipInterval: true });
-        this.renewals.request('start-up renewal check');
-        return;
-      } catch (err) {
-        if (err instanceof AcmeConfigError) {
-          this.logger.fatal({ err: err.message }, 'the CA cannot serve this configuration; stopping');
-          this.reportFatal(err);
-          return;
-        }
-        this.accountError = errorMessage(err);
-        const delay = backoffDelay({ baseMs: 2_000, capMs: 5 * 60_000 }, attempt++, this.random);
-        this.logger.error({ err: errorMessage(err), retryInMs: delay }, 'ACME account is not ready; retrying after a pause');
-        await this.clock.sleep(delay, this.stopping.signal);
-      }
-    }
-  }
-
-  private async watchEvents(): Promise<void> {
-    const watcher = new EventWatcher({
-      client: this.marathon,
-      clock: this.clock,
-      logger: this.logger,
-      idleTimeoutMs: this.deps.config.sseTimeoutMs,
-      backoff: { baseMs: 1_000, capMs: 60_000 },
-      healthyAfterMs: 30_000,
-      random: this.random,
-      onStateChange: (state) => {
-        this.streamState = state;
-        this.metrics.setStreamState(state);
-      },
-      onEvent: () => {
-        this.metrics.marathonEvent(this.clock.now());
-      },
-      onAttached: (info) => {
-        this.logger.info({ remoteAddress: info.remoteAddress, timestamp: info.timestamp }, 'attached to the Marathon event stream; running a full sync');
-        this.syncs.request('event stream attached');
-      },
-      onApiPost: (info) => {
-        // A deployment posts one event per app; at info level a burst would flood the log, while
-        // the sync it triggers logs its reasons anyway.
-        this.logger.debug({ uri: info.uri, timestamp: info.timestamp }, 'api_post_event received; triggering a sync');
-        this.syncs.request(typeof info.uri === 'string' ? `api_post_event ${info.uri}` : 'api_post_event');
-      },
+      acmeDirectoryUrl: config.acmeDirectoryUrl,
+      sync: this.syncStatus,
+      eventStream: this.streamState,
+      marathonUrls: this.marathon.displayUrls,
+      accountReady: this.accountReady,
+      accountError: this.accountError,
+      wanted: this.wanted,
+      lbs: this.delivery.lbSummaries(),
+      lastSignals: this.lastSignals,
+      checkPort: config.deliveryCheckPort,
+      delivery: this.delivery.records(),
     });
-    await watcher.run(this.stopping.signal);
   }
 
   private async every(intervalMs: number, tick: () => void): Promise<void> {
@@ -437,6 +469,8 @@ export class Daemon {
     this.syncStatus.lastSuccessAt = this.clock.now();
     this.syncStatus.lastError = undefined;
     this.metrics.syncSucceeded(this.syncStatus.lastSuccessAt);
+    this.wanted = selection.names;
+    this.wantedNames = new Set(selection.names.map((n) => n.name));
     this.logger.debug({ count: selection.names.length, domains: selection.names.map((n) => n.name) }, 'domains wanted by apps');
     if (!this.accountReady) {
       this.logger.info('ACME account not ready yet; new certificates are ordered as soon as it is');
@@ -444,9 +478,8 @@ export class Daemon {
     }
     const result = await manager.issueMissing(selection.names);
     const retired = await manager.retireUnwanted(selection.names, this.deps.config.retireAfterMs);
-    if (result.written.length + retired.length > 0) {
-      this.lb.signalAll([...result.written.map((n) => `new ${n}`), ...retired.map((n) => `retired ${n}`)].join(', '));
-    }
+    // Written certificates were signalled one by one as they were stored (onWritten).
+    if (retired.length > 0) this.delivery.changed(retired, `retired ${retired.join(', ')}`);
     this.logger.info(
       {
         apps: selector.appCount,
@@ -467,32 +500,24 @@ export class Daemon {
     this.logger.info('checking stored certificates for renewal');
     await manager.refresh();
     const result = await manager.renewDue();
-    if (result.written.length > 0) this.lb.signalAll(`renewed certificates: ${result.written.join(', ')}`);
     if (result.written.length + result.failed.length > 0) {
       this.logger.info({ renewed: result.written.length, failed: result.failed.length }, 'renewal check completed');
     }
   }
 
-  /**
-   * Brings the certificate gauges up to date; a storage directory that cannot be listed only costs the
-   * counts. `gauges: false` after a sync that changed no certificate: rebuilding thousands of
-   * per-certificate series then costs more than the rest of a no-op sync, for the same values.
-   */
-  private async reportCertificates(options: { gauges: boolean } = { gauges: true }): Promise<void> {
+  /** Gauges and notifications up to date, and a wake-up set for the earliest failed name. */
+  private async report(options: { gauges: boolean } = { gauges: true }): Promise<void> {
     const manager = this.manager;
     if (manager === undefined) return;
-    if (options.gauges) this.metrics.setCertificates(manager.certificates().map((c) => ({ domain: c.name, appId: c.appId, notAfter: c.notAfter, renewAt: c.renewAt })));
-    try {
-      const files = await countStoredFiles(this.deps.config.storageDir);
-      this.metrics.setStoredCounts({ managed: manager.managed.size, ...files });
-    } catch (err) {
-      this.logger.warn({ err: errorMessage(err) }, 'cannot count the retired and unmanaged certificates for the metrics; the counts are tried again after the next sync');
-    }
+    await this.reporting.update(manager, options);
+    const next = manager.nextRetries();
+    this.issueRetry.schedule(next.issueAt);
+    this.renewRetry.schedule(next.renewAt);
   }
 
   /** For tests: waits until every owed LB signal was delivered. */
   async lbSettled(): Promise<void> {
-    await this.lb.settled();
+    await this.delivery.settled();
   }
 }
 

@@ -16,6 +16,8 @@ export interface CertSummary {
   serialHex?: string | undefined;
   /** The RFC 9773 certificate ID, when the certificate has what it takes (an AKI). */
   ariCertId?: string | undefined;
+  /** SHA-256 of the leaf's DER, lower-case hex without colons: what the delivery check compares. */
+  fingerprint256?: string | undefined;
 }
 
 export type FailureRecord = FailureState;

@@ -13,5 +13,6 @@ export function summarizeBundle(name: string, bundle: Bundle): CertSummary {
     serialHex,
     // Without an authority key identifier ARI cannot name the certificate; the lifetime rule applies.
     ariCertId: authorityKeyIdHex === undefined ? undefined : formatAriCertId(authorityKeyIdHex, serialHex),
+    fingerprint256: bundle.leaf.fingerprint256.replaceAll(':', '').toLowerCase(),
   };
 }

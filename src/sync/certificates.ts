@@ -1,9 +1,7 @@
 import { IssueError, type CertificateAuthority } from '../acme/issuer.js';
-import { Agent, type Dispatcher } from 'undici';
-import { AriError, fetchRenewalInfo, type RenewalWindow } from '../acme/ari.js';
+import type { Dispatcher } from 'undici';
 import { formatBundle, parseBundle } from '../certs/bundle.js';
 import { summarizeBundle } from '../certs/summary.js';
-import { decideRenewalTime, isEmergency, nextAriPoll } from '../certs/renewal-schedule.js';
 import {
   planIssuance,
   planRenewals,
@@ -19,11 +17,14 @@ import { normaliseHostname } from '../domains/hostname.js';
 import type { Logger } from '../log.js';
 import type { WantedName } from '../marathon/apps.js';
 import type { StateFile } from '../state/state-file.js';
-import type { AcmeProblem, CertOwner, DaemonState, RenewalState } from '../state/state.js';
+import type { AcmeProblem, CertOwner, DaemonState } from '../state/state.js';
+import { RenewalScheduler } from './renewal-scheduler.js';
 import type { Clock } from '../util/clock.js';
 import { Limiter } from '../util/limiter.js';
 import { checkBudget, LETS_ENCRYPT_LIMITS, recordOrder, releaseReservation, type BudgetLimits } from '../acme/rate-budget.js';
-import { preflightAll, type PreflightOptions } from '../preflight/preflight.js';
+import type { PreflightSettings } from '../preflight/gate.js';
+import { OrderNotSent } from './order-not-sent.js';
+import { PreflightStep, type PreflightPass } from './preflight-step.js';
 
 export interface CertificateManagerOptions {
   store: CertStore;
@@ -40,13 +41,18 @@ export interface CertificateManagerOptions {
   ariTimeoutMs?: number | undefined;
   /** Draws renewal times inside ARI windows. */
   random?: (() => number) | undefined;
-  /** Reachability check before each order; undefined turns it off (--no-preflight). */
-  preflight?: PreflightOptions | undefined;
+  /** Reachability check before each order, and the settle before new names; undefined turns both off (--preflight off). */
+  preflight?: PreflightSettings | undefined;
   budgetLimits?: BudgetLimits | undefined;
   /** Told the outcome of every order attempt, sent or refused before sending (metrics). */
   onAttempt?: ((attempt: OrderAttempt) => void) | undefined;
   /** Told how long each ARI request took, in seconds (metrics). */
   onAriRequest?: ((seconds: number) => void) | undefined;
+  /**
+   * Told as soon as each certificate file is written, so the load balancers can be signalled for it
+   * at once instead of after the whole batch (the first of 50 new names must not wait for the last).
+   */
+  onWritten?: ((name: string, reason: 'new' | 'names changed' | 'renewal') => void) | undefined;
 }
 
 /** The outcome of one order attempt, for whoever counts them. */
@@ -60,10 +66,21 @@ export interface OrderAttempt {
   problemType: string | undefined;
 }
 
+/** A name whose last order failed, for metrics, notifications and status. */
+export interface FailingName {
+  name: string;
+  kind: 'issue' | 'renew';
+  failures: number;
+  problem: AcmeProblem;
+  nextAttemptAt: number;
+  appId: string | undefined;
+}
+
 /** What the metrics show of one stored certificate. */
 export interface ManagedCertificate {
   name: string;
   appId: string | undefined;
+  notBefore: number;
   notAfter: number;
   /** The decided renewal time, when one was decided for this very certificate. */
   renewAt: number | undefined;
@@ -79,16 +96,6 @@ interface OrderJob {
   owner?: CertOwner;
   /** For renewals with ARI: the ID of the certificate being replaced. */
   replaces?: string | undefined;
-}
-
-/** An order we decided not to send; recorded like a failure so that it is retried later. */
-class OrderNotSent extends Error {
-  constructor(
-    readonly problem: AcmeProblem,
-    readonly notBefore: number | undefined,
-  ) {
-    super(problem.detail);
-  }
 }
 
 export interface BatchResult {
@@ -114,10 +121,21 @@ export class CertificateManager {
   private readonly writtenAt = new Map<string, number>();
   /** The file each summary in the index was read from, when refresh() read it and it had settled. */
   private readonly fileIdentities = new Map<string, FileIdentity>();
-  private ownDispatcher: Dispatcher | undefined;
+  private readonly scheduler: RenewalScheduler;
+  private readonly preflightStep: PreflightStep;
 
   constructor(private readonly options: CertificateManagerOptions) {
+    this.preflightStep = new PreflightStep(options.preflight, options.state, options.clock);
     this.limiter = new Limiter(options.maxConcurrentOrders);
+    this.scheduler = new RenewalScheduler({
+      state: options.state,
+      clock: options.clock,
+      logger: options.logger,
+      dispatcher: options.dispatcher,
+      ariTimeoutMs: options.ariTimeoutMs,
+      random: options.random ?? Math.random,
+      onAriRequest: options.onAriRequest,
+    });
   }
 
   get managed(): ReadonlyMap<string, CertSummary> {
@@ -135,6 +153,7 @@ export class CertificateManager {
       return {
         name: cert.name,
         appId: entry?.owner?.appId,
+        notBefore: cert.notBefore,
         notAfter: cert.notAfter,
         renewAt: renewal !== undefined && renewal.serial === (cert.serialHex ?? '') ? renewal.renewAt : undefined,
       };
@@ -195,6 +214,7 @@ export class CertificateManager {
       return { written: [], failed: [] };
     }
     this.options.logger.info({ count: plan.issue.length, domains: plan.issue.map((o) => o.wanted.name) }, 'issuing certificates for new domains');
+    await this.preflightStep.settleBeforeNewNames(plan.issue, this.failed, this.options.logger);
     const result = await this.runBatch(
       plan.issue.map((o) => ({ names: o.names, reason: o.reason, appId: o.wanted.appId, owner: { appId: o.wanted.appId, portIndex: o.wanted.portIndex } })),
     );
@@ -233,7 +253,7 @@ export class CertificateManager {
       return undefined;
     });
     const schedule = new Map<string, number>();
-    for (const cert of this.index.values()) schedule.set(cert.name, (await this.scheduleRenewal(cert, ariUrl)).renewAt);
+    for (const cert of this.index.values()) schedule.set(cert.name, (await this.scheduler.schedule(cert, ariUrl)).renewAt);
     await this.persistState();
     const now = this.options.clock.now();
     const plan = planRenewals([...this.index.values()], this.failed, now, schedule);
@@ -256,55 +276,6 @@ export class CertificateManager {
         replaces: ariUrl === undefined ? undefined : cert.ariCertId,
       })),
     );
-  }
-
-  /**
-   * The renewal time of one certificate: kept from before when it is for the same certificate and the
-   * CA's window did not change, otherwise decided anew. ARI is asked only when its Retry-After has
-   * passed; when it cannot answer, the decision falls back to the lifetime rule.
-   */
-  private async scheduleRenewal(cert: CertSummary, ariUrl: string | undefined): Promise<RenewalState> {
-    const { state, clock, logger } = this.options;
-    const now = clock.now();
-    const entry = state.certificates.get(cert.name);
-    const serial = cert.serialHex ?? '';
-    let current = entry?.renewal?.serial === serial ? entry.renewal : undefined;
-    const decide = (window: RenewalWindow | undefined): RenewalState => {
-      const d = decideRenewalTime({ notBefore: cert.notBefore, notAfter: cert.notAfter, now, ari: window === undefined ? undefined : { window }, random: this.random });
-      return { serial, renewAt: d.renewAt, source: d.source, reason: d.reason, window };
-    };
-    if (ariUrl !== undefined && cert.ariCertId !== undefined && (current?.ariNextPollAt ?? 0) <= now) {
-      try {
-        const info = await fetchRenewalInfo(ariUrl, cert.ariCertId, {
-          dispatcher: this.dispatcher,
-          timeoutMs: this.options.ariTimeoutMs ?? 30_000,
-          now,
-          onDuration: this.options.onAriRequest,
-        });
-        const sameWindow = current?.window?.start === info.window.start && current.window.end === info.window.end;
-        const next = sameWindow && current !== undefined ? current : decide(info.window);
-        if (!sameWindow) {
-          logger.info(
-            { domain: cert.name, windowStart: new Date(info.window.start).toISOString(), windowEnd: new Date(info.window.end).toISOString(), renewAt: new Date(next.renewAt).toISOString(), explanationUrl: info.explanationUrl },
-            'renewal window from the CA (ARI)',
-          );
-        }
-        current = { ...next, ariNextPollAt: nextAriPoll(now, info.retryAfterMs, cert.notAfter), explanationUrl: info.explanationUrl };
-      } catch (err) {
-        // RFC 9773: retry soon after a passing failure (no answer, 5xx), in six hours after others.
-        const status = err instanceof AriError ? err.status : undefined;
-        const wait = (err instanceof AriError ? err.retryAfterMs : undefined) ?? (status === undefined || status >= 500 ? HOUR : 6 * HOUR);
-        logger.warn({ domain: cert.name, err: err instanceof Error ? err.message : String(err), retryInMs: wait }, 'asking the CA for the renewal window (ARI) failed; the lifetime rule applies meanwhile');
-        current = { ...(current ?? decide(undefined)), ariNextPollAt: now + wait };
-      }
-    }
-    current ??= decide(undefined);
-    // Close to expiry the stored time no longer matters: renew now, whatever the window said.
-    if (isEmergency(cert, now) && current.source !== 'emergency') {
-      current = { ...current, renewAt: now, source: 'emergency', reason: 'less than 1/20 of the lifetime left' };
-    }
-    if (entry?.renewal !== current) state.certificates.set(cert.name, { ...entry, renewal: current });
-    return current;
   }
 
   /**
@@ -350,6 +321,34 @@ export class CertificateManager {
     return retired;
   }
 
+  /**
+   * The earliest time a failed name is due again: `issueAt` for names without a certificate (a sync
+   * orders them), `renewAt` for stored certificates (a renewal check renews them). Past times count:
+   * the caller wakes at once.
+   */
+  nextRetries(): { issueAt: number | undefined; renewAt: number | undefined } {
+    let issueAt: number | undefined;
+    let renewAt: number | undefined;
+    for (const [name, cert] of this.options.state.certificates) {
+      const at = cert.failure?.nextAttemptAt;
+      if (at === undefined || this.inFlight.has(name)) continue;
+      if (this.index.has(name)) renewAt = Math.min(renewAt ?? at, at);
+      else issueAt = Math.min(issueAt ?? at, at);
+    }
+    return { issueAt, renewAt };
+  }
+
+  /** Every name whose last order failed: new names (`issue`) and stored certificates (`renew`). */
+  failing(): FailingName[] {
+    const list: FailingName[] = [];
+    for (const [name, cert] of this.options.state.certificates) {
+      const f = cert.failure;
+      if (f === undefined) continue;
+      list.push({ name, kind: this.index.has(name) ? 'renew' : 'issue', failures: f.failures, problem: f.lastError, nextAttemptAt: f.nextAttemptAt, appId: cert.owner?.appId });
+    }
+    return list;
+  }
+
   /** Names whose last attempt failed, with what went wrong and when to try again. */
   get failed(): ReadonlyMap<string, FailureRecord> {
     const failed = new Map<string, FailureRecord>();
@@ -393,8 +392,10 @@ export class CertificateManager {
     const log = logger.child({ domain: name, ...(appId === undefined ? {} : { appId }) });
     // Set once the order's budget slots are reserved, with the time they were stamped.
     let reserved: { names: string[]; at: number } | undefined;
+    let checked: PreflightPass | undefined;
     try {
-      const orderNames = this.options.preflight === undefined ? names : await this.preflight(names, log);
+      checked = await this.preflightStep.check(names, log);
+      const orderNames = checked.names;
       // Let's Encrypt treats only an order for exactly the stored certificate's names as a renewal;
       // a renewal that dropped a name counts like any new certificate.
       const stored = this.index.get(name);
@@ -418,8 +419,10 @@ export class CertificateManager {
       this.writtenAt.set(name, ++this.writeSeq);
       const previous = this.options.state.certificates.get(name);
       this.options.state.certificates.set(name, { ...previous, failure: undefined, ...(owner === undefined ? {} : { owner }) });
+      this.forgetSecondaryFailures(orderNames.slice(1));
       await this.persistState();
       log.info({ notAfter: leaf.notAfter.toISOString(), file: `certs/${name}.pem` }, 'certificate stored');
+      this.options.onWritten?.(name, reason);
       this.options.onAttempt?.({ kind: reason === 'renewal' ? 'renew' : 'issue', ok: true, problemType: undefined });
       return true;
     } catch (err) {
@@ -438,7 +441,7 @@ export class CertificateManager {
       const retryAfterMs = err instanceof IssueError ? err.report?.retryAfterMs : undefined;
       const recorded = recordFailure(this.options.state.certificates.get(name)?.failure, problem, retryAfterMs, clock.now());
       const notBefore = err instanceof OrderNotSent ? err.notBefore : undefined;
-      const record = notBefore === undefined ? recorded : { ...recorded, nextAttemptAt: notBefore };
+      const record = this.preflightStep.remember(notBefore === undefined ? recorded : { ...recorded, nextAttemptAt: notBefore }, err, checked, name);
       this.options.state.certificates.set(name, { ...this.options.state.certificates.get(name), failure: record });
       await this.persistState();
       // A CA that never answered leaves no problem type, or one from an earlier answer in the order.
@@ -459,47 +462,24 @@ export class CertificateManager {
     }
   }
 
-  private get random(): () => number {
-    return this.options.random ?? Math.random;
-  }
-
-  private get dispatcher(): Dispatcher {
-    this.ownDispatcher ??= this.options.dispatcher ?? new Agent();
-    return this.ownDispatcher;
-  }
-
   private get limits(): BudgetLimits {
     return this.options.budgetLimits ?? LETS_ENCRYPT_LIMITS;
   }
 
   /**
-   * Checks that each name reaches this daemon the way the CA will try, so that a name that cannot
-   * validate never costs a failed validation at the CA (5 per hour per name at Let's Encrypt).
-   * Returns the names to order: all of them, or in san mode those that passed. A failing primary name
-   * (or single name) stops the order; failing secondary names are remembered and left out.
+   * A secondary (san mode) name left out after a failed preflight and now in an issued certificate
+   * is fine again: its failure record would otherwise linger as a failing name in status, metrics
+   * and notifications. Names with a certificate of their own keep theirs.
    */
-  private async preflight(names: string[], log: Logger): Promise<string[]> {
-    const options = this.options.preflight;
-    if (options === undefined) return names;
-    const results = await preflightAll(names, options);
-    const passed: string[] = [];
-    const now = this.options.clock.now();
-    for (const result of results) {
-      if (result.ok) {
-        passed.push(result.name);
-        continue;
-      }
-      const problem: AcmeProblem = { type: `preflight:${result.kind}`, detail: result.reason, status: undefined };
-      if (result.name === names[0]) throw new OrderNotSent(problem, undefined);
-      const cert = this.options.state.certificates.get(result.name);
-      const failure = recordFailure(cert?.failure, problem, undefined, now);
-      this.options.state.certificates.set(result.name, { ...cert, failure });
-      log.warn(
-        { name: result.name, kind: result.kind, reason: result.reason, retryAt: new Date(failure.nextAttemptAt).toISOString() },
-        'name left out of the certificate: it does not reach this daemon (preflight)',
-      );
+  private forgetSecondaryFailures(names: readonly string[]): void {
+    const { certificates } = this.options.state;
+    for (const n of names) {
+      const entry = certificates.get(n);
+      if (entry?.failure === undefined || this.index.has(n)) continue;
+      const rest = { ...entry, failure: undefined };
+      if (Object.values(rest).every((v) => v === undefined)) certificates.delete(n);
+      else certificates.set(n, rest);
     }
-    return passed;
   }
 
   /** A state file that cannot be written must not fail the order that has already succeeded. */
@@ -511,3 +491,4 @@ export class CertificateManager {
     }
   }
 }
+

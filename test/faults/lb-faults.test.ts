@@ -33,7 +33,10 @@ describe('marathon-lb signaller', () => {
     signaller.signalAll('test');
     await signaller.settled();
     assert.deepEqual(lbs.map((lb) => lb.usr1), [1, 1]);
-    assert.deepEqual(lbs.map((lb) => lb.requests.map((r) => `${r.method} ${r.path}`)), [['POST /_mlb_signal/usr1'], ['POST /_mlb_signal/usr1']]);
+    // Before the signal: the health check (an LB not yet known to be up is never signalled, a USR1
+    // in marathon-lb's first moments kills it) and the pids (to see the reload happen).
+    const expected = ['GET /_haproxy_health_check', 'GET /_haproxy_getpids', 'POST /_mlb_signal/usr1'];
+    assert.deepEqual(lbs.map((lb) => lb.requests.map((r) => `${r.method} ${r.path}`)), [expected, expected]);
     assert.deepEqual(signaller.pending, []);
     rec.observe('each LB got exactly one POST /_mlb_signal/usr1');
   });
@@ -60,7 +63,7 @@ describe('marathon-lb signaller', () => {
     assert.equal(healthy.usr1, 1);
     assert.equal(healthyAtFirstRetry, 1, 'the healthy LB was signalled before the failing one was retried');
     assert.equal(failing.usr1, 1);
-    assert.equal(failing.requests.length, 4);
+    assert.equal(failing.requests.filter((r) => r.method === 'POST').length, 4, 'three refused signals and the accepted one');
     assert.deepEqual(sleeps, [100, 200, 400]);
     rec.observe(`healthy LB signalled before the first retry; failing LB retried after ${sleeps.join(', ')} ms pauses, then accepted (${failing.requests.length} requests)`);
   });
@@ -120,8 +123,8 @@ describe('marathon-lb signaller', () => {
       const firstSignals = healthy.usr1;
       marathon.addApp(app(2));
       await eventually('a third certificate while the broken LB still fails', async () => (await certs()) === 3 && healthy.usr1 > firstSignals);
-      const owed = daemon.health().details['pendingLbSignals'];
-      assert.equal(owed, 1, 'the broken LB is still owed its signal');
+      // The healthy LB's coalesced signal may be owed for a moment too; the broken one stays owed.
+      await eventually('only the broken LB is still owed its signal', () => daemon.health().details['pendingLbSignals'] === 1);
       rec.observe(`3/3 issued and the healthy LB signalled ${healthy.usr1} times while the other ${what}`);
       const triedBefore = broken?.requests.length ?? 0;
       const recoveredAt = Date.now();

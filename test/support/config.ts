@@ -9,5 +9,5 @@ import type { Config } from '../../src/config.js';
 export function testConfig(overrides: Partial<Config> & Pick<Config, 'storageDir'>): Config {
   const parsed = parseCli([overrides.storageDir], {});
   if (parsed.kind === 'exit') throw new Error(`default configuration does not parse: ${parsed.stderr}`);
-  return { ...parsed.config, marathonTimeoutMs: 2_000, logLevel: 'info', preflight: false, ...overrides };
+  return { ...parsed.config, marathonTimeoutMs: 2_000, logLevel: 'info', preflight: 'off', deliveryCheckPort: 0, ...overrides };
 }

@@ -14,6 +14,7 @@ const VIEW: StatusView = {
   marathon: { level: 'ok', summary: 'synced', urls: ['http://marathon:8080'], eventStream: 'attached', lastSyncAt: null },
   account: { level: 'ok', summary: 'registered', directory: 'https://acme.example/dir' },
   lbs: [],
+  delivery: null,
   certificates: [],
 };
 

@@ -1,0 +1,52 @@
+/**
+ * What /health answers: the daemon's own judgement of whether it can do its job, from facts the
+ * daemon records. Pure, so each rule is tested without a running daemon.
+ */
+import type { HealthReport } from '../http/server.js';
+import type { SyncStatus } from '../status/components.js';
+
+export interface HealthInput {
+  now: number;
+  listening: boolean;
+  accountReady: boolean;
+  accountError: string | undefined;
+  sync: SyncStatus;
+  /** 0 when periodic syncs are off. */
+  syncIntervalMs: number;
+  eventStream: string;
+  managedCertificates: number;
+  /** marathon-lb instances still owed a reload (display URLs). */
+  pendingLbSignals: number;
+  /** (LB, name) pairs whose delivery failed: stale or other long after the signal. */
+  deliveryFailures: number;
+}
+
+export function judgeHealth(input: HealthInput): HealthReport {
+  const problems: string[] = [];
+  const { sync: s, now, syncIntervalMs } = input;
+  if (!input.listening) problems.push('not listening');
+  if (!input.accountReady) {
+    problems.push(input.accountError === undefined ? 'ACME account not registered yet' : `ACME account not registered: ${input.accountError}`);
+  }
+  if (s.lastSuccessAt === undefined) {
+    problems.push(s.lastError === undefined ? 'no sync with Marathon has completed yet' : `last sync with Marathon failed: ${s.lastError}`);
+  } else if (s.lastError !== undefined && (s.lastAttemptAt ?? 0) > s.lastSuccessAt) {
+    problems.push(`last sync with Marathon failed: ${s.lastError}`);
+  } else if (syncIntervalMs > 0 && now - s.lastSuccessAt > Math.max(3 * syncIntervalMs, 60_000)) {
+    problems.push(`no successful sync with Marathon for ${Math.round((now - s.lastSuccessAt) / 1000)} s`);
+  }
+  return {
+    healthy: problems.length === 0,
+    problems,
+    details: {
+      accountReady: input.accountReady,
+      eventStream: input.eventStream,
+      lastSyncAt: s.lastSuccessAt === undefined ? null : new Date(s.lastSuccessAt).toISOString(),
+      managedCertificates: input.managedCertificates,
+      pendingLbSignals: input.pendingLbSignals,
+      // Reported, not judged: a marathon-lb that serves an old certificate is the LB's problem to
+      // fix, and restarting this daemon (what a failing health check leads to) would not help.
+      deliveryFailures: input.deliveryFailures,
+    },
+  };
+}
