@@ -1,5 +1,5 @@
 /**
- * What a full delivery check costs at cluster size: 5,000 names on 3 LBs, each LB a node:tls server
+ * What a full delivery check costs at cluster size: many names on 3 LBs, each LB a node:tls server
  * in its own process (so that the servers' handshake work does not share the checker's thread). The
  * duration is reported, never asserted; the test asserts that every name got its answer.
  */
@@ -20,7 +20,11 @@ import { startLbReceiver } from '../support/lb-receiver.js';
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
 
-const NAMES = 5_000;
+/**
+ * MARATHON_ACME_DELIVERY_SCALE=5000 measures the cluster-size figure of issue 11 (about 40 s for
+ * 15,000 handshakes on two shared cores); the suite's default keeps the same check to a few seconds.
+ */
+const NAMES = Number(process.env['MARATHON_ACME_DELIVERY_SCALE'] ?? 500);
 const LBS = 3;
 
 const KEY_TYPES = {
