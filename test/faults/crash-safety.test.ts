@@ -61,8 +61,11 @@ describe('crash safety under SIGKILL', () => {
     });
     const random = mulberry32(seed);
     const { httpPort, pebble, marathon } = await startPeers((cleanup) => { t.after(cleanup); });
+    // Each name under a registered domain of its own: an order killed in flight keeps its slot of the
+    // client-side budget (the CA may have issued), and 20 kills under one registered domain can use
+    // up its 45 certificates a week, which is the budget working, not what this test is about.
     for (let i = 0; i < CERTS; i++) {
-      marathon.addApp(hostApp(`/crash/app${i}`, { HAPROXY_GROUP: 'external', MARATHON_ACME_0_DOMAIN: `crash${i}.example.test` }));
+      marathon.addApp(hostApp(`/crash/app${i}`, { HAPROXY_GROUP: 'external', MARATHON_ACME_0_DOMAIN: `crash.example${i}.test` }));
     }
     const lb = await startLbReceiver();
     t.after(() => lb.stop());
@@ -102,7 +105,12 @@ describe('crash safety under SIGKILL', () => {
     last.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     const exited = new Promise<string>((resolve) => last.once('exit', (code, signal) => { resolve(`code ${String(code)} signal ${String(signal)}`); }));
     t.after(() => { last.kill('SIGKILL'); });
-    await eventually('all certificates after the last restart', async () => (await readdir(join(storage, 'certs'))).length === CERTS, 90_000);
+    await eventually('all certificates after the last restart', async () => (await readdir(join(storage, 'certs'))).length === CERTS, 90_000).catch(async (err: unknown) => {
+      // What held the missing names back (a backoff, the budget) is in state.json.
+      const failures = [...parseState(await readFile(join(storage, 'state.json'), 'utf8')).state.certificates]
+        .flatMap(([name, cert]) => (cert.failure === undefined ? [] : [`${name}: ${cert.failure.lastError.detail}`]));
+      throw new Error(`${err instanceof Error ? err.message : String(err)}; failures in state.json: ${failures.join('; ') || 'none'}`, { cause: err });
+    });
     // The last kills may have left nothing to do; make sure this run is up before asking it to stop.
     await eventually('the final run answers', () =>
       request(`http://127.0.0.1:${httpPort}/health`).then((res) => res.body.dump().then(() => true), () => false),
