@@ -42,3 +42,23 @@ export class ManualClock implements Clock {
     await new Promise((resolve) => setImmediate(resolve));
   }
 }
+
+/**
+ * A clock whose sleeps return at once and move the time on by what was asked, so a bounded wait is
+ * walked through at full speed; the sleeps asked for are recorded.
+ */
+export class JumpingClock implements Clock {
+  readonly sleeps: number[] = [];
+
+  constructor(private current = 0) {}
+
+  now(): number {
+    return this.current;
+  }
+
+  sleep(ms: number): Promise<void> {
+    this.sleeps.push(ms);
+    this.current += ms;
+    return Promise.resolve();
+  }
+}

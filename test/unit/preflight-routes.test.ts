@@ -10,20 +10,7 @@ import { closeServer, createHttpServer, listen } from '../../src/http/server.js'
 import { silentLogger } from '../../src/log.js';
 import { checkRoutes, lbHosts, type RouteCheckOptions } from '../../src/preflight/routes.js';
 import type { Clock } from '../../src/util/clock.js';
-
-/** Sleeps return at once and move the time on: the retries run at full speed and their pauses show. */
-class JumpingClock implements Clock {
-  readonly sleeps: number[] = [];
-  private current = 0;
-  now(): number {
-    return this.current;
-  }
-  sleep(ms: number): Promise<void> {
-    this.sleeps.push(ms);
-    this.current += ms;
-    return Promise.resolve();
-  }
-}
+import { JumpingClock } from '../support/manual-clock.js';
 
 describe('preflight routes', () => {
   const responder = new ChallengeResponder();

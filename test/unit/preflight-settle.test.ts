@@ -8,22 +8,8 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import { closeServer, listen } from '../../src/http/server.js';
 import { parsePids } from '../../src/lb/lb-api.js';
 import { hasNewPid, ReloadSettle } from '../../src/preflight/settle.js';
-import type { Clock } from '../../src/util/clock.js';
+import { JumpingClock } from '../support/manual-clock.js';
 import { freePort } from '../support/ports.js';
-
-/** Sleeps return at once and move the time on, so a 2 s bound is walked through at full speed. */
-class JumpingClock implements Clock {
-  readonly sleeps: number[] = [];
-  private current = 1_000_000;
-  now(): number {
-    return this.current;
-  }
-  sleep(ms: number): Promise<void> {
-    this.sleeps.push(ms);
-    this.current += ms;
-    return Promise.resolve();
-  }
-}
 
 describe('parsePids and hasNewPid', () => {
   it('reads the space-separated pids marathon-lb answers, and nothing else', () => {
@@ -66,7 +52,7 @@ describe('ReloadSettle', () => {
 
   it('does not wait for an LB that does not answer getpids (404), nor for one that is down', async () => {
     answers = [{ status: 404, body: 'Not Found' }];
-    const clock = new JumpingClock();
+    const clock = new JumpingClock(1_000_000);
     const down = `http://127.0.0.1:${await freePort()}`;
     const results = await new ReloadSettle({ lbUrls: [url, down], clock }).settle();
     assert.deepEqual(results.map((r) => [r.outcome, r.waitedMs]), [['unknown', 0], ['unknown', 0]]);
@@ -78,7 +64,7 @@ describe('ReloadSettle', () => {
 
   it('stops at the first look that shows a new pid', async () => {
     answers = [{ status: 200, body: '100 101' }, { status: 200, body: '100 101' }, { status: 500, body: 'busy' }, { status: 200, body: '101 200' }];
-    const clock = new JumpingClock();
+    const clock = new JumpingClock(1_000_000);
     const [result] = await new ReloadSettle({ lbUrls: [`${url}/`], clock, pollMs: 50 }).settle();
     assert.deepEqual(result, { lb: url, outcome: 'reloaded', waitedMs: 150 });
     assert.equal(requests.length, 4);
@@ -87,7 +73,7 @@ describe('ReloadSettle', () => {
 
   it('gives up after the bound when the pids stay the same', async () => {
     answers = [{ status: 200, body: '100\n' }];
-    const clock = new JumpingClock();
+    const clock = new JumpingClock(1_000_000);
     const [result] = await new ReloadSettle({ lbUrls: [url], clock, boundMs: 2000, pollMs: 300 }).settle();
     assert.equal(result?.outcome, 'no-reload');
     assert.equal(result.waitedMs, 2000);
@@ -99,7 +85,7 @@ describe('ReloadSettle', () => {
   it('shares one wait between callers that arrive while it runs, and sends the URL\'s credentials', async () => {
     answers = [{ status: 200, body: '1' }, { status: 200, body: '2' }];
     const withCredentials = url.replace('http://', 'http://admin:s3cret@');
-    const settle = new ReloadSettle({ lbUrls: [withCredentials], clock: new JumpingClock() });
+    const settle = new ReloadSettle({ lbUrls: [withCredentials], clock: new JumpingClock(1_000_000) });
     const [a, b] = await Promise.all([settle.settle(), settle.settle()]);
     assert.equal(a, b);
     assert.equal(a[0]?.lb, url.replace('http://', 'http://***@'));
@@ -114,7 +100,7 @@ describe('ReloadSettle', () => {
 
   it('does not wait for an LB whose getpids answers something else than pids', async () => {
     answers = [{ status: 200, body: '<html>marathon-lb</html>' }];
-    const [result] = await new ReloadSettle({ lbUrls: [url], clock: new JumpingClock() }).settle();
+    const [result] = await new ReloadSettle({ lbUrls: [url], clock: new JumpingClock(1_000_000) }).settle();
     assert.equal(result?.outcome, 'unknown');
     assert.match(result.detail ?? '', /something else than a list of pids/);
   });
