@@ -29,11 +29,25 @@ export function parseExposition(text: string): Sample[] {
       if (pair === null) throw new Error(`bad labels in ${JSON.stringify(line)}`);
       labels[pair[1] ?? ''] = (pair[2] ?? '').replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c));
     }
-    const value = Number(m[3]);
-    if (!Number.isFinite(value)) throw new Error(`value this test does not expect in ${JSON.stringify(line)}`);
-    samples.push({ name: m[1] ?? '', labels, value });
+    samples.push({ name: m[1] ?? '', labels, value: sampleValue(m[3] ?? '', line) });
   }
   return samples;
+}
+
+/**
+ * A sample's value as Prometheus reads it: Go's ParseFloat, so NaN and the infinities in any case.
+ * prom-client writes an empty summary's mean (nodejs_eventloop_lag_mean_seconds right after start) as
+ * `Nan`, which Number() does not read.
+ */
+function sampleValue(text: string, line: string): number {
+  const special = /^([+-]?)(nan|inf|infinity)$/i.exec(text);
+  if (special !== null) {
+    if ((special[2] ?? '').toLowerCase() === 'nan') return Number.NaN;
+    return special[1] === '-' ? -Infinity : Infinity;
+  }
+  const value = Number(text);
+  if (text === '' || Number.isNaN(value)) throw new Error(`not a sample value in ${JSON.stringify(line)}`);
+  return value;
 }
 
 export function seriesKey(name: string, labels: Record<string, string>): string {
