@@ -1,11 +1,11 @@
 /**
- * `npm run docs`: rewrites the options table in README.md from src/cli.ts's OPTIONS, the table the
+ * `npm run docs`: rewrites the options table in README.md from src/cli/options.ts's OPTIONS, the table the
  * parser, the environment mapping and `--help` are built from, so the README cannot say something
  * else. test/unit/options-doc.test.ts fails when the README's table is not what this renders.
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { OPTIONS, envName } from '../src/cli.js';
+import { OPTIONS, envName } from '../src/cli/options.js';
 
 export const BEGIN = '<!-- options:begin -->';
 export const END = '<!-- options:end -->';

@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { normaliseHostname } from './domains/hostname.js';
 import type { LogLevel } from './log.js';
 import type { MultipleDomainsMode } from './marathon/apps.js';
 import type { PreflightMode } from './preflight/decision.js';
@@ -133,12 +134,65 @@ export function parsePositiveInteger(value: string): number {
   return n;
 }
 
-/** Environment variables carry booleans as text; anything unexpected is an error, not "true". */
+/**
+ * Environment variables carry booleans as text. The usual spellings of both are accepted (compose files
+ * and Marathon app definitions use all of them), and the error lists them; anything else is an error,
+ * not "true". An empty variable never gets here: it counts as unset.
+ */
 export function parseBoolean(value: string): boolean {
   const v = value.trim().toLowerCase();
-  if (['1', 'true', 'yes', 'on'].includes(v)) return true;
-  if (['0', 'false', 'no', 'off', ''].includes(v)) return false;
-  throw new ConfigError(`'${value}' is not a boolean (use true or false)`);
+  if (['true', '1', 'yes', 'on'].includes(v)) return true;
+  if (['false', '0', 'no', 'off'].includes(v)) return false;
+  throw new ConfigError(`'${value}' is not a boolean: use true or false (1/0, yes/no and on/off work too)`);
+}
+
+/**
+ * Something@something without blanks: enough to catch a value given to the wrong option, which the
+ * original passed on to the CA to be refused at registration.
+ */
+export function parseEmail(text: string): string {
+  if (!/^[^\s@]+@[^\s@]+$/.test(text)) throw new ConfigError(`'${text}' is not an e-mail address`);
+  return text;
+}
+
+/** A comma-separated list of domains, normalised as the labels' names are. */
+export function parseDomainList(text: string): string[] {
+  return text.split(',').map((raw) => {
+    const item = raw.trim();
+    const result = normaliseHostname(item);
+    if (!result.ok) throw new ConfigError(`'${item}' is not a domain: ${result.reason}`);
+    return result.name;
+  });
+}
+
+export function parseNonEmpty(text: string): string {
+  if (text.trim() === '') throw new ConfigError('the value must not be empty');
+  return text;
+}
+
+export function parseGroup(text: string): string {
+  if (text.trim() === '') throw new ConfigError('the group must not be empty');
+  return text;
+}
+
+export function parseRenewalInterval(text: string): number {
+  const ms = parseSeconds(text);
+  if (ms < 1000) throw new ConfigError(`'${text}' is too short; renewal checks need at least 1 second between them`);
+  return ms;
+}
+
+export function parsePortOrZero(text: string): number {
+  return /^\s*0+\s*$/.test(text) ? 0 : parsePort(text);
+}
+
+/**
+ * Unlike the Marathon timeouts, 0 cannot mean "disabled": a CA that accepts a request and never
+ * answers would hold that order, and its --max-concurrent-orders slot, forever.
+ */
+export function parseAcmeTimeout(text: string): number {
+  const ms = parseSeconds(text);
+  if (ms < 1000) throw new ConfigError(`'${text}' is too short; requests to the CA need a timeout of at least 1 second`);
+  return ms;
 }
 
 /** Hides credentials in a URL-like string so that it can be printed or logged. */

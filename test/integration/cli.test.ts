@@ -13,9 +13,9 @@ const BIN = fileURLToPath(new URL('../../bin/marathon-acme', import.meta.url));
 
 interface Run { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
 
-function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; until?: RegExp; then?: NodeJS.Signals } = {}): Promise<Run> {
+function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; until?: RegExp; then?: NodeJS.Signals; cwd?: string } = {}): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(BIN, args, { env: { PATH: process.env['PATH'], ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(BIN, args, { env: { PATH: process.env['PATH'], ...options.env }, stdio: ['ignore', 'pipe', 'pipe'], ...(options.cwd === undefined ? {} : { cwd: options.cwd }) });
     let stdout = '';
     let stderr = '';
     let signalled = false;
@@ -53,7 +53,30 @@ describe('marathon-acme executable', () => {
     assert.match(r.stdout, /MARATHON_ACME_SSE_TIMEOUT/);
     assert.match(r.stdout, /MARATHON_ACME_ACME_TIMEOUT/);
     assert.match(r.stdout, /--log-format <format>.*MARATHON_ACME_LOG_FORMAT/s);
-    assert.match(r.stdout, /marathon-acme status --help/);
+    assert.match(r.stdout, /^  marathon-acme status \[options\] \[storage-dir\] /m, 'the commands are listed');
+  });
+
+  it('prints the help for `help` and `help <command>`, exit 0', async () => {
+    const main = await runCli(['help']);
+    assert.equal(main.code, 0);
+    assert.match(main.stdout, /^Usage: marathon-acme \[options\] \[storage-dir\]/);
+    const plan = await runCli(['help', 'plan']);
+    assert.equal(plan.code, 0);
+    assert.match(plan.stdout, /^Usage: marathon-acme plan \[options\] \[storage-dir\]/);
+  });
+
+  it('refuses a misspelt command with a "did you mean", exit 2, before touching any directory', async () => {
+    const r = await runCli(['stauts'], { cwd: dir });
+    assert.equal(r.code, 2);
+    assert.equal(r.stderr, "marathon-acme: storage directory 'stauts' does not exist: did you mean 'marathon-acme status'?\nTry 'marathon-acme --help' for the list of options.\n");
+  });
+
+  it('prints the version for status and check too, exit 0', async () => {
+    for (const command of ['status', 'check']) {
+      const r = await runCli([command, '--version']);
+      assert.equal(r.code, 0, `${command}: ${r.stderr}`);
+      assert.match(r.stdout, /^\S+\n$/);
+    }
   });
 
   it('prints the help of status, exit 0', async () => {
@@ -105,12 +128,21 @@ describe('marathon-acme executable', () => {
     const storage = await mkdtemp(join(dir, 'term-'));
     const r = await runCli(
       ['--listen', `127.0.0.1:${await freePort()}`, '--acme', 'http://127.0.0.1:1/dir', '-m', 'http://user:hunter2@127.0.0.1:1', storage],
-      { until: /event stream from Marathon lost/, then: 'SIGTERM' },
+      // A misspelt variable, one the entrypoint reads, and an empty one (unset, so no bad e-mail).
+      { env: { MARATHON_ACME_SSE_TIMOUT: '5', MARATHON_ACME_USER: 'nobody', MARATHON_ACME_EMAIL: '' }, until: /event stream from Marathon lost/, then: 'SIGTERM' },
     );
     assert.equal(r.code, 0, `signal ${String(r.signal)}; stderr: ${r.stderr}; stdout: ${r.stdout}`);
     assert.match(r.stdout, /"msg":"stopped"/);
     assert.doesNotMatch(r.stdout + r.stderr, /hunter2/, 'Marathon credentials never logged');
-    for (const line of r.stdout.trim().split('\n')) JSON.parse(line);
+    const entries = r.stdout.trim().split('\n').map((line) => JSON.parse(line) as { level: string; msg: string; variable?: string; didYouMean?: string });
+    const unknown = entries.filter((e) => e.variable !== undefined);
+    assert.deepEqual(
+      unknown.map((e) => [e.level, e.variable, e.didYouMean, e.msg]),
+      [['warn', 'MARATHON_ACME_SSE_TIMOUT', 'MARATHON_ACME_SSE_TIMEOUT', 'environment variable MARATHON_ACME_SSE_TIMOUT is ignored: did you mean MARATHON_ACME_SSE_TIMEOUT?']],
+      'one warning, at start, for the misspelt variable only',
+    );
+    const at = entries.findIndex((e) => e.variable !== undefined);
+    assert.equal(entries[at - 1]?.msg, 'starting marathon-acme', 'right after the start-up line');
   });
 
   it('logs one readable line per entry with --log-format pretty, no JSON and no colour codes', async () => {

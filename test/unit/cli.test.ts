@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseCli, parseCommandLine, describeConfig } from '../../src/cli.js';
+import { OPTIONS, envName, parseCli, parseCommandLine, describeConfig } from '../../src/cli.js';
 import { LETS_ENCRYPT_DIRECTORY, parseListenAddress } from '../../src/config.js';
 
 function run(argv: string[], env: NodeJS.ProcessEnv = {}) {
@@ -108,8 +108,53 @@ describe('command line', () => {
     assert.equal(run(['--multiple-domains', 'san', '/d']).multipleDomains, 'san');
     assert.equal(run(['--allow-multiple-certs', '/d']).multipleDomains, 'separate');
     assert.equal(run(['/d'], { MARATHON_ACME_MULTIPLE_DOMAINS: 'san' }).multipleDomains, 'san');
-    assert.equal(fail(['--allow-multiple-certs', '--multiple-domains', 'san', '/d']).code, 2);
+    assert.equal(run(['--allow-multiple-certs', '--multiple-domains', 'separate', '/d']).multipleDomains, 'separate', 'agreeing is fine');
     assert.equal(fail(['--multiple-domains', 'all', '/d']).code, 2);
+  });
+
+  it('applies one precedence rule to --allow-multiple-certs and --multiple-domains, flags and variables alike', () => {
+    // A flag beats the other option's variable, whichever way round.
+    assert.equal(run(['--multiple-domains', 'san', '/d'], { MARATHON_ACME_ALLOW_MULTIPLE_CERTS: 'true' }).multipleDomains, 'san');
+    assert.equal(run(['--allow-multiple-certs', '/d'], { MARATHON_ACME_MULTIPLE_DOMAINS: 'san' }).multipleDomains, 'separate');
+    // Two flags, or two variables, that disagree: refused, one line naming both.
+    const flags = fail(['--allow-multiple-certs', '--multiple-domains', 'san', '/d']);
+    assert.equal(flags.code, 2);
+    assert.equal(flags.stderr.split('\n')[0], 'marathon-acme: --allow-multiple-certs (that is, --multiple-domains separate) contradicts --multiple-domains san; give only one of them');
+    const variables = fail(['/d'], { MARATHON_ACME_ALLOW_MULTIPLE_CERTS: 'true', MARATHON_ACME_MULTIPLE_DOMAINS: 'san' });
+    assert.equal(
+      variables.stderr.split('\n')[0],
+      'marathon-acme: MARATHON_ACME_ALLOW_MULTIPLE_CERTS=true (that is, --multiple-domains separate) contradicts MARATHON_ACME_MULTIPLE_DOMAINS=san; give only one of them',
+    );
+    // false sets nothing, so it contradicts nothing.
+    assert.equal(run(['/d'], { MARATHON_ACME_ALLOW_MULTIPLE_CERTS: 'false', MARATHON_ACME_MULTIPLE_DOMAINS: 'san' }).multipleDomains, 'san');
+  });
+
+  it('counts an empty variable as unset, for every option and the storage directory', () => {
+    const defaults = run(['/d']);
+    for (const spec of OPTIONS) {
+      for (const empty of ['', '  ']) {
+        assert.deepEqual(run(['/d'], { [envName(spec)]: empty }), defaults, `${envName(spec)}=${JSON.stringify(empty)}`);
+      }
+    }
+    assert.equal(run(['/d'], { MARATHON_ACME_EMAIL: '' }).email, undefined);
+    assert.match(fail([], { MARATHON_ACME_STORAGE_DIR: '' }).stderr, /missing required argument 'storage-dir'/);
+    // On the command line an empty value is written on purpose, and checked like any other.
+    assert.match(fail(['--email', '', '/d']).stderr, /--email.*'' is not an e-mail address/);
+  });
+
+  it('checks that --email looks like an address (the original did not)', () => {
+    assert.equal(run(['--email', 'ops+acme@example.com', '/d']).email, 'ops+acme@example.com');
+    for (const bad of ['ops', 'ops@', '@example.com', 'a b@example.com']) assert.equal(fail(['--email', bad, '/d']).code, 2, bad);
+    assert.match(fail(['/d'], { MARATHON_ACME_EMAIL: 'ops' }).stderr, /environment variable MARATHON_ACME_EMAIL: 'ops' is not an e-mail address/);
+  });
+
+  it('takes the usual spellings of a boolean variable, and says which in its error', () => {
+    for (const yes of ['true', 'TRUE', '1', 'yes', 'on']) assert.equal(run(['/d'], { MARATHON_ACME_ALLOW_MULTIPLE_CERTS: yes }).multipleDomains, 'separate', yes);
+    for (const no of ['false', '0', 'No', 'off']) assert.equal(run(['/d'], { MARATHON_ACME_ALLOW_MULTIPLE_CERTS: no }).multipleDomains, 'first', no);
+    assert.match(
+      fail(['/d'], { MARATHON_ACME_ALLOW_MULTIPLE_CERTS: 'y' }).stderr,
+      /MARATHON_ACME_ALLOW_MULTIPLE_CERTS: 'y' is not a boolean: use true or false \(1\/0, yes\/no and on\/off work too\)/,
+    );
   });
 
   it('parses `plan` with the same options as the daemon', () => {

@@ -1,5 +1,5 @@
 /**
- * README.md's options table is generated from src/cli.ts's OPTIONS by `npm run docs`
+ * README.md's options table is generated from src/cli/options.ts's OPTIONS by `npm run docs`
  * (scripts/options-doc.ts), and `--help` is built from the same OPTIONS: the two cannot disagree.
  */
 import assert from 'node:assert/strict';
@@ -16,7 +16,7 @@ describe('options reference', () => {
     assert.ok(readme.includes(BEGIN) && readme.includes(END), `README.md lost its ${BEGIN} / ${END} markers`);
     const current = readme.slice(readme.indexOf(BEGIN) + BEGIN.length, readme.indexOf(END)).trim();
     const expected = renderOptionsTable(OPTIONS);
-    assert.equal(current, expected, "README.md's options table differs from src/cli.ts's OPTIONS (and so from --help): run `npm run docs`");
+    assert.equal(current, expected, "README.md's options table differs from src/cli/options.ts's OPTIONS (and so from --help): run `npm run docs`");
   });
 
   it('--help shows every option with the same flags, description and environment variable', (t) => {

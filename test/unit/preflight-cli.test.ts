@@ -23,11 +23,19 @@ describe('--preflight', () => {
     assert.equal(mode([], { MARATHON_ACME_NO_PREFLIGHT: 'false', MARATHON_ACME_PREFLIGHT: 'strict' }), 'strict');
   });
 
-  it('lets the command line win over the environment, and the later flag over the earlier', () => {
+  it('lets a flag win over the other variable, and refuses two flags or two variables that disagree', () => {
     assert.equal(mode(['--preflight', 'strict'], { MARATHON_ACME_NO_PREFLIGHT: 'true' }), 'strict');
     assert.equal(mode(['--no-preflight'], { MARATHON_ACME_PREFLIGHT: 'strict' }), 'off');
-    assert.equal(mode(['--preflight', 'strict', '--no-preflight']), 'off');
-    assert.equal(mode(['--no-preflight', '--preflight', 'strict']), 'strict');
+    const contradiction = /^exit 2: marathon-acme: --preflight strict contradicts --no-preflight \(that is, --preflight off\); give only one of them$/;
+    assert.match(mode(['--preflight', 'strict', '--no-preflight']), contradiction);
+    assert.match(mode(['--no-preflight', '--preflight', 'strict']), contradiction, 'whatever the order');
+    assert.match(
+      mode([], { MARATHON_ACME_NO_PREFLIGHT: 'true', MARATHON_ACME_PREFLIGHT: 'advisory' }),
+      /^exit 2: marathon-acme: MARATHON_ACME_PREFLIGHT=advisory contradicts MARATHON_ACME_NO_PREFLIGHT=true \(that is, --preflight off\)/,
+    );
+    // Saying the same thing twice is no contradiction.
+    assert.equal(mode(['--preflight', 'off', '--no-preflight']), 'off');
+    assert.equal(mode([], { MARATHON_ACME_NO_PREFLIGHT: '1', MARATHON_ACME_PREFLIGHT: 'off' }), 'off');
   });
 
   it('refuses other modes, naming where they came from', () => {

@@ -1,0 +1,37 @@
+import { redactUrlText, type Config } from '../config.js';
+import { webhookDisplay } from '../notify/target.js';
+
+/** The start-up log line's view of the configuration: every setting, no secret. */
+export function describeConfig(config: Config): Record<string, unknown> {
+  return {
+    storageDir: config.storageDir,
+    acme: config.acmeDirectoryUrl,
+    email: config.email ?? null,
+    marathon: config.marathonUrls.map(redactUrlText),
+    lb: config.lbUrls.map(redactUrlText),
+    group: config.group,
+    multipleDomains: config.multipleDomains,
+    listen: `${config.listen.host}:${config.listen.port}`,
+    marathonTimeoutSeconds: config.marathonTimeoutMs / 1000,
+    sseTimeoutSeconds: config.sseTimeoutMs / 1000,
+    syncIntervalSeconds: config.syncIntervalMs / 1000,
+    renewalIntervalSeconds: config.renewalIntervalMs / 1000,
+    maxConcurrentOrders: config.maxConcurrentOrders,
+    retireAfterSeconds: config.retireAfterMs / 1000,
+    allowedDomains: config.allowedDomains ?? null,
+    maxNamesPerApp: config.maxNamesPerApp,
+    preflight: config.preflight,
+    preflightPort: config.preflightPort,
+    acmeCaFile: config.acmeCaFile ?? null,
+    acmeTimeoutSeconds: config.acmeTimeoutMs / 1000,
+    keyType: config.keyType,
+    eabKid: config.eab?.kid ?? null,
+    eabHmacKey: config.eab === undefined ? null : '***',
+    acmeProfile: config.acmeProfile ?? null,
+    deliveryCheckPort: config.deliveryCheckPort,
+    deliveryCheckIntervalSeconds: config.deliveryCheckIntervalMs / 1000,
+    notifyUrls: config.notifyUrls.map(webhookDisplay),
+    notifyAfterFailures: config.notifyAfterFailures,
+    logLevel: config.logLevel,
+  };
+}
