@@ -3,10 +3,11 @@ import { createSecureContext, rootCertificates, type SecureContext } from 'node:
 import { Agent } from 'undici';
 
 /**
- * ARI requests go to the CA outside the ACME library, so they get their own agent with the same
- * trust as the library's (the system roots plus --acme-ca-file) and the same --acme-timeout, which
- * here also bounds the TCP and TLS connect (undici's own default is 10 s whatever the option says).
- * Rejects with a message naming the file when --acme-ca-file cannot be read.
+ * ARI requests and the daemon's own look at the directory (directory-probe.ts) go to the CA outside
+ * the ACME library, so they get their own agent with the same trust as the library's (the system
+ * roots plus --acme-ca-file) and the same --acme-timeout, which here also bounds the TCP and TLS
+ * connect (undici's own default is 10 s whatever the option says). Rejects with a message naming
+ * the file when --acme-ca-file cannot be read.
  */
 export async function createAriAgent(options: { caFile: string | undefined; timeoutMs: number }): Promise<Agent> {
   const { caFile } = options;

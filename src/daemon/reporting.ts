@@ -3,13 +3,14 @@
  * with what it knows: the stored certificates, the failing names and the delivery check's records.
  * Called after every sync, renewal check and delivery look; cheap when nothing changed.
  */
+import { lifetimeRenewalTime } from '../certs/renewal-schedule.js';
 import type { DeliveryRecord } from '../delivery/types.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { countStoredFiles } from '../metrics/stored-files.js';
 import type { NotifySnapshot } from '../notify/conditions.js';
 import type { Notifier } from '../notify/notifier.js';
-import type { CertificateManager, FailingName } from '../sync/certificates.js';
+import type { CertificateManager, FailingName, ManagedCertificate } from '../sync/certificates.js';
 import type { Clock } from '../util/clock.js';
 
 export interface ReportingOptions {
@@ -22,6 +23,16 @@ export interface ReportingOptions {
   wanted: () => ReadonlySet<string> | undefined;
   /** The delivery check's records (empty when the check is off). */
   delivery: () => readonly DeliveryRecord[];
+}
+
+/**
+ * The renewal time decided for this very certificate, else the lifetime rule. A certificate just
+ * issued or renewed gets its decision only at the next renewal check (up to --renewal-interval
+ * later); until then the lifetime rule is what that check decides without ARI, and what /status
+ * shows meanwhile, so the gauge is there from the moment the certificate is.
+ */
+function renewalTime(cert: Pick<ManagedCertificate, 'notBefore' | 'notAfter' | 'renewAt'>): number {
+  return cert.renewAt ?? lifetimeRenewalTime(cert);
 }
 
 export class Reporting {
@@ -37,7 +48,7 @@ export class Reporting {
     const certificates = manager.certificates();
     const failing = this.failing(manager);
     if (options.gauges) {
-      metrics.setCertificates(certificates.map((c) => ({ domain: c.name, appId: c.appId, notBefore: c.notBefore, notAfter: c.notAfter, renewAt: c.renewAt })));
+      metrics.setCertificates(certificates.map((c) => ({ domain: c.name, appId: c.appId, notBefore: c.notBefore, notAfter: c.notAfter, renewAt: renewalTime(c) })));
     }
     metrics.setFailures(failing.map((f) => ({ domain: f.name, kind: f.kind, failures: f.failures })));
     this.notify(certificates, failing);

@@ -23,11 +23,30 @@ export interface WantedName {
   sans?: readonly string[];
 }
 
-/** Something in an app definition was ignored; the message is complete on its own. */
+/** What was wrong, as a closed set: the logging edge and the metrics key on it, never on the text. */
+export type AppWarningReason =
+  | 'not an object'
+  | 'no id'
+  | 'labels not an object'
+  | 'label not a string'
+  | 'ports unknown'
+  | 'port out of range'
+  | 'multiple domains'
+  | 'outside allowed domains'
+  | 'too many names'
+  | 'invalid domain'
+  | 'too many names for one certificate'
+  | 'unexpected error';
+
+/**
+ * Something in an app definition was ignored, as data: where (app, port, label), why (`reason`),
+ * and a message that is complete on its own and names the offending value.
+ */
 export interface AppWarning {
   appId: string;
   portIndex?: number;
   label?: string;
+  reason: AppWarningReason;
   message: string;
 }
 
@@ -111,7 +130,7 @@ export class NameSelector {
     } catch (err) {
       // Not expected (everything below validates its input); still, one app must not end the sync.
       const appId = isObject(app) && typeof app['id'] === 'string' ? app['id'] : entryId(index);
-      this.warnings.push({ appId, message: `app ${appId} skipped after an unexpected error: ${errorText(err)}` });
+      this.warnings.push({ appId, reason: 'unexpected error', message: `app ${appId} skipped after an unexpected error: ${errorText(err)}` });
       return;
     }
     this.warnings.push(...appWarnings);
@@ -143,19 +162,19 @@ function errorText(err: unknown): string {
 
 function selectFromApp(app: unknown, index: number, options: SelectionOptions, found: WantedName[], warnings: AppWarning[]): void {
   if (!isObject(app)) {
-    warnings.push({ appId: entryId(index), message: `app list entry ${index} is not an object; skipped` });
+    warnings.push({ appId: entryId(index), reason: 'not an object', message: `app list entry ${index} is not an object; skipped` });
     return;
   }
   const id = app['id'];
   if (typeof id !== 'string') {
-    warnings.push({ appId: entryId(index), message: `app list entry ${index} has no string 'id'; skipped` });
+    warnings.push({ appId: entryId(index), reason: 'no id', message: `app list entry ${index} has no string 'id'; skipped` });
     return;
   }
   const rawLabels = app['labels'];
   // No labels at all is an app that wants nothing (Marathon always sends `{}`, but older fakes may not).
   if (rawLabels === undefined || rawLabels === null) return;
   if (!isObject(rawLabels)) {
-    warnings.push({ appId: id, message: `the labels of app ${id} are not an object; app skipped` });
+    warnings.push({ appId: id, reason: 'labels not an object', message: `the labels of app ${id} are not an object; app skipped` });
     return;
   }
 
@@ -165,7 +184,7 @@ function selectFromApp(app: unknown, index: number, options: SelectionOptions, f
     if (typeof value !== 'string') {
       // Only labels we would read are worth a warning; other tools' labels are none of our business.
       if (READ_LABEL.test(key)) {
-        warnings.push({ appId: id, label: key, message: `label ${key} of app ${id} is not a string; ignored` });
+        warnings.push({ appId: id, label: key, reason: 'label not a string', message: `label ${key} of app ${id} is not a string; ignored` });
       }
       continue;
     }
@@ -191,7 +210,7 @@ function selectFromApp(app: unknown, index: number, options: SelectionOptions, f
     portCount = countAppPorts(app);
   } catch (err) {
     const why = err instanceof AppPortsError ? err.message : `unexpected error: ${errorText(err)}`;
-    warnings.push({ appId: id, message: `cannot tell how many ports app ${id} has (${why}); its domain labels are ignored` });
+    warnings.push({ appId: id, reason: 'ports unknown', message: `cannot tell how many ports app ${id} has (${why}); its domain labels are ignored` });
     return;
   }
 
@@ -203,6 +222,7 @@ function selectFromApp(app: unknown, index: number, options: SelectionOptions, f
         appId: id,
         portIndex,
         label,
+        reason: 'port out of range',
         message: `label ${label} of app ${id} is for port ${portIndex}, but the app has ${portCount} port${portCount === 1 ? '' : 's'}; ignored`,
       });
       continue;
@@ -214,6 +234,7 @@ function selectFromApp(app: unknown, index: number, options: SelectionOptions, f
           appId: id,
           portIndex,
           label,
+          reason: 'multiple domains',
           message: `Multiple domains found for port ${portIndex} of app ${id}, only the first will be used`,
         });
       }
@@ -231,6 +252,7 @@ function selectFromApp(app: unknown, index: number, options: SelectionOptions, f
           appId: id,
           portIndex,
           label,
+          reason: 'outside allowed domains',
           message: `domain ${quote(result.name)} in label ${label} of app ${id} (port ${portIndex}) is outside --allowed-domains; refused`,
         });
       } else if (result.ok) {
@@ -241,6 +263,7 @@ function selectFromApp(app: unknown, index: number, options: SelectionOptions, f
               appId: id,
               portIndex,
               label,
+              reason: 'too many names',
               message: `app ${id} asks for more than ${options.maxNamesPerApp ?? 0} names (--max-names-per-app); the rest are ignored`,
             });
             capped = true;
@@ -254,6 +277,7 @@ function selectFromApp(app: unknown, index: number, options: SelectionOptions, f
           appId: id,
           portIndex,
           label,
+          reason: 'invalid domain',
           message: `invalid domain ${quote(candidate)} in label ${label} of app ${id} (port ${portIndex}) ignored: ${result.reason}`,
         });
       }
@@ -270,6 +294,7 @@ function selectFromApp(app: unknown, index: number, options: SelectionOptions, f
         appId: id,
         portIndex,
         label,
+        reason: 'too many names for one certificate',
         message: `label ${label} of app ${id} names ${valid.length} domains for port ${portIndex}, more than the ${MAX_NAMES_PER_CERTIFICATE} a certificate may carry; no certificate for this port`,
       });
       continue;

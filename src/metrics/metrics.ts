@@ -10,6 +10,10 @@
  *   retired certificate (or one that changed app) leaves no series behind; the same for the names
  *   that are failing (wanted names, with or without a certificate) and for the delivery check's
  *   (lb, domain) pairs;
+ * - `app_id` of the label problems: only the apps that have any at the last sync, replaced wholesale
+ *   too. One series per app rather than per (app, label, reason): what an alert or a dashboard needs
+ *   is "which apps need fixing"; the label and the reason are in the warning logged when the problem
+ *   appeared, and in `marathon-acme plan`;
  * - `kind`, `outcome`, `state`, `status`, `limit`: fixed sets below;
  * - `registered_domain`: the registered domains with a certificate inside the rate budget's window,
  *   so at most one per certificate;
@@ -38,7 +42,7 @@ export interface CertificateMetric {
   notBefore: number;
   /** Epoch ms. */
   notAfter: number;
-  /** Epoch ms of the decided renewal time; undefined until a renewal check has decided one. */
+  /** Epoch ms of the renewal time; undefined leaves the certificate without a renewal series. */
   renewAt: number | undefined;
 }
 
@@ -114,6 +118,8 @@ export class Metrics {
   private readonly deliveryFailing: Gauge<'lb' | 'domain'>;
   private readonly deliveryLastServed: Gauge<'lb' | 'domain'>;
   private readonly notifications: Counter<'outcome'>;
+  private readonly labelProblems: Gauge<'app_id'>;
+  private readonly labelWarnings: Counter;
   private readBudget: (() => BudgetUsage) | undefined;
 
   /** `defaultMetrics: false` leaves out the process metrics (unit tests create many instances). */
@@ -207,6 +213,17 @@ export class Metrics {
       name: 'marathon_acme_notifications_total',
       help: 'Notifications sent to the --notify-url receivers, by outcome.',
       labelNames: ['outcome'],
+      registers,
+    });
+    this.labelProblems = new Gauge({
+      name: 'marathon_acme_invalid_labels',
+      help: 'Problems found in the marathon-acme labels of each app at the last sync (an invalid name, a label for a port the app lacks, ...); an app without any has no series.',
+      labelNames: ['app_id'],
+      registers,
+    });
+    this.labelWarnings = new Counter({
+      name: 'marathon_acme_invalid_label_warnings_total',
+      help: 'Warnings logged about app labels: one for each problem when it appears or changes, not at every sync.',
       registers,
     });
     // The budget changes with time alone (spent slots leave their window), so it is read at each
@@ -337,6 +354,16 @@ export class Metrics {
 
   notification(outcome: Outcome): void {
     this.notifications.labels(outcome).inc();
+  }
+
+  /** Replaces the label problem series: an app that is fixed or gone loses its series. */
+  setLabelProblems(perApp: ReadonlyMap<string, number>): void {
+    this.labelProblems.reset();
+    for (const [appId, count] of perApp) this.labelProblems.set({ app_id: appId }, count);
+  }
+
+  labelWarningsLogged(count: number): void {
+    this.labelWarnings.inc(count);
   }
 }
 

@@ -97,16 +97,22 @@ describe('metrics of a running daemon', () => {
     await eventually('the certificate', async () => (await readFile(certFile, 'utf8').catch(() => '')) !== '', 60_000);
     await daemon.whenIdle();
     await daemon.lbSettled();
-    // The renewal time is decided by a renewal check, not at issuance.
-    daemon.requestRenewalCheck('test');
-    await daemon.whenIdle();
-
     const bundleText = await readFile(certFile, 'utf8');
     const parsed = parseBundle(bundleText);
     assert.ok(parsed.ok, parsed.ok ? '' : parsed.reason);
+    const certLabels = `{domain="${DOMAIN}",app_id="${APP_ID}"}`;
+    // From issuance on, before any renewal check has looked at the certificate: the lifetime rule, as
+    // /status shows it (the start-up check ran before the certificate existed).
+    const leaf = parsed.bundle.leaf;
+    const lifetimeRule = (leaf.notAfter.getTime() - (leaf.notAfter.getTime() - leaf.notBefore.getTime()) / 3) / 1000;
+    const issuedRenewAt = valueOf((await scrape()).text, `marathon_acme_certificate_renewal_timestamp_seconds${certLabels}`);
+    assert.ok(Math.abs(issuedRenewAt - lifetimeRule) < 0.001 || (issuedRenewAt >= windowStart / 1000 && issuedRenewAt <= windowEnd / 1000), `renewal at ${issuedRenewAt} right after issuance`);
+    // A renewal check then decides it from the CA's ARI window.
+    daemon.requestRenewalCheck('test');
+    await daemon.whenIdle();
+
     const { contentType, text } = await scrape();
     assert.equal(contentType, 'text/plain; version=0.0.4; charset=utf-8');
-    const certLabels = `{domain="${DOMAIN}",app_id="${APP_ID}"}`;
     const notAfter = valueOf(text, `marathon_acme_certificate_not_after_timestamp_seconds${certLabels}`);
     assert.equal(notAfter, parsed.bundle.leaf.notAfter.getTime() / 1000, 'the not-after gauge is the stored certificate\'s notAfter');
     const renewAt = valueOf(text, `marathon_acme_certificate_renewal_timestamp_seconds${certLabels}`);

@@ -103,6 +103,7 @@ describe('selectWantedNames: sync cases (original catalogue)', () => {
         appId: '/my-app_1',
         portIndex: 0,
         label: 'MARATHON_ACME_0_DOMAIN',
+        reason: 'multiple domains',
         message: 'Multiple domains found for port 0 of app /my-app_1, only the first will be used',
       },
     ]);
@@ -444,5 +445,43 @@ describe('selectWantedNames: --allowed-domains and --max-names-per-app', () => {
       }),
       { numRuns: 200 },
     );
+  });
+});
+
+describe('selection findings as data', () => {
+  it('says where (app, port, label) and why (a closed set of reasons) for each kind of problem', () => {
+    const result = selectWantedNames(
+      [
+        null,
+        { labels: {} },
+        { id: '/labels', labels: 'x' },
+        app('/typed', { HAPROXY_GROUP: 'external', MARATHON_ACME_0_DOMAIN: 7 }),
+        { id: '/ports', labels: { HAPROXY_GROUP: 'external', MARATHON_ACME_0_DOMAIN: 'a.example' }, networks: [{ mode: 'weird' }] },
+        app('/range', { HAPROXY_GROUP: 'external', MARATHON_ACME_3_DOMAIN: 'b.example' }),
+        app('/multi', { HAPROXY_GROUP: 'external', MARATHON_ACME_0_DOMAIN: 'c.example d.example' }),
+        app('/bad', { HAPROXY_GROUP: 'external', MARATHON_ACME_0_DOMAIN: 'bad_name' }),
+        app('/outside', { HAPROXY_GROUP: 'external', MARATHON_ACME_0_DOMAIN: 'e.other' }),
+      ],
+      { group: 'external', multipleDomains: 'first', allowedDomains: ['example'] },
+    );
+    const rows = result.warnings.map((w) => [w.appId, w.portIndex, w.label, w.reason]);
+    assert.deepEqual(rows, [
+      ['(entry 0 of the app list)', undefined, undefined, 'not an object'],
+      ['(entry 1 of the app list)', undefined, undefined, 'no id'],
+      ['/labels', undefined, undefined, 'labels not an object'],
+      ['/typed', undefined, 'MARATHON_ACME_0_DOMAIN', 'label not a string'],
+      ['/ports', undefined, undefined, 'ports unknown'],
+      ['/range', 3, 'MARATHON_ACME_3_DOMAIN', 'port out of range'],
+      ['/multi', 0, 'MARATHON_ACME_0_DOMAIN', 'multiple domains'],
+      ['/bad', 0, 'MARATHON_ACME_0_DOMAIN', 'invalid domain'],
+      ['/outside', 0, 'MARATHON_ACME_0_DOMAIN', 'outside allowed domains'],
+    ]);
+  });
+
+  it('tells the two caps apart', () => {
+    const greedy = app('/greedy', { HAPROXY_GROUP: 'external', MARATHON_ACME_0_DOMAIN: 'a.example b.example c.example' });
+    assert.deepEqual(selectWantedNames([greedy], { group: 'external', multipleDomains: 'separate', maxNamesPerApp: 2 }).warnings.map((w) => w.reason), ['too many names']);
+    const huge = app('/huge', { HAPROXY_GROUP: 'external', MARATHON_ACME_0_DOMAIN: Array.from({ length: 101 }, (_, i) => `n${i}.example`).join(' ') });
+    assert.deepEqual(selectWantedNames([huge], { group: 'external', multipleDomains: 'san' }).warnings.map((w) => w.reason), ['too many names for one certificate']);
   });
 });

@@ -89,7 +89,7 @@ describe('metrics', () => {
       { name: NOT_BEFORE, labels: { domain: 'a.example.test', app_id: '/a' }, value: 1_792_224_000 },
       { name: NOT_BEFORE, labels: { domain: 'old.example.test', app_id: '' }, value: 1_692_224_000.25 },
     ]);
-    // No renewal decided yet: no series, rather than a made-up time.
+    // Without a renewal time (the daemon always has one: see reporting.ts), no series.
     assert.deepEqual(await samples(metrics, RENEW_AT), [
       { name: RENEW_AT, labels: { domain: 'a.example.test', app_id: '/a' }, value: 1_790_000_000.5 },
     ]);
