@@ -1,8 +1,7 @@
 import type { Server } from 'node:http';
 import { Agent } from 'undici';
-import { loadOrCreateAccountKey } from './acme/account-key.js';
 import { ChallengeResponder } from './acme/challenges.js';
-import { AcmeCertificateAuthority, type CertificateAuthority } from './acme/issuer.js';
+import type { CertificateAuthority } from './acme/issuer.js';
 import { registerAccountUntilReady } from './daemon/account-registration.js';
 import { CertStore } from './certs/store.js';
 import type { Config } from './config.js';
@@ -14,20 +13,24 @@ import type { TlsTarget } from './delivery/checker.js';
 import type { LbHandle } from './lb/marathon-lb.js';
 import { defaultFingerprint, storedLeaves } from './delivery/expected.js';
 import { createAriAgent } from './acme/ari-agent.js';
+import { probeDirectory } from './acme/directory-probe.js';
 import type { Logger } from './log.js';
 import { NameSelector } from './marathon/apps.js';
 import { MarathonClient } from './marathon/client.js';
+import { AppWarningLog } from './marathon/warning-log.js';
 import type { StreamState } from './marathon/events.js';
 import { watchMarathonEvents } from './daemon/event-triggers.js';
 import { Metrics } from './metrics/metrics.js';
 import { Notifier } from './notify/notifier.js';
 import { budgetUsage, LETS_ENCRYPT_LIMITS } from './acme/rate-budget.js';
-import { StateFile } from './state/state-file.js';
 import type { LbResult, SyncStatus } from './status/components.js';
 import type { StatusView } from './status/page.js';
 import { buildDaemonStatusView } from './daemon/status-view.js';
-import type { DaemonState } from './state/state.js';
-import { CertificateManager } from './sync/certificates.js';
+import type { CertificateManager } from './sync/certificates.js';
+import { createCertificateAuthority, createCertificateManager, openStorage, type OpenedStorage } from './daemon/components.js';
+import { watchRenewRequests } from './renew/request-watcher.js';
+import { StorageLock } from './storage/lock.js';
+import type { ForcedRenewal } from './sync/forced-renewal.js';
 import { Coalescer } from './sync/coalescer.js';
 import { RetryTimer } from './sync/retry-timer.js';
 import type { WantedName } from './marathon/apps.js';
@@ -84,6 +87,8 @@ export class Daemon {
   private readonly delivery: DeliveryController;
   private readonly notifier: Notifier;
   private readonly reporting: Reporting;
+  /** Warns about an app's label problem when it appears, not at every sync. */
+  private readonly labelWarnings: AppWarningLog;
   private readonly syncs: Coalescer;
   private readonly renewals: Coalescer;
   /** Failed names are retried at their own time, not at the next periodic sync or renewal check. */
@@ -97,6 +102,8 @@ export class Daemon {
   /** Served at /metrics; the parts report into it through the hooks wired below. */
   readonly metrics = new Metrics();
   private server: Server | undefined;
+  /** The storage directory's lock, held from start to stop: one process works on it at a time. */
+  private lock: StorageLock | undefined;
   private manager: CertificateManager | undefined;
   private accountReady = false;
   private accountError: string | undefined;
@@ -158,6 +165,15 @@ export class Daemon {
         this.reporting.deliveryChanged(this.manager, records);
       },
     });
+    this.labelWarnings = new AppWarningLog({
+      logger: this.logger,
+      onCounts: (perApp) => {
+        this.metrics.setLabelProblems(perApp);
+      },
+      onWarned: (count) => {
+        this.metrics.labelWarningsLogged(count);
+      },
+    });
     this.reporting = new Reporting({
       metrics: this.metrics,
       notifier: this.notifier,
@@ -205,54 +221,23 @@ export class Daemon {
    */
   async start(): Promise<void> {
     const { config } = this.deps;
+    let opened: OpenedStorage;
     try {
-      await this.store.init(new Date(this.clock.now()));
+      // Before anything touches the directory: a second daemon's start-up would remove the first one's temporary files.
+      this.lock = await StorageLock.acquire({ dir: config.storageDir, purpose: 'daemon', clock: this.clock, logger: this.logger, onLost: (err) => { this.reportFatal(err); } });
+      opened = await openStorage(this.store, this.clock, this.logger);
     } catch (err) {
       throw new StartupError(errorMessage(err), { cause: err });
     }
-    let accountKeyPem: string;
-    try {
-      const key = await loadOrCreateAccountKey(this.store);
-      accountKeyPem = key.pem;
-      this.logger.info({ file: 'client.key', created: key.created }, key.created ? 'created a new ACME account key' : 'using the existing ACME account key');
-    } catch (err) {
-      throw new StartupError(errorMessage(err), { cause: err });
-    }
+    const { accountKeyPem, state } = opened;
     const ca =
       this.deps.ca?.(accountKeyPem, this.responder) ??
-      new AcmeCertificateAuthority({
-        directoryUrl: config.acmeDirectoryUrl,
-        accountKeyPem,
-        email: config.email,
-        responder: this.responder,
-        logger: this.logger,
-        caFile: config.acmeCaFile,
-        requestTimeoutMs: config.acmeTimeoutMs,
-        keyType: config.keyType,
-        eab: config.eab,
-        profile: config.acmeProfile,
-        onRequest: (endpoint, seconds) => {
-          this.metrics.observeAcmeRequest(endpoint, seconds);
-        },
+      createCertificateAuthority(config, accountKeyPem, this.responder, this.logger, (endpoint, seconds) => {
+        this.metrics.observeAcmeRequest(endpoint, seconds);
       });
-    const stateFile = new StateFile(this.store, this.logger);
-    let state: DaemonState;
-    try {
-      state = await stateFile.load(new Date(this.clock.now()));
-    } catch (err) {
-      throw new StartupError(errorMessage(err), { cause: err });
-    }
-    this.manager = new CertificateManager({
-      store: this.store,
-      ca,
-      clock: this.clock,
-      logger: this.logger,
-      maxConcurrentOrders: config.maxConcurrentOrders,
-      state,
-      stateFile,
-      dispatcher: await this.ariAgent(),
-      ariTimeoutMs: config.acmeTimeoutMs,
-      random: this.random,
+    const acmeAgent = await this.ariAgent();
+    const parts = { store: this.store, ca, clock: this.clock, logger: this.logger, random: this.random, opened, dispatcher: acmeAgent, responder: this.responder, lookup: this.deps.lookup };
+    this.manager = createCertificateManager(config, parts, {
       onAttempt: (attempt) => {
         this.metrics.certificateAttempt(attempt.kind, attempt.ok ? 'success' : 'failure', attempt.problemType);
       },
@@ -262,16 +247,6 @@ export class Daemon {
       onWritten: (name, reason) => {
         this.delivery.changed([name], reason === 'renewal' ? `renewed ${name}` : `new ${name}`);
       },
-      preflight: config.preflight !== 'off'
-        ? {
-            mode: config.preflight,
-            port: config.preflightPort,
-            timeoutMs: 10_000,
-            responder: this.responder,
-            lbUrls: config.lbUrls,
-            lookup: this.deps.lookup,
-          }
-        : undefined,
     });
     this.metrics.setRateBudgetSource(() => budgetUsage(state.budget, this.clock.now(), LETS_ENCRYPT_LIMITS));
     await this.manager.refresh();
@@ -300,6 +275,13 @@ export class Daemon {
     this.background.push(
       registerAccountUntilReady({
         ca,
+        checkDirectory: this.deps.ca === undefined
+          ? () => probeDirectory(config.acmeDirectoryUrl, {
+              dispatcher: acmeAgent,
+              timeoutMs: config.acmeTimeoutMs,
+              onDuration: (seconds) => { this.metrics.observeAcmeRequest('directory', seconds); },
+            })
+          : undefined,
         clock: this.clock,
         logger: this.logger,
         random: this.random,
@@ -337,6 +319,15 @@ export class Daemon {
     );
     if (config.syncIntervalMs > 0) this.background.push(this.every(config.syncIntervalMs, () => { this.syncs.request('periodic sync'); }));
     this.background.push(this.every(config.renewalIntervalMs, () => { this.renewals.request('renewal check'); }));
+    this.background.push(
+      watchRenewRequests({
+        storageDir: config.storageDir,
+        clock: this.clock,
+        logger: this.logger,
+        signal: this.stopping.signal,
+        renew: (request) => this.renewAsked(request.all ? 'all' : request.names),
+      }),
+    );
   }
 
   private async ariAgent(): Promise<Agent> {
@@ -367,6 +358,7 @@ export class Daemon {
     await Promise.race([inFlight, this.clock.sleep(graceMs, timer.signal)]);
     timer.abort();
     if (this.server !== undefined) await closeServer(this.server);
+    await this.lock?.release();
     await this.dispatcher.destroy().catch(() => undefined);
     await this.acmeAgent?.destroy().catch(() => undefined);
     this.logger.info('stopped');
@@ -445,6 +437,21 @@ export class Daemon {
     }
   }
 
+  /** `marathon-acme renew`, asked through the storage directory (renew/request-watcher.ts). */
+  private async renewAsked(names: readonly string[] | 'all'): Promise<ForcedRenewal[]> {
+    const manager = this.manager;
+    if (manager === undefined || !this.accountReady) {
+      const detail = `the ACME account is not ready yet${this.accountError === undefined ? '' : `: ${this.accountError}`}`;
+      const asked = names === 'all' ? [...(manager?.managed.keys() ?? [])] : names;
+      return asked.map((name) => ({ name, outcome: 'failed', problem: { type: undefined, detail, status: undefined }, retryAt: undefined }));
+    }
+    try {
+      return await manager.renewNow(names);
+    } finally {
+      await this.report();
+    }
+  }
+
   /** Resolves true when certificates were written or retired. */
   private async sync(reasons: readonly string[]): Promise<boolean> {
     const manager = this.manager;
@@ -463,9 +470,7 @@ export class Daemon {
       return false;
     }
     const selection = selector.result();
-    for (const w of selection.warnings) {
-      this.logger.warn({ appId: w.appId, portIndex: w.portIndex, label: w.label }, w.message);
-    }
+    this.labelWarnings.report(selection.warnings);
     this.syncStatus.lastSuccessAt = this.clock.now();
     this.syncStatus.lastError = undefined;
     this.metrics.syncSucceeded(this.syncStatus.lastSuccessAt);

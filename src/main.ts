@@ -1,12 +1,13 @@
 // @peculiar/x509 (used for CSRs and the fallback certificate) needs the Reflect metadata API loaded first.
 import 'reflect-metadata';
-import { describeConfig, parseCommandLine, version } from './cli.js';
+import { describeConfig, parseCommandLine, unknownVariables, version } from './cli.js';
 import { Daemon, StartupError } from './daemon.js';
 import type { Config } from './config.js';
 import { createLogger, logDestination, type LogFormat } from './log.js';
 import { runPlan } from './plan/command.js';
 import { formatStatusJson, formatStatusTable, readStatus } from './status/command.js';
 import { runCheck, type CheckRequest } from './check/command.js';
+import { runRenew, type RenewRequest } from './renew/command.js';
 
 async function main(): Promise<number> {
   const parsed = parseCommandLine(process.argv.slice(2), process.env);
@@ -18,9 +19,14 @@ async function main(): Promise<number> {
   if (parsed.kind === 'check') return check(parsed.request);
   const { config } = parsed;
   if (parsed.kind === 'plan') return plan(config, parsed.logFormat);
+  if (parsed.kind === 'renew') {
+    const { names, all, offline, waitMs } = parsed;
+    return renew({ config, names, all, offline, waitMs }, parsed.logFormat);
+  }
   const log = logDestination(1, parsed.logFormat, process.env);
   const logger = createLogger(config.logLevel, log.stream);
   logger.info({ version: version(), config: { ...describeConfig(config), logFormat: log.format } }, 'starting marathon-acme');
+  for (const unknown of unknownVariables(process.env)) logger.warn({ variable: unknown.name, didYouMean: unknown.suggestion }, unknown.message);
   // Handlers go in before anything starts, so a SIGTERM during start-up still ends in a clean stop.
   const shutdown = new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGTERM', resolve);
@@ -56,6 +62,19 @@ async function plan(config: Config, logFormat: LogFormat | undefined): Promise<n
     return 0;
   } catch (err) {
     process.stderr.write(`marathon-acme plan: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
+  }
+}
+
+/** The answer goes to stdout, logs (the offline renewal's progress) to stderr. */
+async function renew(request: RenewRequest, logFormat: LogFormat | undefined): Promise<number> {
+  const logger = createLogger(request.config.logLevel, logDestination(2, logFormat, process.env).stream);
+  try {
+    const { code, text } = await runRenew(request, logger);
+    process.stdout.write(text);
+    return code;
+  } catch (err) {
+    process.stderr.write(`marathon-acme renew: ${err instanceof Error ? err.message : String(err)}\n`);
     return 1;
   }
 }

@@ -49,9 +49,13 @@ export function recordFailure(
 ): FailureRecord {
   const failures = (previous?.failures ?? 0) + 1;
   let wait = failureBackoffMs(failures);
-  const caAskedToWait = problem.type === 'rateLimited' || problem.status === 503 || problem.status === 429;
-  if (caAskedToWait && retryAfterMs !== undefined) wait = Math.max(wait, retryAfterMs);
+  if (caAskedToWait(problem) && retryAfterMs !== undefined) wait = Math.max(wait, retryAfterMs);
   return { failures, lastError: problem, nextAttemptAt: now + wait, lastFailureAt: now };
+}
+
+/** A rate limit or an overloaded CA: an answer that asks the client to wait, not to try again now. */
+export function caAskedToWait(problem: AcmeProblem): boolean {
+  return problem.type === 'rateLimited' || problem.status === 503 || problem.status === 429;
 }
 
 export interface Deferred {

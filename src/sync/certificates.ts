@@ -25,6 +25,7 @@ import { checkBudget, LETS_ENCRYPT_LIMITS, recordOrder, releaseReservation, type
 import type { PreflightSettings } from '../preflight/gate.js';
 import { OrderNotSent } from './order-not-sent.js';
 import { PreflightStep, type PreflightPass } from './preflight-step.js';
+import { attemptOutcome, caWaitRefusal, type ForcedRenewal } from './forced-renewal.js';
 
 export interface CertificateManagerOptions {
   store: CertStore;
@@ -248,10 +249,7 @@ export class CertificateManager {
 
   /** Renews every stored certificate with less than a third of its lifetime left. */
   async renewDue(): Promise<BatchResult> {
-    const ariUrl = await this.options.ca.renewalInfoUrl().catch((err: unknown) => {
-      this.options.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'cannot tell whether the CA offers ARI; using the lifetime rule');
-      return undefined;
-    });
+    const ariUrl = await this.ariUrl();
     const schedule = new Map<string, number>();
     for (const cert of this.index.values()) schedule.set(cert.name, (await this.scheduler.schedule(cert, ariUrl)).renewAt);
     await this.persistState();
@@ -266,16 +264,37 @@ export class CertificateManager {
     if (plan.renew.length > 0) {
       this.options.logger.info({ count: plan.renew.length, domains: plan.renew.map((c) => c.name) }, 'renewing certificates');
     }
-    return this.runBatch(
-      plan.renew.map((cert) => ({
-        names: renewalNames(cert).filter((n, i) => i === 0 || normaliseHostname(n).ok),
-        reason: 'renewal',
-        appId: undefined,
-        notAfter: cert.notAfter,
-        // RFC 9773: a renewal names the certificate it replaces, which also exempts it from rate limits.
-        replaces: ariUrl === undefined ? undefined : cert.ariCertId,
-      })),
+    return this.runBatch(plan.renew.map((cert) => renewalJob(cert, ariUrl)));
+  }
+
+  /**
+   * Renews stored certificates now because an operator asked (`marathon-acme renew`; the rules are in
+   * forced-renewal.ts): the names given, or every stored certificate, most urgent first. A name being
+   * ordered already is not ordered again: that order answers for it.
+   */
+  async renewNow(names: readonly string[] | 'all'): Promise<ForcedRenewal[]> {
+    const ariUrl = await this.ariUrl();
+    const now = this.options.clock.now();
+    const list = names === 'all' ? [...this.index.values()].sort((a, b) => a.notAfter - b.notAfter).map((c) => c.name) : [...new Set(names)];
+    if (list.length > 0) this.options.logger.info({ count: list.length, domains: list }, 'renewing certificates now, as asked');
+    return Promise.all(
+      list.map(async (name): Promise<ForcedRenewal> => {
+        const cert = this.index.get(name);
+        if (cert === undefined) return { name, outcome: 'not-managed' };
+        const certificates = this.options.state.certificates;
+        const refusal = caWaitRefusal(name, certificates.get(name)?.failure, now);
+        if (refusal !== undefined) return refusal;
+        const written = await this.obtain(renewalJob(cert, ariUrl));
+        return attemptOutcome(name, written, this.index.get(name)?.notAfter, certificates.get(name)?.failure);
+      }),
     );
+  }
+
+  private ariUrl(): Promise<string | undefined> {
+    return this.options.ca.renewalInfoUrl().catch((err: unknown) => {
+      this.options.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'cannot tell whether the CA offers ARI; using the lifetime rule');
+      return undefined;
+    });
   }
 
   /**
@@ -492,3 +511,14 @@ export class CertificateManager {
   }
 }
 
+/** The order that renews `cert`: its names, the secondary ones that are still valid names. */
+function renewalJob(cert: CertSummary, ariUrl: string | undefined): OrderJob {
+  return {
+    names: renewalNames(cert).filter((n, i) => i === 0 || normaliseHostname(n).ok),
+    reason: 'renewal',
+    appId: undefined,
+    notAfter: cert.notAfter,
+    // RFC 9773: a renewal names the certificate it replaces, which also exempts it from rate limits.
+    replaces: ariUrl === undefined ? undefined : cert.ariCertId,
+  };
+}

@@ -1,0 +1,101 @@
+/**
+ * The certificate machinery as the configuration builds it: the storage directory with its account
+ * key and state, the CA, and the CertificateManager. The daemon builds it once at start, and
+ * `renew --offline` builds the very same, so both order, store and remember alike.
+ */
+import type { Dispatcher } from 'undici';
+import { loadOrCreateAccountKey } from '../acme/account-key.js';
+import type { AcmeRequestObserver } from '../acme/acme-http.js';
+import type { ChallengeResponder } from '../acme/challenges.js';
+import { AcmeCertificateAuthority } from '../acme/issuer.js';
+import type { CertStore } from '../certs/store.js';
+import type { Config } from '../config.js';
+import type { Logger } from '../log.js';
+import { StateFile } from '../state/state-file.js';
+import type { DaemonState } from '../state/state.js';
+import { CertificateManager, type CertificateManagerOptions } from '../sync/certificates.js';
+import type { Clock } from '../util/clock.js';
+
+export interface OpenedStorage {
+  accountKeyPem: string;
+  state: DaemonState;
+  stateFile: StateFile;
+}
+
+/**
+ * Prepares the storage directory (certs/ and default.pem first: HAProxy needs them before anything
+ * else) and reads the account key (created when there is none) and state.json. Throws with a message
+ * meant for the operator.
+ */
+export async function openStorage(store: CertStore, clock: Clock, logger: Logger): Promise<OpenedStorage> {
+  await store.init(new Date(clock.now()));
+  const key = await loadOrCreateAccountKey(store);
+  logger.info({ file: 'client.key', created: key.created }, key.created ? 'created a new ACME account key' : 'using the existing ACME account key');
+  const stateFile = new StateFile(store, logger);
+  const state = await stateFile.load(new Date(clock.now()));
+  return { accountKeyPem: key.pem, state, stateFile };
+}
+
+export function createCertificateAuthority(
+  config: Config,
+  accountKeyPem: string,
+  responder: ChallengeResponder,
+  logger: Logger,
+  onRequest?: AcmeRequestObserver,
+): AcmeCertificateAuthority {
+  return new AcmeCertificateAuthority({
+    directoryUrl: config.acmeDirectoryUrl,
+    accountKeyPem,
+    email: config.email,
+    responder,
+    logger,
+    caFile: config.acmeCaFile,
+    requestTimeoutMs: config.acmeTimeoutMs,
+    keyType: config.keyType,
+    eab: config.eab,
+    profile: config.acmeProfile,
+    onRequest,
+  });
+}
+
+export interface ManagerParts {
+  store: CertStore;
+  ca: CertificateManagerOptions['ca'];
+  clock: Clock;
+  logger: Logger;
+  random: () => number;
+  opened: OpenedStorage;
+  /** The ACME agent (ari-agent.ts), for ARI. */
+  dispatcher: Dispatcher;
+  /** Where the HTTP server answers from: the preflight publishes its probes there. */
+  responder: ChallengeResponder;
+  lookup?: ((hostname: string) => Promise<string[]>) | undefined;
+}
+
+type Hooks = Pick<CertificateManagerOptions, 'onAttempt' | 'onAriRequest' | 'onWritten'>;
+
+export function createCertificateManager(config: Config, parts: ManagerParts, hooks: Hooks = {}): CertificateManager {
+  return new CertificateManager({
+    store: parts.store,
+    ca: parts.ca,
+    clock: parts.clock,
+    logger: parts.logger,
+    maxConcurrentOrders: config.maxConcurrentOrders,
+    state: parts.opened.state,
+    stateFile: parts.opened.stateFile,
+    dispatcher: parts.dispatcher,
+    ariTimeoutMs: config.acmeTimeoutMs,
+    random: parts.random,
+    ...hooks,
+    preflight: config.preflight !== 'off'
+      ? {
+          mode: config.preflight,
+          port: config.preflightPort,
+          timeoutMs: 10_000,
+          responder: parts.responder,
+          lbUrls: config.lbUrls,
+          lookup: parts.lookup,
+        }
+      : undefined,
+  });
+}
