@@ -1,6 +1,10 @@
 /**
- * What /health answers: the daemon's own judgement of whether it can do its job, from facts the
- * daemon records. Pure, so each rule is tested without a running daemon.
+ * What /ready judges (and /health reports without judging): whether the daemon can do its whole
+ * job, from facts the daemon records. Pure, so each rule is tested without a running daemon.
+ *
+ * Liveness is not decided here: /health answers 200 whenever the process can answer at all, since
+ * a restart fixes none of these problems (Marathon away, the CA down, an LB serving an old
+ * certificate) and would stop the challenge answers that are still being served.
  */
 import type { HealthReport } from '../http/server.js';
 import type { SyncStatus } from '../status/components.js';
@@ -35,6 +39,11 @@ export function judgeHealth(input: HealthInput): HealthReport {
   } else if (syncIntervalMs > 0 && now - s.lastSuccessAt > Math.max(3 * syncIntervalMs, 60_000)) {
     problems.push(`no successful sync with Marathon for ${Math.round((now - s.lastSuccessAt) / 1000)} s`);
   }
+  // Judged: a delivery failure has outlasted the grace after its signal, so it is no passing state.
+  // A signal still owed is only reported: one is owed for a few seconds after every issuance.
+  if (input.deliveryFailures > 0) {
+    problems.push(`${input.deliveryFailures} delivery failure${input.deliveryFailures === 1 ? '' : 's'}: a marathon-lb does not serve the stored certificate (see /status)`);
+  }
   return {
     healthy: problems.length === 0,
     problems,
@@ -44,8 +53,6 @@ export function judgeHealth(input: HealthInput): HealthReport {
       lastSyncAt: s.lastSuccessAt === undefined ? null : new Date(s.lastSuccessAt).toISOString(),
       managedCertificates: input.managedCertificates,
       pendingLbSignals: input.pendingLbSignals,
-      // Reported, not judged: a marathon-lb that serves an old certificate is the LB's problem to
-      // fix, and restarting this daemon (what a failing health check leads to) would not help.
       deliveryFailures: input.deliveryFailures,
     },
   };

@@ -5,8 +5,9 @@ import type { Logger } from '../log.js';
 import { renderStatusPage, type StatusView } from '../status/page.js';
 
 export interface HealthReport {
+  /** Nothing needs attention: /ready answers 200 only then. /health answers 200 either way. */
   healthy: boolean;
-  /** Why the daemon is unhealthy; empty when healthy. */
+  /** Why the daemon is not ready; empty when healthy. */
   problems: string[];
   /** Extra facts worth showing either way (last sync time, ...). No secrets. */
   details: Record<string, unknown>;
@@ -36,6 +37,30 @@ export interface HttpServerOptions {
 }
 
 const CHALLENGE_PREFIX = '/.well-known/acme-challenge/';
+const TOKEN_ROUTE = '/.well-known/acme-challenge/<token>';
+const PING_ROUTE = '/.well-known/acme-challenge/ping';
+
+/**
+ * Every path this server answers, in the order of README.md's "HTTP endpoints" table
+ * (test/unit/http-routes-doc.test.ts keeps the two in step). Requests are dispatched through this
+ * list, so no path can be served without being listed here, and so documented there.
+ */
+export const HTTP_ROUTES = [TOKEN_ROUTE, PING_ROUTE, '/health', '/ready', '/metrics', '/', '/status', '/status.json'] as const;
+
+type HttpRoute = (typeof HTTP_ROUTES)[number];
+
+/** The route Marathon's health check (deploy/marathon-acme.json) asks: liveness only. */
+export const LIVENESS_ROUTE = '/health' satisfies HttpRoute;
+
+const EXACT_ROUTES = new Map<string, HttpRoute>(HTTP_ROUTES.filter((r) => !r.startsWith(CHALLENGE_PREFIX)).map((r) => [r, r]));
+
+function routeOf(path: string): HttpRoute | undefined {
+  if (path.startsWith(CHALLENGE_PREFIX)) return path === PING_ROUTE ? PING_ROUTE : TOKEN_ROUTE;
+  return EXACT_ROUTES.get(path);
+}
+
+type Handler = (path: string, method: string, res: ServerResponse) => void;
+
 /** RFC 8555 §8.1: tokens are base64url; anything else cannot be one of ours. */
 const TOKEN = /^[A-Za-z0-9_-]{1,256}$/;
 const ALLOW = ['Allow', 'GET, HEAD'];
@@ -54,13 +79,15 @@ const PING_HEAD = ['Content-Type', 'application/json', 'Content-Length', String(
 
 /**
  * The daemon's only listener: HTTP-01 answers for the CA, the routing ping for operators, /health for
- * Marathon's health check, /metrics for Prometheus and /status for people. Nothing here changes state.
+ * Marathon's health check, /ready for whoever wants the daemon's judgement, /metrics for Prometheus
+ * and /status for people. Nothing here changes state.
  */
 export function createHttpServer(options: HttpServerOptions): Server {
+  const handlers = routeHandlers(options);
   // Node enforces the header and request timeouts only when it checks its connections, every 30 s by
   // default; check every second so a slow client is dropped close to the timeout.
   const server = createServer({ connectionsCheckingInterval: 1_000 }, (req, res) => {
-    handle(options, req, res);
+    handle(handlers, req, res);
   });
   // Slow or idle clients must not pin sockets: the CA's validators send one small GET and go.
   server.headersTimeout = options.headersTimeoutMs ?? 10_000;
@@ -69,13 +96,60 @@ export function createHttpServer(options: HttpServerOptions): Server {
   return server;
 }
 
-function handle(options: HttpServerOptions, req: IncomingMessage, res: ServerResponse): void {
+/** A route without a handler (/metrics without metrics, ...) answers 404 like an unknown path. */
+function routeHandlers(options: HttpServerOptions): Partial<Record<HttpRoute, Handler>> {
+  const { metrics, status, logger } = options;
+  return {
+    [TOKEN_ROUTE]: (path, method, res) => {
+      answerChallenge(options, path.slice(CHALLENGE_PREFIX.length), method, res);
+    },
+    [PING_ROUTE]: (_path, method, res) => {
+      res.writeHead(200, PING_HEAD);
+      res.end(method === 'HEAD' ? undefined : PING_BODY);
+    },
+    '/health': (_path, method, res) => {
+      // Liveness: answering proves the process serves and its event loop turns. Marathon restarts a
+      // task whose check fails, and no restart mends Marathon, the CA or an LB, so the problems are
+      // told here but never turn the answer into a failure.
+      const report = options.health();
+      send(res, method, 200, 'application/json', JSON.stringify({ status: 'ok', ready: report.healthy, problems: report.problems, ...report.details }));
+    },
+    '/ready': (_path, method, res) => {
+      const report = options.health();
+      const body = report.healthy ? { status: 'ok', ...report.details } : { status: 'unhealthy', problems: report.problems, ...report.details };
+      send(res, method, report.healthy ? 200 : 503, 'application/json', JSON.stringify(body));
+    },
+    ...(metrics === undefined
+      ? {}
+      : {
+          '/metrics': (_path: string, method: string, res: ServerResponse) => {
+            serveMetrics(metrics, logger, method, res);
+          },
+        }),
+    ...(status === undefined
+      ? {}
+      : {
+          // Relative, so that the page is found behind a proxy that serves it under a path prefix.
+          '/': (_path: string, method: string, res: ServerResponse) => {
+            send(res, method, 302, 'text/plain; charset=utf-8', 'Found: status\n', ['Location', 'status']);
+          },
+          '/status': (_path: string, method: string, res: ServerResponse) => {
+            serveStatus(status, logger, method, res, false);
+          },
+          '/status.json': (_path: string, method: string, res: ServerResponse) => {
+            serveStatus(status, logger, method, res, true);
+          },
+        }),
+  };
+}
+
+function handle(handlers: Partial<Record<HttpRoute, Handler>>, req: IncomingMessage, res: ServerResponse): void {
   const rawUrl = req.url ?? '/';
   const path = rawUrl.split('?', 1)[0] ?? '/';
   const method = req.method ?? 'GET';
-  const isStatus = (path === '/status' || path === '/status.json') && options.status !== undefined;
-  const known = path === '/health' || path.startsWith(CHALLENGE_PREFIX) || (path === '/metrics' && options.metrics !== undefined) || isStatus;
-  if (!known) {
+  const route = routeOf(path);
+  const handler = route === undefined ? undefined : handlers[route];
+  if (handler === undefined) {
     send(res, method, 404, 'text/plain; charset=utf-8', 'Not Found\n');
     return;
   }
@@ -83,28 +157,10 @@ function handle(options: HttpServerOptions, req: IncomingMessage, res: ServerRes
     send(res, method, 405, 'text/plain; charset=utf-8', 'Method Not Allowed\n', ALLOW);
     return;
   }
-  if (path === '/metrics' && options.metrics !== undefined) {
-    serveMetrics(options.metrics, options.logger, method, res);
-    return;
-  }
-  if (isStatus && options.status !== undefined) {
-    serveStatus(options.status, options.logger, method, res, path === '/status.json');
-    return;
-  }
-  if (path === '/health') {
-    const report = options.health();
-    const body = report.healthy
-      ? { status: 'ok', ...report.details }
-      : { status: 'unhealthy', problems: report.problems, ...report.details };
-    send(res, method, report.healthy ? 200 : 503, 'application/json', JSON.stringify(body));
-    return;
-  }
-  const token = path.slice(CHALLENGE_PREFIX.length);
-  if (token === 'ping') {
-    res.writeHead(200, PING_HEAD);
-    res.end(method === 'HEAD' ? undefined : PING_BODY);
-    return;
-  }
+  handler(path, method, res);
+}
+
+function answerChallenge(options: HttpServerOptions, token: string, method: string, res: ServerResponse): void {
   const keyAuthorization = TOKEN.test(token) ? options.responder.lookup(token) : undefined;
   if (keyAuthorization === undefined) {
     options.logger.debug({ token: token.slice(0, 80) }, 'challenge request for an unknown token');

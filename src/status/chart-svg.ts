@@ -19,8 +19,6 @@ const EXPIRING_LABEL_Y = BOTTOM + 14;
 const DATE_Y = BOTTOM + 30;
 export const CHART_HEIGHT = DATE_Y + 6;
 
-const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
-
 /** The smallest 1, 2 or 5 × 10^k at or above `n` (at least 1): a scale line people can read. */
 export function niceCeiling(n: number): number {
   if (n <= 1) return 1;
@@ -31,11 +29,6 @@ export function niceCeiling(n: number): number {
 
 const count = (n: number): string => n.toLocaleString('en-US');
 const pct = (n: number): string => `${Number(n.toFixed(3))}%`;
-
-function dayLabel(day: string): string {
-  const month = MONTHS[Number(day.slice(5, 7)) - 1] ?? day.slice(5, 7);
-  return `${month} ${Number(day.slice(8, 10))}`;
-}
 
 function barHeight(n: number, scale: number): number {
   // A single certificate on a scale of thousands still shows.
@@ -62,8 +55,9 @@ export function renderChart(days: readonly DayCount[]): string {
     if (i > 0 && i % 7 === 0) parts.push(`<line class="tick" x1="${pct(x)}" x2="${pct(x)}" y1="${AXIS - 3}" y2="${AXIS + 3}"/>`);
     if (d.day.endsWith('-01') && i > 0) {
       parts.push(`<line class="month" x1="${pct(x)}" x2="${pct(x)}" y1="${TOP}" y2="${BOTTOM}"/>`);
-      // Labels near either end would run into "today" or off the edge (a phone is 360 px wide).
-      if (i >= 10 && i <= n - 4) parts.push(`<text x="${pct(x)}" y="${DATE_Y}" text-anchor="middle">${dayLabel(d.day)}</text>`);
+      // The month as the page writes dates (`2027-01`). Labels near either end would run into
+      // "today" or off the edge (a phone's chart is about 330 px wide, 3.6 px a day).
+      if (i >= 15 && i <= n - 7) parts.push(`<text x="${pct(x)}" y="${DATE_Y}" text-anchor="middle">${d.day.slice(0, 7)}</text>`);
     }
     if (d.renewals === 0 && d.expiring === 0) return;
     const up = barHeight(d.renewals, scale);

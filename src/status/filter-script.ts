@@ -3,6 +3,10 @@
  * or problem, applied in the browser without a round trip. The form is rendered `hidden` and this
  * script shows it, so without JavaScript the page is the full table and nothing that does not work.
  *
+ * The filter is kept in the URL's fragment (`#filter=shop&show=problems`), so that the page's own
+ * reload (refresh-script.ts) and a shared link show the same rows; a choice the new page no longer
+ * offers falls back to everything.
+ *
  * The rows' container (`#certificates`, one table per chunk of rows) says which cells are searched
  * (`data-search-cells`), besides the row's state (its badge's text); a problem row has the class
  * `bad` or `warn`, and the other choices are row classes (`delivery-failure`, `order-failing`).
@@ -42,16 +46,40 @@ export const FILTER_SCRIPT = `(() => {
     }
     out.textContent = shown === index.length ? '' : shown.toLocaleString('en-US') + ' of ' + index.length.toLocaleString('en-US') + ' shown';
   };
+  const remember = () => {
+    const params = new URLSearchParams();
+    if (text.value !== '') params.set('filter', text.value);
+    if (pick.value !== '') params.set('show', pick.value);
+    const fragment = params.toString();
+    history.replaceState(history.state, '', fragment === '' ? location.pathname + location.search : '#' + fragment);
+  };
   let queued = false;
+  let saving;
   const later = () => {
+    // Written after a pause in typing: Safari refuses more than 100 replaceState calls in 10 s.
+    clearTimeout(saving);
+    saving = setTimeout(remember, 300);
     if (queued) return;
     queued = true;
     requestAnimationFrame(() => { queued = false; apply(); });
   };
+  const now = () => {
+    clearTimeout(saving);
+    apply();
+    remember();
+  };
+  const saved = new URLSearchParams(location.hash.slice(1));
+  if (saved.has('filter') || saved.has('show')) {
+    text.value = saved.get('filter') ?? '';
+    const show = saved.get('show') ?? '';
+    pick.value = Array.from(pick.options).some((option) => option.value === show) ? show : '';
+  }
   form.hidden = false;
   form.addEventListener('submit', (event) => event.preventDefault());
   text.addEventListener('input', later);
-  pick.addEventListener('change', apply);
-  // A reload or "back" can bring the last filter back into the form.
+  // Fires as the box loses the focus, before the page may reload itself: the fragment is current then.
+  text.addEventListener('change', now);
+  pick.addEventListener('change', now);
+  // The fragment, or a reload or "back" restoring the form, can bring the last filter back.
   if (text.value !== '' || pick.value !== '') apply();
 })();`;

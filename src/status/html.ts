@@ -21,9 +21,23 @@ export function day(iso: string | null): string {
   return iso === null ? '—' : iso.slice(0, 10);
 }
 
-/** `2026-12-01 12:00`, the zone said once in the heading. */
+/**
+ * The page's one way to show a time: `2026-12-01 12:00 UTC` (a day alone: `2026-12-01`). The
+ * minute is what a person acts on, and the zone is said every time because a time read alone (a
+ * card, a tooltip, a row on a phone) has no heading to take it from.
+ */
 export function dateTime(iso: string | null): string {
-  return iso === null ? '—' : iso.slice(0, 16).replace('T', ' ');
+  return iso === null ? '—' : `${iso.slice(0, 10)} ${iso.slice(11, 16)} UTC`;
+}
+
+const ISO_TIME = /\b(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2})(?::\d{2}(?:\.\d+)?)?Z/g;
+
+/**
+ * Text written for the `status` command and /status.json (reasons, card summaries, a CA's error)
+ * carries RFC 3339 times, seconds and all; on the page they read as every other time there does.
+ */
+export function pageTimes(text: string): string {
+  return text.replace(ISO_TIME, '$1 $2 UTC');
 }
 
 export function count(n: number): string {

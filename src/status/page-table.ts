@@ -7,7 +7,7 @@
 import type { DeliveryStatus } from '../delivery/types.js';
 import type { CertificateState, StatusRow } from './report.js';
 import type { RowDelivery } from './delivery-rows.js';
-import { cssString, dateTime, day, escape, shortLb, worst, type Level } from './html.js';
+import { cssString, dateTime, day, escape, pageTimes, shortLb, worst, type Level } from './html.js';
 
 export const STATE_LEVEL: Record<CertificateState, Level> = {
   valid: 'ok',
@@ -60,8 +60,8 @@ function nextRenewal(row: StatusRow, now: number): string {
 function deliveryCell(d: RowDelivery | undefined): string {
   if (d === undefined) return '<td></td>';
   const served = d.status === 'served';
-  const title = served ? '' : ` title="${escape(`checked ${d.checkedAt ?? 'never'}; last served ${d.lastServedAt ?? 'never'}`)}"`;
-  const detail = served || d.detail === null || d.status === 'unreachable' ? '' : ` <span class="note">${escape(d.detail)}</span>`;
+  const title = served ? '' : ` title="${escape(`checked ${d.checkedAt === null ? 'never' : dateTime(d.checkedAt)}; last served ${d.lastServedAt === null ? 'never' : dateTime(d.lastServedAt)}`)}"`;
+  const detail = served || d.detail === null || d.status === 'unreachable' ? '' : ` <span class="note">${escape(pageTimes(d.detail))}</span>`;
   return `<td class="d ${d.status}${d.failing ? ' failing' : ''}"${title}>${d.failing ? `<strong>${d.status}: failing</strong>` : d.status}${detail}</td>`;
 }
 
@@ -69,11 +69,11 @@ function certificateRow(row: StatusRow, lbs: readonly string[], now: number): st
   const level = rowLevel(row);
   const app = row.appId === null ? '—' : `${row.appId}${row.portIndex === null ? '' : ` port ${row.portIndex}`}`;
   const others = row.names.filter((n) => n !== row.name);
-  const error = row.lastError !== null && !row.reason.includes(row.lastError) ? `<span class="error">${escape(row.lastError)}</span>` : '';
+  const error = row.lastError !== null && !row.reason.includes(row.lastError) ? `<span class="error">${escape(pageTimes(row.lastError))}</span>` : '';
   const byLb = new Map(row.delivery.map((d) => [d.lb, d]));
   const cells = [
     `<td><strong>${escape(row.name)}</strong>${others.length === 0 ? '' : `<span class="names">${escape(others.join(', '))}</span>`}</td>`,
-    `<td><span class="badge ${STATE_LEVEL[row.state]}">${row.state}</span><span class="reason">${escape(row.reason)}</span>${error}</td>`,
+    `<td><span class="badge ${STATE_LEVEL[row.state]}">${row.state}</span><span class="reason">${escape(pageTimes(row.reason))}</span>${error}</td>`,
     `<td>${certificate(row)}</td>`,
     `<td>${nextRenewal(row, now)}</td>`,
     `<td>${escape(app)}</td>`,

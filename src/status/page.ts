@@ -2,17 +2,18 @@
  * The `/status` page: the daemon's view for people, as one self-contained HTML document (no external
  * assets: clusters are often offline) that reads on a phone and with thousands of certificates.
  * What needs attention comes first (the problem counts, then the rows in urgency order), then the
- * next 90 days as a picture; a small inline script filters the rows, and without it the page is
- * complete. `/status.json` serves the same StatusView, so what a person sees and what a script reads
- * cannot disagree.
+ * next 90 days as a picture; small inline scripts filter the rows and reload the page once a minute,
+ * and without them the page is complete. `/status.json` serves the same StatusView, so what a
+ * person sees and what a script reads cannot disagree.
  */
 import { renderChart } from './chart-svg.js';
 import { dayCounts } from './chart.js';
 import type { DeliveryView } from './delivery-rows.js';
 import { FILTER_SCRIPT } from './filter-script.js';
-import { count, dateTime, escape, worst, type Level } from './html.js';
+import { count, dateTime, escape, pageTimes, worst, type Level } from './html.js';
 import { STYLE } from './page-style.js';
 import { renderTable, rowFlags, rowLevel, tableStyle } from './page-table.js';
+import { REFRESH_SCRIPT, REFRESH_SECONDS } from './refresh-script.js';
 import { CERTIFICATE_STATES, type StatusRow } from './report.js';
 
 export interface ComponentState {
@@ -39,7 +40,7 @@ export interface StatusView {
 }
 
 function card(title: string, level: Level, summary: string, detail: string): string {
-  return `<section class="card ${level}"><h2>${escape(title)}</h2><p class="summary">${escape(summary)}</p>${detail}</section>`;
+  return `<section class="card ${level}"><h2>${escape(title)}</h2><p class="summary">${escape(pageTimes(summary))}</p>${detail}</section>`;
 }
 
 function lbCard(lb: LbStatus, delivery: DeliveryView | null): string {
@@ -54,7 +55,7 @@ function lbCard(lb: LbStatus, delivery: DeliveryView | null): string {
     ['failing', summary.failing, summary.failing > 0 ? 'bad' : 'ok'],
   ];
   const list = `<ul class="counts" data-lb="${escape(lb.url)}">${counts.map(([name, n, level]) => `<li class="${n === 0 ? 'zero' : level}" data-${name}="${n}">${count(n)} ${name}</li>`).join('')}</ul>`;
-  const checked = `<p class="detail">delivery check on port ${delivery.checkPort}, last ${delivery.lastCheckedAt === null ? 'never' : `${dateTime(delivery.lastCheckedAt)} UTC`}</p>`;
+  const checked = `<p class="detail">delivery check on port ${delivery.checkPort}, last ${delivery.lastCheckedAt === null ? 'never' : dateTime(delivery.lastCheckedAt)}</p>`;
   return card(`marathon-lb ${lb.url}`, worst(lb.level, summary.level), lb.summary, list + checked);
 }
 
@@ -152,7 +153,7 @@ export function renderStatusPage(view: StatusView): string {
   for (const row of rows) counts.set(row.state, (counts.get(row.state) ?? 0) + 1);
   const tally = CERTIFICATE_STATES.filter((s) => counts.has(s)).map((s) => `${count(counts.get(s) ?? 0)} ${s}`).join(', ');
   const cards = [
-    card('Marathon', view.marathon.level, view.marathon.summary, `<p class="detail">${escape(view.marathon.urls.join(', '))}<br>event stream: ${escape(view.marathon.eventStream)}; last sync: ${escape(dateTime(view.marathon.lastSyncAt))} UTC</p>`),
+    card('Marathon', view.marathon.level, view.marathon.summary, `<p class="detail">${escape(view.marathon.urls.join(', '))}<br>event stream: ${escape(view.marathon.eventStream)}; last sync: ${escape(dateTime(view.marathon.lastSyncAt))}</p>`),
     card('ACME account', view.account.level, view.account.summary, `<p class="detail">${escape(view.account.directory)}</p>`),
     ...view.lbs.map((lb) => lbCard(lb, view.delivery)),
   ];
@@ -167,14 +168,16 @@ export function renderStatusPage(view: StatusView): string {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>marathon-acme status</title>
+<noscript><meta http-equiv="refresh" content="${REFRESH_SECONDS}"></noscript>
 <style>${STYLE}
 ${tableStyle(lbColumns)}</style>
 </head>
 <body>
 <h1>marathon-acme status</h1>
-<p class="meta">${escape(`${describeCount(rows)}${tally === '' ? '' : ` (${tally})`}, problems first · generated ${dateTime(view.generatedAt)} UTC · version ${view.version}`)} · <a href="status.json">status.json</a></p>
+<p class="meta">${escape(`${describeCount(rows)}${tally === '' ? '' : ` (${tally})`}, problems first · generated ${dateTime(view.generatedAt)}`)}<span id="age"></span> · ${escape(`version ${view.version}`)} · <a href="status.json">status.json</a> · <a href="status" id="reload" title="The page reloads itself every minute, keeping the filter; not while you type in the filter or have text selected.">reload</a></p>
 ${problemsPanel}<div class="cards">${cards.join('')}</div>
 ${body}
+<script>${REFRESH_SCRIPT}</script>
 </body>
 </html>
 `;

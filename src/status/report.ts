@@ -178,7 +178,7 @@ function describe(file: StoredFile, input: StatusInput, index: DeliveryIndex, wa
   if (!file.content.ok) {
     const reason =
       file.location === 'certs'
-        ? `${file.content.reason}; HAProxy cannot load it, and the daemon moves it to corrupt-certs/ at its next sync`
+        ? `${file.content.reason}; HAProxy cannot load it, and the daemon moves it to corrupt-certs/ when it starts or at its next renewal check`
         : file.content.reason;
     return {
       ...base,

@@ -126,8 +126,9 @@ async function run(t: TestContext, options: RunOptions) {
     const res = await request(`http://127.0.0.1:${daemon.port}${path}`);
     return { status: res.statusCode, text: await res.body.text() };
   };
-  const health = async (): Promise<{ status: number; problems: string[] }> => {
-    const res = await get('/health');
+  /** `/ready` by default: the daemon's judgement; `/health` is liveness only. */
+  const health = async (path: '/health' | '/ready' = '/ready'): Promise<{ status: number; problems: string[] }> => {
+    const res = await get(path);
     return { status: res.status, problems: (JSON.parse(res.text) as { problems?: string[] }).problems ?? [] };
   };
   const created = (): number => proxy.orders.filter((o) => o.status === 201).length;
@@ -176,6 +177,9 @@ describe('CA faults', () => {
     assert.equal(down.status, 503);
     assert.ok(down.problems.some((p) => /^ACME account not registered: .*ECONNRESET/.test(p)), JSON.stringify(down.problems));
     assert.equal((await get('/.well-known/acme-challenge/ping')).status, 200, 'challenges are still served');
+    const alive = await health('/health');
+    assert.equal(alive.status, 200, 'alive: a CA down at start is no reason for a restart');
+    assert.ok(alive.problems.some((p) => p.startsWith('ACME account not registered')), 'and tells the problem');
     assert.equal(proxy.orders.length, 0);
     assert.deepEqual(await files(), []);
     const seen = pauses();
@@ -187,22 +191,22 @@ describe('CA faults', () => {
     assert.ok(attempts.length <= seen.length + 1, `${attempts.length} connections for ${seen.length} failed attempts`);
     const span = (attempts.at(-1) ?? started) - (attempts[0] ?? started);
     rec.observe(`${attempts.length} connection attempts in ${seconds(span)}, pauses ${seen.map(seconds).join(', ')}`);
-    rec.observe(`/health 503 "${down.problems.find((p) => p.startsWith('ACME')) ?? ''}"; challenges answered`);
+    rec.observe(`/ready 503 "${down.problems.find((p) => p.startsWith('ACME')) ?? ''}", /health 200; challenges answered`);
 
     proxy.setMode('up');
     const upAt = Date.now();
     await eventually('all three once the CA is back', async () => (await files()).length === 3, 60_000);
     const recovered = Date.now() - upAt;
-    await eventually('healthy', async () => (await health()).status === 200);
+    await eventually('ready', async () => (await health()).status === 200);
     assert.equal(created(), 3, 'one order per certificate');
-    rec.observe(`all 3 certificates ${seconds(recovered)} after the CA came back; ${created()} orders; /health 200`);
+    rec.observe(`all 3 certificates ${seconds(recovered)} after the CA came back; ${created()} orders; /ready 200`);
   });
 
   it('times out stalled requests, remembers the failures with backoff, keeps serving, and issues everything after the CA and the backoff are over', async (t) => {
     const rec = faultCase(t, { area: 'CA', fault: 'CA accepts requests and never answers (--acme-timeout 2)', tried: '3 apps added during the stall' });
     const clock = new OffsetClock();
     const { daemon, proxy, marathon, files, failures, get, health, created } = await run(t, { apps: 0, clock, overrides: { acmeTimeoutMs: 2_000 } });
-    await eventually('healthy: account ready, first sync done', async () => (await health()).status === 200);
+    await eventually('ready: account registered, first sync done', async () => (await health()).status === 200);
     await daemon.whenIdle();
 
     proxy.setMode('stall');
@@ -220,14 +224,14 @@ describe('CA faults', () => {
     rec.observe(`3 orders failed on the 2 s timeout within ${seconds(failedAfter)} (${stalled} requests left unanswered: ${[...new Set(proxy.stalledRequests.map((r) => r.replace(/^(\S+ \/[^/]*).*$/, '$1')))].join(', ')})`);
     rec.observe(`backoff in state.json: ${seconds(60_000)} for each; detail "${remembered[0]?.lastError.detail ?? ''}"`);
 
-    assert.equal((await health()).status, 200, '/health answers, and ACME trouble alone is not a health problem');
+    assert.equal((await health()).status, 200, '/ready answers 200: failing orders alone are not a readiness problem (the alerts tell them)');
     assert.equal((await get('/.well-known/acme-challenge/ping')).status, 200, 'challenges are still served');
     for (let i = 0; i < 3; i++) {
       daemon.requestSync(`test: within the backoff ${i}`);
       await daemon.whenIdle();
     }
     assert.equal(proxy.stalledRequests.length, stalled, 'nothing sent to the CA within the backoff');
-    rec.observe('/health 200 and challenges answered during the stall; 3 more syncs within the backoff sent nothing');
+    rec.observe('/ready 200 and challenges answered during the stall; 3 more syncs within the backoff sent nothing');
 
     proxy.setMode('up');
     clock.advance(61_000);

@@ -80,8 +80,9 @@ describe('Marathon faults', () => {
     await daemon.start();
     defer(() => daemon.stop(1_000));
     const certs = async (): Promise<string[]> => (await readdir(join(storage, 'certs'))).sort();
-    const health = async (): Promise<{ status: number; problems: string[] }> => {
-      const res = await request(`http://127.0.0.1:${daemon.port}/health`);
+    /** `/ready` by default: the daemon's judgement; `/health` is liveness only. */
+    const health = async (path: '/health' | '/ready' = '/ready'): Promise<{ status: number; problems: string[] }> => {
+      const res = await request(`http://127.0.0.1:${daemon.port}${path}`);
       const body = (await res.body.json()) as { problems?: string[] };
       return { status: res.statusCode, problems: body.problems ?? [] };
     };
@@ -102,14 +103,17 @@ describe('Marathon faults', () => {
     assert.equal(down.status, 503);
     assert.ok(down.problems.some((p) => /Marathon/.test(p)), JSON.stringify(down.problems));
     assert.deepEqual(await certs(), []);
-    rec.observe(`health 503 while down ("${down.problems.find((p) => /Marathon/.test(p))?.slice(0, 80) ?? ''}…")`);
+    const alive = await health('/health');
+    assert.equal(alive.status, 200, 'alive: Marathon away is no reason for a restart');
+    assert.ok(alive.problems.some((p) => /Marathon/.test(p)), 'and tells the problem');
+    rec.observe(`/ready 503 while down ("${down.problems.find((p) => /Marathon/.test(p))?.slice(0, 80) ?? ''}…"), /health 200 telling it`);
     const upAt = Date.now();
     await instances[1]?.setMode('up');
     await eventually('all four certificates', async () => allIssued(apps, await certs()), 60_000);
     rec.observe(`4/4 issued ${((Date.now() - upAt) / 1000).toFixed(1)} s after the second instance came back`);
     await daemon.whenIdle();
     assert.equal((await health()).status, 200);
-    rec.observe('health 200 after recovery');
+    rec.observe('/ready 200 after recovery');
   });
 
   it('fails over when the active instance dies mid-stream, and misses no app added meanwhile', async (t) => {
@@ -156,13 +160,14 @@ describe('Marathon faults', () => {
     assert.match(failure, /not JSON/);
     assert.equal((await health()).status, 503);
     assert.deepEqual(await certs(), []);
-    rec.observe('one sync error naming all three causes; health 503; no certificate');
+    assert.equal((await health('/health')).status, 200);
+    rec.observe('one sync error naming all three causes; /ready 503, /health 200; no certificate');
     await instances[2]?.setMode('up');
     daemon.requestSync('test: Marathon repaired');
     await eventually('all three certificates', async () => allIssued(apps, await certs()), 60_000);
     await daemon.whenIdle();
     assert.equal((await health()).status, 200);
-    rec.observe('3/3 issued once the third instance answered properly; health 200');
+    rec.observe('3/3 issued once the third instance answered properly; /ready 200');
   });
 
   it('issues for the valid apps of an app list full of wrong types', async (t) => {

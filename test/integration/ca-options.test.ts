@@ -67,8 +67,8 @@ describe('CA options', () => {
 
   it('reports the CA refusing an account without binding, and keeps trying', async (t) => {
     const { daemon } = await run(t, eabPebble, {});
-    await eventually('health names the problem', async () => {
-      const res = await request(`http://127.0.0.1:${daemon.port}/health`);
+    await eventually('/ready names the problem', async () => {
+      const res = await request(`http://127.0.0.1:${daemon.port}/ready`);
       const body = JSON.stringify(await res.body.json());
       return res.statusCode === 503 && body.includes('ACME account not registered') && body.includes('externalAccountBinding');
     });

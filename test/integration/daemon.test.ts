@@ -92,8 +92,9 @@ describe('daemon against pebble, haproxy and the Marathon emulator', () => {
     return { emulator, lb1, lb2, storage, daemon, stop, config };
   }
 
-  async function healthOf(port: number): Promise<{ status: number; body: Record<string, unknown> }> {
-    const res = await request(`http://127.0.0.1:${port}/health`);
+  /** `/health` (liveness) or `/ready` (readiness): the status code and the JSON body. */
+  async function probe(port: number, path: '/health' | '/ready' = '/ready'): Promise<{ status: number; body: Record<string, unknown> }> {
+    const res = await request(`http://127.0.0.1:${port}${path}`);
     return { status: res.statusCode, body: (await res.body.json()) as Record<string, unknown> };
   }
 
@@ -142,7 +143,7 @@ describe('daemon against pebble, haproxy and the Marathon emulator', () => {
     assert.ok(check.ok, check.output);
     const entries = (await readdir(storage)).sort();
     for (const expected of ['certs', 'client.key', 'default.pem', 'unmanaged-certs']) assert.ok(entries.includes(expected), expected);
-    const health = await healthOf(daemon.port);
+    const health = await probe(daemon.port);
     assert.equal(health.status, 200, JSON.stringify(health.body));
   });
 
@@ -189,20 +190,24 @@ describe('daemon against pebble, haproxy and the Marathon emulator', () => {
     assert.ok(emulator.appsRequests >= 1);
   });
 
-  it('waits while Marathon is down at start, reports unhealthy, and catches up when it returns', async (t) => {
+  it('waits while Marathon is down at start, alive but not ready, and catches up when it returns', async (t) => {
     const { storage, daemon, emulator } = await setup(t, {
       apps: [hostApp('/late', { HAPROXY_GROUP: 'external', MARATHON_ACME_0_DOMAIN: 'late.example.test' })],
       emulatorDown: true,
     });
-    await eventually('account registered', async () => (await healthOf(daemon.port)).body['accountReady'] === true);
-    const down = await healthOf(daemon.port);
+    await eventually('account registered', async () => (await probe(daemon.port)).body['accountReady'] === true);
+    const down = await probe(daemon.port);
     assert.equal(down.status, 503);
     assert.match(JSON.stringify(down.body['problems']), /sync with Marathon/);
+    const alive = await probe(daemon.port, '/health');
+    assert.equal(alive.status, 200, 'alive all the same: a restart would not bring Marathon back');
+    assert.equal(alive.body['ready'], false);
+    assert.match(JSON.stringify(alive.body['problems']), /sync with Marathon/);
     assert.deepEqual(await certFiles(storage), []);
     await emulator.setMode('up');
     await eventually('certificate after Marathon came back', async () => (await certFiles(storage)).length === 1, 30_000);
     await daemon.whenIdle();
-    assert.equal((await healthOf(daemon.port)).status, 200);
+    assert.equal((await probe(daemon.port)).status, 200);
   });
 
   it('talks to a Marathon behind a path prefix with Basic auth from the URL', async (t) => {
@@ -250,7 +255,7 @@ describe('daemon against pebble, haproxy and the Marathon emulator', () => {
     // Second run, reachable now, within the one-minute backoff: nothing is ordered.
     const clock = new OffsetClock();
     const second = await setup(t, { storage, apps, clock });
-    await eventually('a sync', async () => (await healthOf(second.daemon.port)).status === 200);
+    await eventually('a sync', async () => (await probe(second.daemon.port)).status === 200);
     await second.daemon.whenIdle();
     assert.deepEqual(await certFiles(storage), []);
     assert.equal((await readState()).certificates['backoff.example.test']?.failure?.failures, 1, 'not retried during the backoff');
@@ -319,7 +324,7 @@ describe('daemon against pebble, haproxy and the Marathon emulator', () => {
       storage,
       apps: [hostApp('/old', { HAPROXY_GROUP: 'external', MARATHON_ACME_0_DOMAIN: 'old.example.test' })],
     });
-    await eventually('a completed sync', async () => (await healthOf(daemon.port)).status === 200);
+    await eventually('a completed sync', async () => (await probe(daemon.port)).status === 200);
     await daemon.whenIdle();
     assert.equal(await readFile(join(storage, 'certs', 'old.example.test.pem'), 'utf8'), bundle, 'certificate kept as is');
     assert.equal(await readFile(join(storage, 'client.key'), 'utf8'), accountKey, 'account key reused');

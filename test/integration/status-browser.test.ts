@@ -141,7 +141,18 @@ describe('status page in a browser', () => {
     assert.equal(await phone.locator('#certificates td').first().evaluate((el) => getComputedStyle(el, '::before').content), '"Name"');
     await noSidewaysScroll(phone);
     assert.deepEqual(requested, [url], 'the page loads nothing else');
+    // One way to write a time, cards and table alike, and the page's age next to it.
+    const text = await phone.locator('body').innerText();
+    assert.doesNotMatch(text, /\d{4}-\d\d-\d\dT\d\d/, 'no RFC 3339 time on the page');
+    assert.match(cards[0] ?? '', /last sync succeeded at \d{4}-\d\d-\d\d \d\d:\d\d UTC/);
+    assert.match(await shopRow.innerText(), /\d{4}-\d\d-\d\d \d\d:\d\d UTC/, 'the next renewal');
+    assert.match(await phone.locator('.meta').innerText(), /generated \d{4}-\d\d-\d\d \d\d:\d\d UTC, \d+ s ago · version test · status\.json · reload/);
     await fullScreenshot(phone, 'status-phone.png');
+
+    // The daemon's root is where people type the address: it sends them to the page.
+    const { page: root } = await open(browser, `http://127.0.0.1:${httpPort}/`, DESKTOP);
+    assert.equal(root.url(), url);
+    assert.equal(await root.title(), 'marathon-acme status');
 
     const { page: desktop } = await open(browser, url, DESKTOP);
     assert.equal(await desktop.locator('.head thead').evaluate((el) => getComputedStyle(el).display), 'table-header-group');
@@ -309,6 +320,29 @@ describe('status page in a browser', () => {
     await eventually('every row back', async () => (await visibleNames(phone)).length === 7);
     await fullScreenshot(phone, 'status-cluster-phone.png');
     await phone.locator('section.timeline').screenshot({ path: join(ARTIFACTS, 'status-cluster-chart-phone.png') });
+
+    // Once a minute the page reloads itself, keeping the filter (in the address), but not while
+    // someone types in the filter. A fake clock stands in for the minute.
+    const timed = await browser.newPage(DESKTOP);
+    await timed.clock.install();
+    const loads: string[] = [];
+    timed.on('request', (r) => loads.push(r.url()));
+    await timed.goto(url);
+    assert.match(await timed.locator('#age').innerText(), /^, \d s ago$/);
+    await timed.locator('#filter-text').fill('blog');
+    await timed.clock.runFor(61_000);
+    assert.equal(await timed.locator('#age').innerText(), ', 61 s ago');
+    assert.equal(loads.length, 1, 'no reload while the filter has the focus');
+    await timed.locator('#filter-text').blur();
+    assert.equal(new URL(timed.url()).hash, '#filter=blog', 'the filter is in the address');
+    const reloaded = timed.waitForEvent('load');
+    await timed.clock.runFor(1_000);
+    await reloaded;
+    assert.equal(loads.length, 2, 'reloaded once the focus left the filter');
+    assert.equal(await timed.locator('#filter-text').inputValue(), 'blog');
+    assert.deepEqual(await visibleNames(timed), ['blog.example.test'], 'the reloaded page shows the same rows');
+    assert.equal(await timed.locator('#age').innerText(), ', 0 s ago');
+    await timed.close();
 
     // Without JavaScript: no filter to mislead, every row, the chart all the same.
     const plain = await browser.newPage({ ...DESKTOP, javaScriptEnabled: false });

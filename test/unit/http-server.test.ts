@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Server } from 'node:http';
 import { request } from 'undici';
 import { ChallengeResponder } from '../../src/acme/challenges.js';
-import { closeServer, createHttpServer, listen, type HealthReport, type MetricsSource, type StatusSource } from '../../src/http/server.js';
+import { HTTP_ROUTES, closeServer, createHttpServer, listen, type HealthReport, type MetricsSource, type StatusSource } from '../../src/http/server.js';
 import { silentLogger } from '../../src/log.js';
 import { Metrics } from '../../src/metrics/metrics.js';
 import type { StatusView } from '../../src/status/page.js';
@@ -59,16 +59,38 @@ describe('HTTP server', () => {
     assert.equal(res.body, '{"message": "pong"}');
   });
 
-  it('reports health as 200 JSON when healthy and 503 JSON naming the reason when not', async () => {
+  it('answers /ready 200 when nothing needs attention and 503 naming the problems otherwise, as /health did before', async () => {
     health = { healthy: true, problems: [], details: { lastSyncAt: 'now' } };
-    let res = await get('/health');
+    let res = await get('/ready');
     assert.equal(res.status, 200);
     assert.equal(res.headers['content-type'], 'application/json');
     assert.deepEqual(JSON.parse(res.body), { status: 'ok', lastSyncAt: 'now' });
     health = { healthy: false, problems: ["I'm sad :( 😿"], details: {} };
-    res = await get('/health');
+    res = await get('/ready');
     assert.equal(res.status, 503);
     assert.deepEqual(JSON.parse(res.body), { status: 'unhealthy', problems: ["I'm sad :( 😿"] });
+  });
+
+  it('answers /health (liveness) 200 whatever the problems, and tells them', async () => {
+    health = { healthy: true, problems: [], details: { lastSyncAt: 'now' } };
+    let res = await get('/health');
+    assert.equal(res.status, 200);
+    assert.equal(res.headers['content-type'], 'application/json');
+    assert.deepEqual(JSON.parse(res.body), { status: 'ok', ready: true, problems: [], lastSyncAt: 'now' });
+    health = { healthy: false, problems: ['last sync with Marathon failed: ECONNREFUSED'], details: { lastSyncAt: null } };
+    res = await get('/health');
+    assert.equal(res.status, 200);
+    assert.deepEqual(JSON.parse(res.body), { status: 'ok', ready: false, problems: ['last sync with Marathon failed: ECONNREFUSED'], lastSyncAt: null });
+  });
+
+  it('redirects / to the status page, relative so that a path prefix in front is kept', async () => {
+    for (const method of ['GET', 'HEAD'] as const) {
+      const res = await get('/', method);
+      assert.equal(res.status, 302, method);
+      assert.equal(res.headers['location'], 'status', method);
+    }
+    assert.equal((await get('/?x=1')).headers['location'], 'status');
+    assert.equal((await get('/', 'POST')).status, 405);
   });
 
   it('serves the metrics in the Prometheus text format', async () => {
@@ -109,13 +131,16 @@ describe('HTTP server', () => {
     assert.equal((await get('/status/x')).status, 404);
   });
 
-  it('answers 500 when the status cannot be read, and 404 for /status on a server without it', async (t) => {
+  it('answers 500 when the status cannot be read, and 404 for /status and / on a server without it', async (t) => {
     const failing: StatusSource = { view: () => Promise.reject(new Error('EACCES')) };
     const broken = createHttpServer({ responder, health: () => health, status: failing, logger: silentLogger() });
     const plain = createHttpServer({ responder, health: () => health, logger: silentLogger() });
     t.after(() => Promise.all([closeServer(broken), closeServer(plain)]));
     const brokenPort = (await listen(broken, '127.0.0.1', 0)).port;
     const plainPort = (await listen(plain, '127.0.0.1', 0)).port;
+    const noRedirect = await request(`http://127.0.0.1:${plainPort}/`);
+    await noRedirect.body.dump();
+    assert.equal(noRedirect.statusCode, 404, 'no redirect to a page that is not served');
     for (const path of ['/status', '/status.json']) {
       const res = await request(`http://127.0.0.1:${brokenPort}${path}`);
       assert.equal(res.statusCode, 500);
@@ -126,10 +151,21 @@ describe('HTTP server', () => {
     }
   });
 
+  it('serves every path HTTP_ROUTES lists, the list README.md\'s endpoint table is checked against', async () => {
+    health = { healthy: true, problems: [], details: {} };
+    responder.add('tok', 'tok.key');
+    for (const route of HTTP_ROUTES) {
+      const path = route.replace('<token>', 'tok');
+      const res = await get(path);
+      assert.ok(res.status === 200 || res.status === 302, `${path}: ${res.status}`);
+    }
+    responder.remove('tok');
+  });
+
   it('answers HEAD wherever GET works, without a body', async () => {
     health = { healthy: true, problems: [], details: {} };
     responder.add('tok', 'tok.key');
-    for (const path of ['/health', '/metrics', '/.well-known/acme-challenge/ping', '/.well-known/acme-challenge/tok']) {
+    for (const path of ['/health', '/ready', '/metrics', '/.well-known/acme-challenge/ping', '/.well-known/acme-challenge/tok']) {
       const res = await get(path, 'HEAD');
       assert.equal(res.status, 200, path);
       assert.equal(res.body, '');
@@ -146,8 +182,9 @@ describe('HTTP server', () => {
     const metricsPost = await get('/metrics', 'POST');
     assert.equal(metricsPost.status, 405);
     assert.equal(metricsPost.headers['allow'], 'GET, HEAD');
-    assert.equal((await get('/')).status, 404);
+    assert.equal((await get('/index.html')).status, 404);
     assert.equal((await get('/metrics/x')).status, 404);
+    assert.equal((await get('/ready/')).status, 404);
   });
 
   it('sends Content-Length and Cache-Control: no-store with every answer, GET or HEAD', async () => {
@@ -158,9 +195,11 @@ describe('HTTP server', () => {
       ['/.well-known/acme-challenge/tok', 'GET', 200, 'text/plain'],
       ['/.well-known/acme-challenge/nope', 'GET', 404, 'text/plain; charset=utf-8'],
       ['/health', 'GET', 200, 'application/json'],
+      ['/ready', 'GET', 200, 'application/json'],
       ['/status.json', 'GET', 200, 'application/json'],
+      ['/', 'GET', 302, 'text/plain; charset=utf-8'],
       ['/health', 'POST', 405, 'text/plain; charset=utf-8'],
-      ['/', 'GET', 404, 'text/plain; charset=utf-8'],
+      ['/nothing-here', 'GET', 404, 'text/plain; charset=utf-8'],
     ] as const;
     for (const [path, method, status, contentType] of cases) {
       const full = await get(path, method);

@@ -108,16 +108,16 @@ describe('status chart: SVG', () => {
     assert.deepEqual(heights, [['expire', 1.5], ['renew', 57.6], ['renew', 1.5], ['expire', 57.6], ['expire', 1.5]]);
   });
 
-  it('spans the width in percent and labels today and the first of each month, in pixel text that does not shrink', () => {
+  it('spans the width in percent and labels today and each month the way the page writes dates, in pixel text that does not shrink', () => {
     const svg = renderChart(days);
     assert.match(svg, new RegExp(`^<svg class="chart" width="100%" height="${CHART_HEIGHT}" role="img" aria-labelledby="chart-title"`));
     assert.doesNotMatch(svg, /viewBox/);
     assert.match(svg, /<title id="chart-title">90 days from 2026-12-01 to 2027-02-28: 407 renewals scheduled and 408 certificates expiring/);
     const labels = [...svg.matchAll(/<text[^>]*>([^<]+)<\/text>/g)].map((m) => m[1]);
-    assert.deepEqual(labels, ['▲ renewals scheduled', 'dashed lines: 500 a day', 'Jan 1', 'Feb 1', '▼ certificates expiring', 'today']);
+    assert.deepEqual(labels, ['▲ renewals scheduled', 'dashed lines: 500 a day', '2027-01', '2027-02', '▼ certificates expiring', 'today']);
     // Day 31 of 90 is 2027-01-01: its month line and label sit at 31/90 of the width.
     assert.match(svg, /<line class="month" x1="34\.444%" x2="34\.444%"/);
-    assert.match(svg, /<text x="34\.444%" y="\d+" text-anchor="middle">Jan 1<\/text>/);
+    assert.match(svg, /<text x="34\.444%" y="\d+" text-anchor="middle">2027-01<\/text>/);
     assert.doesNotMatch(svg, /href|<script|url\(/);
   });
 

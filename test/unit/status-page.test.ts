@@ -95,7 +95,7 @@ describe('status page', () => {
     const delivery = { checkPort: 443, lastCheckedAt: '2026-12-01T11:58:00.000Z', lbs: [summariseLb(LB1, records, undefined, true), summariseLb(LB2, records, undefined, true)] };
     const html = renderStatusPage(view([row({ name: 'shop.example.com', state: 'valid', delivery: [served(LB1), served(LB2, 'stale', true)] })], delivery));
     assert.match(html, /<th class="d" title="http:\/\/lb1:9090">lb1:9090<\/th><th class="d" title="http:\/\/lb2:9090">lb2:9090<\/th>/);
-    assert.match(html, /<td class="d served">served<\/td><td class="d stale failing" title="checked 2026-12-01T11:58:00.000Z; last served never"><strong>stale: failing<\/strong> <span class="note">serial 0a<\/span><\/td>/);
+    assert.match(html, /<td class="d served">served<\/td><td class="d stale failing" title="checked 2026-12-01 11:58 UTC; last served never"><strong>stale: failing<\/strong> <span class="note">serial 0a<\/span><\/td>/);
     assert.match(html, /<tr class="bad delivery-failure">/);
     assert.match(html, /<ul class="counts" data-lb="http:\/\/lb2:9090"><li class="zero" data-served="0">0 served<\/li><li class="warn" data-stale="1">1 stale<\/li>/);
     assert.match(html, /<li class="bad" data-failing="1">1 failing<\/li>/);
@@ -131,7 +131,7 @@ describe('status page', () => {
 
   it('says a renewal is due now rather than show a time past, and says so when the 90 days hold nothing', () => {
     const html = renderStatusPage(view([row({ name: 'due.example.com', state: 'renew due', nextRenewalAt: '2026-11-30T08:00:00.000Z' })]));
-    assert.match(html, /<td><strong>due now<\/strong><span class="note">since 2026-11-30 08:00<\/span><\/td>/);
+    assert.match(html, /<td><strong>due now<\/strong><span class="note">since 2026-11-30 08:00 UTC<\/span><\/td>/);
     assert.match(html, /today includes 1 already due/);
     const far = renderStatusPage(view([row({ name: 'far.example.com', state: 'valid', notAfter: '2027-06-01T00:00:00.000Z', nextRenewalAt: '2027-04-01T00:00:00.000Z' })]));
     assert.match(far, /Nothing expires and no renewal is scheduled in the next 90 days\./);
@@ -160,11 +160,11 @@ describe('status page', () => {
     assert.doesNotMatch(css, /<|"><img/, 'an LB name cannot leave its CSS string');
   });
 
-  it('is self-contained and readable on a phone: no external assets, one inline script, a viewport', () => {
+  it('is self-contained and readable on a phone: no external assets, two inline scripts, a viewport', () => {
     const html = renderStatusPage(view([row({ name: 'shop.example.com', state: 'valid' })]));
     assert.doesNotMatch(html, /<link|src=|url\(|<script src/i);
-    assert.equal(html.match(/<script/g)?.length, 1);
-    assert.deepEqual([...html.matchAll(/href="([^"]*)"/g)].map((m) => m[1]), ['status.json']);
+    assert.equal(html.match(/<script/g)?.length, 2, 'the filter and the refresh');
+    assert.deepEqual([...html.matchAll(/href="([^"]*)"/g)].map((m) => m[1]), ['status.json', 'status']);
     assert.match(html, /<meta name="viewport" content="width=device-width, initial-scale=1">/);
     assert.match(html, /@media \(max-width: 48rem\)/);
   });
@@ -172,6 +172,36 @@ describe('status page', () => {
   it('says so when nothing is stored and nothing is wanted', () => {
     const html = renderStatusPage(view([]));
     assert.match(html, /No certificates stored, and no app is known to want one/);
-    assert.doesNotMatch(html, /<script/);
+    assert.equal(html.match(/<script/g)?.length, 1, 'no filter, only the refresh');
+    assert.doesNotMatch(html, /filter-text/);
+  });
+
+  it('writes every time one way, UTC to the minute, also those inside reasons, summaries and errors', () => {
+    const v = view([
+      row({
+        name: 'shop.example.com',
+        state: 'renew due',
+        reason: 'renewal due since 2026-11-30T08:00:00Z (ARI window 2026-11-29T00:00:00.000Z to 2026-12-01T00:00:00.000Z)',
+        lastError: 'rateLimited: retry after 2026-12-01T13:00:05.123Z',
+        failures: 1,
+        nextRenewalAt: '2026-11-30T08:00:00.000Z',
+        delivery: [{ ...served(LB1, 'stale', true), lastServedAt: '2026-11-29T10:00:00.000Z', detail: 'serial 0a, not after 2026-12-20T08:14:00Z' }],
+      }),
+    ], { checkPort: 443, lastCheckedAt: '2026-12-01T11:58:00.000Z', lbs: [{ lb: LB1, level: 'bad', summary: '', pendingSignal: false, served: 0, stale: 1, other: 0, unreachable: 0, failing: 1 }] });
+    v.marathon.summary = 'last sync succeeded at 2026-12-01T11:59:00Z';
+    v.lbs = [{ url: LB1, level: 'ok', summary: 'delivery check off; last signal accepted 2026-12-01T11:00:00.000Z' }];
+    const html = renderStatusPage(v);
+    assert.doesNotMatch(html, /\d{4}-\d\d-\d\dT\d\d/, 'no RFC 3339 time left');
+    const times = [...html.matchAll(/\d{4}-\d\d-\d\d \d\d:\d\d UTC/g)].map((m) => m[0]);
+    for (const expected of ['2026-12-01 12:00 UTC', '2026-12-01 11:59 UTC', '2026-11-30 08:00 UTC', '2026-11-29 00:00 UTC', '2026-12-01 13:00 UTC', '2026-12-20 08:14 UTC', '2026-12-01 11:00 UTC', '2026-12-01 11:58 UTC', '2026-11-29 10:00 UTC']) {
+      assert.ok(times.includes(expected), `${expected} in ${times.join(', ')}`);
+    }
+  });
+
+  it('says how old it is, links a reload, and reloads without JavaScript too', () => {
+    const html = renderStatusPage(view([row({ name: 'shop.example.com', state: 'valid' })]));
+    assert.match(html, /generated 2026-12-01 12:00 UTC<span id="age"><\/span> · version 1\.0\.0 · <a href="status\.json">status\.json<\/a> · <a href="status" id="reload" title="[^"]+">reload<\/a>/);
+    assert.match(html, /<head>[\s\S]*<noscript><meta http-equiv="refresh" content="60"><\/noscript>[\s\S]*<\/head>/);
+    assert.match(html, /<script>\(\(\) => \{\n {2}const age = document\.getElementById\('age'\);[\s\S]*location\.reload\(\)[\s\S]*<\/script>\n<\/body>/);
   });
 });

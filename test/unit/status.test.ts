@@ -225,7 +225,7 @@ describe('status output', () => {
       formatStatusTable(report),
       [
         'STATE     NAMES              NOT AFTER             DAYS  KEY          ISSUER             APP  SERVED  REASON',
-        'unusable  bad\\u001b[31m      -                        -  -            -                  -    -       the file is empty; HAProxy cannot load it, and the daemon moves it to corrupt-certs/ at its next sync',
+        'unusable  bad\\u001b[31m      -                        -  -            -                  -    -       the file is empty; HAProxy cannot load it, and the daemon moves it to corrupt-certs/ when it starts or at its next renewal check',
         `valid     shop.example.test  ${notAfter}    80  ECDSA P-256  shop.example.test  -    -       renewal from ${renewal} (a third of the lifetime left)`,
         '',
       ].join('\n'),
