@@ -37,6 +37,14 @@ export interface CertificateAuthority {
   renewalInfoUrl(): Promise<string | undefined>;
 }
 
+/**
+ * The CA's answers to a newOrder naming `replaces` after which the same order without it can succeed:
+ * the predecessor was already replaced (perhaps by an order of ours that died half-way), another
+ * account ordered it (Let's Encrypt answers unauthorized, e.g. after a move to a new account key), or
+ * the CA does not know it (malformed, e.g. after a move to another CA).
+ */
+const REPLACES_REFUSED: ReadonlySet<string> = new Set(['alreadyReplaced', 'unauthorized', 'malformed']);
+
 /** A setting the CA cannot honour; retrying will not help, so the daemon stops with this message. */
 export class AcmeConfigError extends Error {
   override readonly name = 'AcmeConfigError';
@@ -181,10 +189,10 @@ export class AcmeCertificateAuthority implements CertificateAuthority {
     try {
       return await withProblemCapture(() => this.issueInContext(names, options.replaces));
     } catch (err) {
-      // The predecessor was already replaced (perhaps by an order of ours that died half-way): the
-      // renewal itself is still needed, just not as a replacement.
-      if (options.replaces !== undefined && err instanceof IssueError && err.report?.problem.type === 'alreadyReplaced') {
-        this.options.logger.warn({ domain: names[0], replaces: options.replaces }, 'the CA says the certificate was already replaced; ordering without "replaces"');
+      // The renewal itself is still needed, just not as a replacement.
+      const refused = err instanceof IssueError && err.step === 'creating the order' ? err.report?.problem.type : undefined;
+      if (options.replaces !== undefined && refused !== undefined && REPLACES_REFUSED.has(refused)) {
+        this.options.logger.warn({ domain: names[0], replaces: options.replaces, problemType: refused }, 'the CA refused the order naming the certificate it replaces; ordering without "replaces"');
         return withProblemCapture(() => this.issueInContext(names, undefined));
       }
       throw err;

@@ -195,24 +195,35 @@ describe('certificate lifecycle through the counting ACME proxy', () => {
     assert.deepEqual(ordersReplacing(certId).map((o) => o.status), [201]);
   });
 
-  it("orders again without 'replaces' when the CA says the certificate was already replaced", async (t) => {
-    const apps = [hostApp('/ari', { HAPROXY_GROUP: 'external', MARATHON_ACME_0_DOMAIN: 'ari-replaced.example.test' })];
-    const clock = new OffsetClock();
-    const { daemon, files, leafOf } = await run(t, apps, {}, lookupFor({}), clock);
-    await eventually('the certificate', async () => (await files()).length === 1);
-    await daemon.whenIdle();
-    const leaf = await leafOf('ari-replaced.example.test');
-    const certId = ariCertId(leaf);
-    pastTheLastPoll(clock);
-    proxy.setWindow(certId, { start: new Date(clock.now() - HOUR), end: new Date(clock.now() - 60_000) });
-    proxy.rejectReplaces(true);
-    t.after(() => { proxy.rejectReplaces(false); });
-    daemon.requestRenewalCheck('test');
-    await daemon.whenIdle();
-    assert.notEqual(await leafOf('ari-replaced.example.test'), leaf, 'renewed all the same');
-    assert.deepEqual(ordersReplacing(certId).map((o) => o.status), [409]);
-    assert.equal(created(['ari-replaced.example.test']).filter((o) => o.replaces === undefined).length, 2, 'the first order and the retry without replaces');
-  });
+  const refusals = [
+    { why: 'the certificate was already replaced', name: 'ari-replaced.example.test', problem: { type: 'alreadyReplaced', status: 409 } },
+    // Let's Encrypt's answer after a move to another account key: the old account ordered the predecessor.
+    {
+      why: 'another account ordered the certificate',
+      name: 'ari-other-account.example.test',
+      problem: { type: 'unauthorized', status: 403, detail: 'requester account did not request the certificate being replaced by this order' },
+    },
+  ];
+  for (const { why, name, problem } of refusals) {
+    it(`orders again without 'replaces' when the CA says ${why}`, async (t) => {
+      const apps = [hostApp('/ari', { HAPROXY_GROUP: 'external', MARATHON_ACME_0_DOMAIN: name })];
+      const clock = new OffsetClock();
+      const { daemon, files, leafOf } = await run(t, apps, {}, lookupFor({}), clock);
+      await eventually('the certificate', async () => (await files()).length === 1);
+      await daemon.whenIdle();
+      const leaf = await leafOf(name);
+      const certId = ariCertId(leaf);
+      pastTheLastPoll(clock);
+      proxy.setWindow(certId, { start: new Date(clock.now() - HOUR), end: new Date(clock.now() - 60_000) });
+      proxy.rejectReplaces(true, problem);
+      t.after(() => { proxy.rejectReplaces(false); });
+      daemon.requestRenewalCheck('test');
+      await daemon.whenIdle();
+      assert.notEqual(await leafOf(name), leaf, 'renewed all the same');
+      assert.deepEqual(ordersReplacing(certId).map((o) => o.status), [problem.status]);
+      assert.equal(created([name]).filter((o) => o.replaces === undefined).length, 2, 'the first order and the retry without replaces');
+    });
+  }
 
   it("waits out the CA's Retry-After after a rateLimited answer, and remembers it", async (t) => {
     const apps = [hostApp('/limited', { HAPROXY_GROUP: 'external', MARATHON_ACME_0_DOMAIN: 'limited.example.test' })];

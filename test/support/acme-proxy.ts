@@ -191,7 +191,8 @@ export class AcmeProxy {
   readonly #newNoncePath: string;
   readonly #windows = new Map<string, AriAnswer>();
   #defaultWindow: ((certId: string) => AriAnswer | undefined) | undefined;
-  #rejectReplaces = false;
+  /** The problem a newOrder carrying `replaces` gets while set. */
+  #rejectReplaces: { type: string; status: number; detail?: string } | undefined;
   readonly #faults: Fault[] = [];
   #mode: CaMode = 'up';
   #stopped: Promise<void> | undefined;
@@ -287,9 +288,13 @@ export class AcmeProxy {
     this.#defaultWindow = fn;
   }
 
-  /** While on, a newOrder carrying `replaces` gets 409 alreadyReplaced and never reaches pebble. */
-  rejectReplaces(on: boolean): void {
-    this.#rejectReplaces = on;
+  /**
+   * While on, a newOrder carrying `replaces` gets `problem` (by default 409 alreadyReplaced; Let's
+   * Encrypt answers 403 unauthorized when another account ordered the predecessor) and never
+   * reaches pebble.
+   */
+  rejectReplaces(on: boolean, problem: { type: string; status: number; detail?: string } = { type: 'alreadyReplaced', status: 409 }): void {
+    this.#rejectReplaces = on ? problem : undefined;
   }
 
   /**
@@ -371,9 +376,10 @@ export class AcmeProxy {
         await this.#problem(req, res, host, 400, `${ACME_ERROR}invalidProfile`, `profile "${newOrder.profile}" is not offered`);
         return;
       }
-      if (this.#rejectReplaces && newOrder.replaces !== undefined) {
-        observe(409);
-        await this.#problem(req, res, host, 409, `${ACME_ERROR}alreadyReplaced`, `certificate ${newOrder.replaces} has already been replaced`);
+      const refusal = this.#rejectReplaces;
+      if (refusal !== undefined && newOrder.replaces !== undefined) {
+        observe(refusal.status);
+        await this.#problem(req, res, host, refusal.status, `${ACME_ERROR}${refusal.type}`, refusal.detail ?? `certificate ${newOrder.replaces} has already been replaced`);
         return;
       }
     }
