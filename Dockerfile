@@ -25,6 +25,8 @@ COPY --from=build /src/dist/ dist/
 VOLUME /var/lib/marathon-acme
 WORKDIR /var/lib/marathon-acme
 EXPOSE 8000
+# No HEALTHCHECK: Marathon runs the health check (healthChecks in deploy/marathon-acme.json) and does
+# not act on Docker's, and the slim base has no HTTP client to run one with.
 # Runs as root unless MARATHON_ACME_USER or `docker run --user` says otherwise (see README, Container).
 ENTRYPOINT ["/bin/sh", "/opt/marathon-acme/scripts/container-start.sh"]
 CMD ["/var/lib/marathon-acme"]

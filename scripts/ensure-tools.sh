@@ -8,11 +8,15 @@
 # server, which does nothing in a container (no systemd, no runlevel, or a policy-rc.d that denies
 # it); on a host running systemd the prometheus service is started and enabled. The tests only run
 # promtool and need no Prometheus server.
+#
+# systemd-analyze comes with systemd; the tests only run `systemd-analyze verify` on a unit file,
+# which needs no running systemd (a container has none).
 set -eu
 
 package_of() {
   case "$1" in
     promtool) echo prometheus ;;
+    systemd-analyze) echo systemd ;;
     *) echo "$1" ;;
   esac
 }

@@ -19,34 +19,12 @@ import { promisify } from 'node:util';
 import { eventually } from '../support/eventually.js';
 import { MarathonEmulator } from '../support/marathon-emulator.js';
 import { freePort } from '../support/ports.js';
-import { parseDockerfile } from '../support/dockerfile.js';
+import { dockerignore, parseDockerfile } from '../support/dockerfile.js';
 
 const execFileAsync = promisify(execFile);
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 /** Nothing listens on port 1: the CA is unreachable, as in a cluster whose egress is down. */
 const UNREACHABLE_CA = 'http://127.0.0.1:1/directory';
-
-/**
- * Docker's .dockerignore rules as this repository uses them: a pattern is matched against the path
- * from the context root and excludes everything under a directory it matches; `*` stays within one
- * path segment, `**` crosses them. Negations are not supported (and refused, not ignored).
- */
-function dockerignore(text: string): (path: string) => boolean {
-  const patterns = text.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
-  const regexes = patterns.map((pattern) => {
-    assert.ok(!pattern.startsWith('!'), `.dockerignore: the container test does not implement negated patterns (${pattern})`);
-    const body = pattern
-      .replace(/^\/+|\/+$/g, '')
-      .split('**')
-      .map((part) => part.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]'))
-      .join('.*');
-    return new RegExp(`^${body}$`);
-  });
-  return (path) => {
-    const parts = path.split('/');
-    return parts.some((_, i) => regexes.some((re) => re.test(parts.slice(0, i + 1).join('/'))));
-  };
-}
 
 /** The build context: what `docker build .` would send from a checkout of the working tree. */
 async function buildContext(dir: string): Promise<void> {
