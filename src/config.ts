@@ -30,6 +30,8 @@ export interface Config {
   /** How long a certificate may go unwanted before it is retired; 0 disables retirement. */
   retireAfterMs: number;
   acmeCaFile: string | undefined;
+  /** Extra CAs for https:// Marathon and marathon-lb URLs, beside Node's roots and the system store. */
+  marathonCaFile: string | undefined;
   /** How long each request to the CA (ACME and ARI) may take; never 0, a CA that never answers must not hold an order. */
   acmeTimeoutMs: number;
   keyType: KeyType;
@@ -195,7 +197,10 @@ export function parseAcmeTimeout(text: string): number {
   return ms;
 }
 
-/** Hides credentials in a URL-like string so that it can be printed or logged. */
+/**
+ * Hides credentials in a URL-like string so that it can be printed or logged: the user:password, and
+ * the values of the query (a proxy's token may be given as one), whose names stay.
+ */
 export function redactUrlText(value: string): string {
-  return value.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, '$1***@');
+  return value.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, '$1***@').replace(/([?&][^=&#]*=)[^&#]*/g, '$1***');
 }

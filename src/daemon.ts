@@ -35,6 +35,7 @@ import { Coalescer } from './sync/coalescer.js';
 import { RetryTimer } from './sync/retry-timer.js';
 import type { WantedName } from './marathon/apps.js';
 import { isAborted, systemClock, type Clock } from './util/clock.js';
+import { createMarathonAgent } from './util/trust-store.js';
 
 export interface DaemonDeps {
   config: Config;
@@ -80,6 +81,10 @@ export class Daemon {
   private readonly logger: Logger;
   private readonly stopping = new AbortController();
   private readonly dispatcher = new Agent({ keepAliveTimeout: 4_000, connections: 16 });
+  /** Marathon and marathon-lb's HTTP API: Node's roots, the system store and --marathon-ca-file. */
+  private readonly marathonAgent: Agent;
+  /** A start-up error found by the constructor (which cannot report it): start() throws it. */
+  private setupError: Error | undefined;
   private acmeAgent: Agent | undefined;
   private readonly responder = new ChallengeResponder();
   private readonly store: CertStore;
@@ -126,10 +131,11 @@ export class Daemon {
     this.random = deps.random ?? Math.random;
     this.logger = deps.logger;
     this.store = new CertStore(config.storageDir, { logger: this.logger });
+    this.marathonAgent = this.createMarathonAgent(config.marathonCaFile);
     this.marathon = new MarathonClient({
       urls: config.marathonUrls,
       timeoutMs: config.marathonTimeoutMs,
-      dispatcher: this.dispatcher,
+      dispatcher: this.marathonAgent,
       logger: this.logger,
     });
     this.notifier = new Notifier({
@@ -148,7 +154,7 @@ export class Daemon {
       lbUrls: config.lbUrls,
       checkPort: config.deliveryCheckPort,
       checkIntervalMs: config.deliveryCheckIntervalMs,
-      dispatcher: this.dispatcher,
+      dispatcher: this.marathonAgent,
       clock: this.clock,
       logger: this.logger,
       random: this.random,
@@ -221,6 +227,7 @@ export class Daemon {
    */
   async start(): Promise<void> {
     const { config } = this.deps;
+    if (this.setupError !== undefined) throw new StartupError(this.setupError.message, { cause: this.setupError });
     let opened: OpenedStorage;
     try {
       // Before anything touches the directory: a second daemon's start-up would remove the first one's temporary files.
@@ -236,7 +243,7 @@ export class Daemon {
         this.metrics.observeAcmeRequest(endpoint, seconds);
       });
     const acmeAgent = await this.ariAgent();
-    const parts = { store: this.store, ca, clock: this.clock, logger: this.logger, random: this.random, opened, dispatcher: acmeAgent, responder: this.responder, lookup: this.deps.lookup };
+    const parts = { store: this.store, ca, clock: this.clock, logger: this.logger, random: this.random, opened, dispatcher: acmeAgent, lbDispatcher: this.marathonAgent, responder: this.responder, lookup: this.deps.lookup };
     this.manager = createCertificateManager(config, parts, {
       onAttempt: (attempt) => {
         this.metrics.certificateAttempt(attempt.kind, attempt.ok ? 'success' : 'failure', attempt.problemType);
@@ -330,6 +337,16 @@ export class Daemon {
     );
   }
 
+  private createMarathonAgent(caFile: string | undefined): Agent {
+    try {
+      return createMarathonAgent(caFile, { keepAliveTimeout: 4_000, connections: 16 });
+    } catch (err) {
+      this.setupError = err instanceof Error ? err : new Error(String(err));
+      // Never used: start() refuses to go on.
+      return new Agent();
+    }
+  }
+
   private async ariAgent(): Promise<Agent> {
     try {
       this.acmeAgent = await createAriAgent({ caFile: this.deps.config.acmeCaFile, timeoutMs: this.deps.config.acmeTimeoutMs });
@@ -360,6 +377,7 @@ export class Daemon {
     if (this.server !== undefined) await closeServer(this.server);
     await this.lock?.release();
     await this.dispatcher.destroy().catch(() => undefined);
+    await this.marathonAgent.destroy().catch(() => undefined);
     await this.acmeAgent?.destroy().catch(() => undefined);
     this.logger.info('stopped');
   }

@@ -5,11 +5,11 @@
  * it also checks marathon-lb's labels for rules that take the challenge path before marathon-acme's;
  * with `--served` it checks instead what each marathon-lb serves over TLS (served.ts).
  */
-import { Agent } from 'undici';
 import { normaliseHostname } from '../domains/hostname.js';
 import type { Logger } from '../log.js';
 import { selectWantedNames } from '../marathon/apps.js';
 import { MarathonClient } from '../marathon/client.js';
+import { createMarathonAgent } from '../util/trust-store.js';
 import { formatRoutingChecks } from './report.js';
 import { checkLabels, type LabelCheck, type RouteFinding } from './route-conflicts.js';
 import { backendDownReason, checkRouting, parseLbHttp, type RoutingCheck } from './routing.js';
@@ -20,6 +20,8 @@ export interface MarathonAccess {
   urls: string[];
   group: string;
   timeoutMs: number;
+  /** `--marathon-ca-file`: CAs trusted for an https:// Marathon besides Node's and the system's. */
+  caFile: string | undefined;
   /** `--acme-app`: marathon-acme's own app id; otherwise found by its HAPROXY_{n}_PATH. */
   acmeAppId: string | undefined;
 }
@@ -66,7 +68,7 @@ export async function runCheck(request: CheckRequest, logger: Logger): Promise<C
 }
 
 async function readApps(marathon: MarathonAccess, logger: Logger): Promise<unknown[]> {
-  const dispatcher = new Agent();
+  const dispatcher = createMarathonAgent(marathon.caFile);
   try {
     const client = new MarathonClient({ urls: marathon.urls, timeoutMs: marathon.timeoutMs, dispatcher, logger });
     return await client.getApps();

@@ -10,7 +10,7 @@ import { resolveSettings } from './settings.js';
 export type CheckCommand = { kind: 'check'; request: CheckRequest };
 
 /** The daemon's options the routing check reads, with --all or for the label check. */
-const ROUTING_SHARED = ['marathon', 'group', 'marathonTimeout'];
+const ROUTING_SHARED = ['marathon', 'group', 'marathonTimeout', 'marathonCaFile'];
 /** The daemon's options `--served` reads. */
 const SERVED_SHARED = ['lb', 'deliveryCheckPort'];
 
@@ -86,7 +86,13 @@ export function parseCheck(argv: readonly string[], env: NodeJS.ProcessEnv): Che
         marathon:
           values === undefined
             ? undefined
-            : { urls: values.get('marathon') as string[], group: values.get('group') as string, timeoutMs: values.get('marathonTimeout') as number, acmeAppId },
+            : {
+                urls: values.get('marathon') as string[],
+                group: values.get('group') as string,
+                timeoutMs: values.get('marathonTimeout') as number,
+                caFile: values.get('marathonCaFile') as string | undefined,
+                acmeAppId,
+              },
         lbHttp: opts.lbHttp,
         timeoutMs,
         json,

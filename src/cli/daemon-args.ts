@@ -35,14 +35,14 @@ type Kind = 'run' | 'plan' | 'renew';
  * The daemon's options `plan` reads (see src/plan/command.ts). `plan` accepts the others too, so that
  * the daemon's command line and environment work unchanged, but its help lists only these.
  */
-const PLAN_OPTIONS = new Set(['acme', 'marathon', 'group', 'allowMultipleCerts', 'multipleDomains', 'allowedDomains', 'maxNamesPerApp', 'marathonTimeout', 'retireAfter', 'logLevel', 'logFormat']);
+const PLAN_OPTIONS = new Set(['acme', 'marathon', 'group', 'allowMultipleCerts', 'multipleDomains', 'allowedDomains', 'maxNamesPerApp', 'marathonTimeout', 'marathonCaFile', 'retireAfter', 'logLevel', 'logFormat']);
 
 /**
  * The options an offline renewal needs (the CA account, the key, the challenge answers on --listen, the
  * preflight, the signal to the LBs); the same rule as PLAN_OPTIONS.
  */
 const RENEW_OPTIONS = new Set([
-  'acme', 'email', 'lb', 'listen', 'preflight', 'preflightPort', 'acmeCaFile', 'acmeTimeout', 'keyType', 'eabKid', 'eabHmacKey', 'acmeProfile', 'logLevel', 'logFormat',
+  'acme', 'email', 'lb', 'marathonCaFile', 'listen', 'preflight', 'preflightPort', 'acmeCaFile', 'acmeTimeout', 'keyType', 'eabKid', 'eabHmacKey', 'acmeProfile', 'logLevel', 'logFormat',
 ]);
 
 const COMMANDS_HELP = `
@@ -189,6 +189,7 @@ function toConfig(values: ReadonlyMap<string, unknown>, storageDir: string, comm
       preflight: values.get('preflight') as PreflightMode,
       preflightPort: values.get('preflightPort') as number,
       acmeCaFile: values.get('acmeCaFile') as string | undefined,
+      marathonCaFile: values.get('marathonCaFile') as string | undefined,
       acmeTimeoutMs: values.get('acmeTimeout') as number,
       logLevel: values.get('logLevel') as LogLevel,
       keyType: values.get('keyType') as KeyType,

@@ -14,6 +14,7 @@ export function describeConfig(config: Config): Record<string, unknown> {
     listen: `${config.listen.host}:${config.listen.port}`,
     marathonTimeoutSeconds: config.marathonTimeoutMs / 1000,
     sseTimeoutSeconds: config.sseTimeoutMs / 1000,
+    marathonCaFile: config.marathonCaFile ?? null,
     syncIntervalSeconds: config.syncIntervalMs / 1000,
     renewalIntervalSeconds: config.renewalIntervalMs / 1000,
     maxConcurrentOrders: config.maxConcurrentOrders,

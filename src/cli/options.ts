@@ -140,6 +140,13 @@ export const OPTIONS: readonly OptionSpec[] = [
     parse: parseSeconds,
   },
   {
+    flags: '--marathon-ca-file <path>',
+    key: 'marathonCaFile',
+    description:
+      "A PEM file of CA certificates to trust for https:// --marathon and --lb URLs, besides Node's roots and the operating system's certificate store (private CAs)",
+    parse: parseNonEmpty,
+  },
+  {
     flags: '--sync-interval <seconds>',
     key: 'syncInterval',
     description: 'Seconds between full syncs that catch changes Marathon sends no event for; 0 disables',

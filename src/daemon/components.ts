@@ -67,6 +67,8 @@ export interface ManagerParts {
   opened: OpenedStorage;
   /** The ACME agent (ari-agent.ts), for ARI. */
   dispatcher: Dispatcher;
+  /** The agent for marathon-lb's HTTP API (trust-store.ts), for the preflight's wait on its reloads. */
+  lbDispatcher?: Dispatcher | undefined;
   /** Where the HTTP server answers from: the preflight publishes its probes there. */
   responder: ChallengeResponder;
   lookup?: ((hostname: string) => Promise<string[]>) | undefined;
@@ -94,6 +96,7 @@ export function createCertificateManager(config: Config, parts: ManagerParts, ho
           timeoutMs: 10_000,
           responder: parts.responder,
           lbUrls: config.lbUrls,
+          lbDispatcher: parts.lbDispatcher,
           lookup: parts.lookup,
         }
       : undefined,

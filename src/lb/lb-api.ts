@@ -8,6 +8,7 @@
 import { request, type Dispatcher } from 'undici';
 import { describeRequestError } from '../util/http-error.js';
 import { endpointDisplayUrl, endpointUrl, type Endpoint } from '../util/endpoint.js';
+import { untrustedHint } from '../util/trust-store.js';
 
 export type HealthAnswer = { kind: 'ok' } | { kind: 'absent' } | { kind: 'down'; error: string };
 export type PidsAnswer = { kind: 'pids'; pids: string[] } | { kind: 'absent' } | { kind: 'error'; error: string };
@@ -37,7 +38,7 @@ export class HttpMarathonLbApi implements MarathonLbApi {
     try {
       answer = await this.call('POST', SIGNAL_PATH, signal);
     } catch (err) {
-      throw new Error(`${endpointDisplayUrl(this.endpoint, SIGNAL_PATH)}: ${describeRequestError(err)}`, { cause: err });
+      throw new Error(`${endpointDisplayUrl(this.endpoint, SIGNAL_PATH)}: ${describeRequestError(err)}${untrustedHint(err)}`, { cause: err });
     }
     if (answer.status >= 400) {
       throw new Error(`${endpointDisplayUrl(this.endpoint, SIGNAL_PATH)}: ${answer.status} ${answer.body.slice(0, 200).trim()}`);
@@ -51,7 +52,7 @@ export class HttpMarathonLbApi implements MarathonLbApi {
       if (status === 404) return { kind: 'absent' };
       return { kind: 'down', error: `${status} ${body.slice(0, 200).trim()}` };
     } catch (err) {
-      return { kind: 'down', error: describeRequestError(err) };
+      return { kind: 'down', error: `${describeRequestError(err)}${untrustedHint(err)}` };
     }
   }
 
@@ -63,7 +64,7 @@ export class HttpMarathonLbApi implements MarathonLbApi {
       const pids = parsePids(body);
       return pids === undefined ? { kind: 'error', error: `answered something else than a list of pids: ${body.slice(0, 80).trim()}` } : { kind: 'pids', pids };
     } catch (err) {
-      return { kind: 'error', error: describeRequestError(err) };
+      return { kind: 'error', error: `${describeRequestError(err)}${untrustedHint(err)}` };
     }
   }
 

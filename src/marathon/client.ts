@@ -2,6 +2,7 @@ import { request, type Dispatcher } from 'undici';
 import type { Logger } from '../log.js';
 import { describeRequestError } from '../util/http-error.js';
 import { endpointDisplayUrl, endpointUrl, parseEndpoint, type Endpoint } from '../util/endpoint.js';
+import { untrustedHint } from '../util/trust-store.js';
 import { AppListError, AppListScanner } from './app-list.js';
 
 /** A failed Marathon call; the message names every URL tried (credentials redacted) and why it failed. */
@@ -183,7 +184,7 @@ export class MarathonClient {
         return result;
       } catch (err) {
         if (err instanceof MarathonError) throw err;
-        const reason = describeRequestError(err);
+        const reason = `${describeRequestError(err)}${untrustedHint(err)}`;
         failures.push(`${display}: ${reason}`);
         this.options.logger.warn({ url: display, err: reason }, 'Marathon request failed, trying the next instance');
       }

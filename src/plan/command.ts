@@ -1,6 +1,5 @@
 import { lstat, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Agent } from 'undici';
 import { CertStore, UNMANAGED } from '../certs/store.js';
 import { summarizeBundle } from '../certs/summary.js';
 import type { CertSummary, FailureRecord } from '../certs/plan.js';
@@ -9,6 +8,7 @@ import type { Logger } from '../log.js';
 import { selectWantedNames } from '../marathon/apps.js';
 import { MarathonClient } from '../marathon/client.js';
 import { parseState, STATE_FILE } from '../state/state.js';
+import { createMarathonAgent } from '../util/trust-store.js';
 import { buildPlan, formatPlan, type PlanLine, type SetupStep } from './report.js';
 
 /**
@@ -19,7 +19,7 @@ import { buildPlan, formatPlan, type PlanLine, type SetupStep } from './report.j
 export async function runPlan(config: Config, logger: Logger, now: number): Promise<{ lines: PlanLine[]; text: string }> {
   const store = new CertStore(config.storageDir);
   const layout = await inspectStorage(config.storageDir, config.acmeDirectoryUrl);
-  const { certs, corrupt } = layout.certs ? await store.list() : { certs: [], corrupt: [] };
+  const { certs, corrupt, duplicates } = layout.certs ? await store.list() : { certs: [], corrupt: [], duplicates: [] };
   const managed = new Map<string, CertSummary>();
   for (const cert of certs) {
     managed.set(cert.name, summarizeBundle(cert.name, cert.bundle));
@@ -37,7 +37,7 @@ export async function runPlan(config: Config, logger: Logger, now: number): Prom
     if (cert.renewal !== undefined && stored !== undefined && cert.renewal.serial === stored.serialHex) schedule.set(name, cert.renewal.renewAt);
   }
 
-  const dispatcher = new Agent();
+  const dispatcher = createMarathonAgent(config.marathonCaFile);
   try {
     const client = new MarathonClient({ urls: config.marathonUrls, timeoutMs: config.marathonTimeoutMs, dispatcher, logger });
     const apps = await client.getApps();
@@ -53,6 +53,7 @@ export async function runPlan(config: Config, logger: Logger, now: number): Prom
       warnings: selection.warnings,
       managed,
       corrupt,
+      duplicates,
       failures,
       lastWanted,
       schedule,

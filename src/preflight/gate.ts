@@ -25,6 +25,8 @@ export interface PreflightSettings {
   lookup?: ((hostname: string) => Promise<string[]>) | undefined;
   /** For the route walks; defaults to a private agent that, like the CA, does not verify after a redirect to https. */
   dispatcher?: Dispatcher | undefined;
+  /** For marathon-lb's getpids: the agent that trusts --marathon-ca-file; defaults to undici's global one. */
+  lbDispatcher?: Dispatcher | undefined;
   random?: (() => Buffer) | undefined;
   /** The longest wait for marathon-lb's reload before new names; default 2 s, 0 turns the wait off. */
   settleMs?: number | undefined;
@@ -45,7 +47,7 @@ export class PreflightGate {
     private readonly settings: PreflightSettings,
     private readonly clock: Clock,
   ) {
-    this.settler = new ReloadSettle({ lbUrls: settings.lbUrls, clock, boundMs: settings.settleMs });
+    this.settler = new ReloadSettle({ lbUrls: settings.lbUrls, clock, boundMs: settings.settleMs, dispatcher: settings.lbDispatcher });
   }
 
   get mode(): PreflightSettings['mode'] {

@@ -96,7 +96,7 @@ async function renewLocked(
   let text = formatOutcomes(outcomes);
   let code = outcomeExitCode(outcomes);
   if (outcomes.some((o) => o.outcome === 'renewed')) {
-    const signals = await signalEveryLb(config.lbUrls);
+    const signals = await signalEveryLb(config.lbUrls, config.marathonCaFile);
     text += formatSignals(signals);
     if (signals.some((s) => s.error !== undefined)) code = Math.max(code, 1);
   }

@@ -3,9 +3,10 @@
  * retries and delivery check: the command ends here, and an LB it could not reach loads the files at
  * its next reload (and the daemon, once it runs again, checks what every LB serves).
  */
-import { Agent } from 'undici';
+import type { Agent } from 'undici';
 import { HttpMarathonLbApi } from '../lb/lb-api.js';
 import { parseEndpoint } from '../util/endpoint.js';
+import { createMarathonAgent } from '../util/trust-store.js';
 
 const SIGNAL_TIMEOUT_MS = 5_000;
 
@@ -15,8 +16,15 @@ export interface LbSignalOutcome {
   error: string | undefined;
 }
 
-export async function signalEveryLb(urls: readonly string[]): Promise<LbSignalOutcome[]> {
-  const dispatcher = new Agent({ connections: 4 });
+/** `caFile`: --marathon-ca-file, trusted for https:// LBs besides Node's roots and the system store. */
+export async function signalEveryLb(urls: readonly string[], caFile: string | undefined): Promise<LbSignalOutcome[]> {
+  let dispatcher: Agent;
+  try {
+    dispatcher = createMarathonAgent(caFile, { connections: 4 });
+  } catch (err) {
+    const error = err instanceof Error ? err.message : String(err);
+    return urls.map((url) => ({ lb: parseEndpoint(url).display, error }));
+  }
   try {
     return await Promise.all(
       urls.map(async (url) => {

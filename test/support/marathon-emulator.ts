@@ -20,6 +20,7 @@
  * failover and reconnection can be tested.
  */
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 
 export interface EmulatorOptions {
@@ -29,6 +30,8 @@ export interface EmulatorOptions {
   basePath?: string;
   /** Heartbeat period per stream; Jetty's default is 10 s. 0 disables heartbeats. */
   heartbeatMs?: number;
+  /** Serve HTTPS with this key and certificate chain (PEM), as Marathon's `--ssl_keystore_path` does. */
+  tls?: { key: string; cert: string };
 }
 
 export type EmulatorMode = 'up' | 'down' | 'error500' | 'stall' | AppListFault;
@@ -116,7 +119,8 @@ function sendJson(response: ServerResponse, status: number, body: unknown, extra
 }
 
 export class MarathonEmulator {
-  readonly #server: Server;
+  readonly #server: Server | HttpsServer;
+  readonly #scheme: 'http' | 'https';
   readonly #basePath: string;
   readonly #basicAuth: { user: string; password: string } | undefined;
   readonly #heartbeatMs: number;
@@ -144,9 +148,11 @@ export class MarathonEmulator {
     this.#basePath = normaliseBasePath(options.basePath);
     this.#basicAuth = options.basicAuth;
     this.#heartbeatMs = options.heartbeatMs ?? 10_000;
-    this.#server = createServer((request, response) => {
+    const handler = (request: IncomingMessage, response: ServerResponse): void => {
       this.#handle(request, response);
-    });
+    };
+    this.#scheme = options.tls === undefined ? 'http' : 'https';
+    this.#server = options.tls === undefined ? createServer(handler) : createHttpsServer(options.tls, handler);
     // An event stream is one long request; Node's whole-request timeout must not cut it off.
     this.#server.requestTimeout = 0;
     this.#server.on('connection', (socket: Socket) => {
@@ -163,7 +169,7 @@ export class MarathonEmulator {
 
   /** Base URL to configure as a Marathon URL, including the base path if there is one. */
   get url(): string {
-    return `http://127.0.0.1:${this.#port}${this.#basePath}`;
+    return `${this.#scheme}://127.0.0.1:${this.#port}${this.#basePath}`;
   }
 
   get port(): number {
