@@ -12,6 +12,7 @@ import acme from 'acme-client';
 import { getAdapter, isAxiosError, type AxiosAdapter } from 'axios';
 import type { AcmeProblem } from '../state/state.js';
 import { parseRetryAfter } from '../util/retry-after.js';
+import type { AcmeEndpoint, AcmeRequestObserver } from './protocol/endpoints.js';
 
 /** The ACME problem behind a failure, and how long the CA asked us to wait (Retry-After). */
 export interface ProblemReport {
@@ -36,15 +37,7 @@ export function lastProblem(): ProblemReport | undefined {
   return orderContext.getStore()?.last;
 }
 
-/**
- * The ACME resource a request was for: the directory itself, a directory entry (newNonce, newAccount,
- * newOrder), or the kind of object URL the CA handed out (account, order, authz, challenge, finalize,
- * cert). A closed set, so that request URLs, which carry order and authorization ids, never become
- * metric labels. renewalInfo requests go through ari.ts, not through this layer.
- */
-export type AcmeEndpoint = 'directory' | 'newNonce' | 'newAccount' | 'account' | 'newOrder' | 'order' | 'authz' | 'challenge' | 'finalize' | 'cert' | 'renewalInfo';
-
-export type AcmeRequestObserver = (endpoint: AcmeEndpoint, seconds: number) => void;
+export type { AcmeEndpoint, AcmeRequestObserver } from './protocol/endpoints.js';
 
 /** The directory entries acme-client requests by URL; the rest of the directory it does not use. */
 const DIRECTORY_ENDPOINTS = ['newNonce', 'newAccount', 'newOrder'] as const;
