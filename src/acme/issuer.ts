@@ -1,6 +1,7 @@
 import { generateKeyPair, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
 import acme from 'acme-client';
+import { encodePrivateKey } from '../certs/key-pem.js';
 import type { KeyType } from '../config.js';
 import type { Logger } from '../log.js';
 import {
@@ -220,7 +221,7 @@ export class AcmeCertificateAuthority implements CertificateAuthority {
     const authorizations = await step(names, 'fetching authorizations', () => this.call('authz', () => client.getAuthorizations(order)));
     await Promise.all(authorizations.map((authz) => this.validate(client, names, authz)));
 
-    // PKCS#8: what acme-client's CSR builder reads, and HAProxy loads it from the bundle just as well.
+    // PKCS#8: what acme-client's CSR builder reads; the bundle gets the original's encoding (key-pem.ts).
     const keyPem = (await keyPromise).export({ type: 'pkcs8', format: 'pem' }).toString();
     // A CN holds at most 64 characters; longer names go in the SAN only (the CN is optional).
     const first = names[0] ?? '';
@@ -233,7 +234,7 @@ export class AcmeCertificateAuthority implements CertificateAuthority {
       return this.call('cert', () => client.getCertificate(valid));
     });
     log.info({ durationMs: Date.now() - started }, 'certificate issued');
-    return { keyPem, chainPem };
+    return { keyPem: encodePrivateKey(await keyPromise), chainPem };
   }
 
   private async validate(client: acme.Client, names: readonly string[], authz: acme.Authorization): Promise<void> {

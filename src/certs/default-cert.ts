@@ -3,9 +3,11 @@
 import 'reflect-metadata';
 import { createPrivateKey, randomBytes, webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
+import { encodePrivateKey } from './key-pem.js';
 
 // Node's webcrypto and the DOM's Crypto type describe the same object; the library is typed with the latter.
-x509.cryptoProvider.set(webcrypto as unknown as Crypto);
+const crypto = webcrypto as unknown as Crypto;
+x509.cryptoProvider.set(crypto);
 
 const DAY_MS = 86_400_000;
 const RSA_SHA256: RsaHashedKeyGenParams = {
@@ -33,7 +35,7 @@ const RSA_SHA256: RsaHashedKeyGenParams = {
  *   RFC 6125 rules, so it cannot make the certificate valid for anything by accident.
  */
 export async function createFallbackCertificate(now: Date): Promise<string> {
-  const keys = await webcrypto.subtle.generateKey(RSA_SHA256, true, ['sign', 'verify']);
+  const keys = await crypto.subtle.generateKey(RSA_SHA256, true, ['sign', 'verify']);
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     // 128 random bits like the original's UUID-derived serial; the library prepends 00 when the top bit
     // is set, so the DER integer stays positive.
@@ -50,10 +52,8 @@ export async function createFallbackCertificate(now: Date): Promise<string> {
       new x509.SubjectAlternativeNameExtension([{ type: 'dns', value: '*' }], false),
     ],
   });
-  const pkcs8 = await webcrypto.subtle.exportKey('pkcs8', keys.privateKey);
-  const keyPem = createPrivateKey({ key: Buffer.from(pkcs8), format: 'der', type: 'pkcs8' })
-    .export({ type: 'pkcs1', format: 'pem' })
-    .toString();
+  const pkcs8 = await crypto.subtle.exportKey('pkcs8', keys.privateKey);
+  const keyPem = encodePrivateKey(createPrivateKey({ key: Buffer.from(pkcs8), format: 'der', type: 'pkcs8' }));
   return `${withNewline(keyPem)}${withNewline(cert.toString('pem'))}`;
 }
 

@@ -7,7 +7,7 @@ import type { AcmeProblem, FailureState } from '../state/state.js';
 import { lifetimeRenewalTime } from './renewal-schedule.js';
 
 export interface CertSummary {
-  /** The file name in certs/ without `.pem`: the certificate's primary name. */
+  /** The name its file in certs/ serves (the file name without `.pem`, in lower case): the certificate's primary name. */
   name: string;
   names: readonly string[];
   notBefore: number;

@@ -1,7 +1,8 @@
 /**
  * The storage directory shared with marathon-lb, in the original's layout:
  *
- *   <root>/certs/<name>.pem   managed bundles; HAProxy loads EVERY file in here
+ *   <root>/certs/<name>.pem   managed bundles; HAProxy loads EVERY file in here (a file serves its
+ *                             name in lower case, see file-names.ts)
  *   <root>/default.pem        fallback certificate; HAProxy needs it before any real certificate exists
  *   <root>/unmanaged-certs/   the operator's own certificates; created, never touched
  *   <root>/client.key         the ACME account key
@@ -18,11 +19,14 @@ import { randomBytes } from 'node:crypto';
 import { dirname, isAbsolute, join, normalize, sep } from 'node:path';
 import { parseBundle, type Bundle } from './bundle.js';
 import { createFallbackCertificate } from './default-cert.js';
+import { servedName, splitDuplicates } from './file-names.js';
 import { Limiter } from '../util/limiter.js';
 
 export interface StoredCert {
-  /** File name without `.pem`. */
+  /** The name the file serves: its file name without `.pem`, in lower case. */
   name: string;
+  /** The file name without `.pem`; differs from `name` in letter case only (files named by the original). */
+  file: string;
   path: string;
   bundle: Bundle;
   /**
@@ -46,16 +50,36 @@ export interface FileIdentity {
 
 export interface ListOptions {
   /**
-   * Asked for each file once it is known to be there; true skips reading and parsing it, and lists
-   * its name in `unchanged` instead.
+   * Asked for each file once it is known to be there (with the name it serves); true skips reading
+   * and parsing it, and lists its name in `unchanged` instead. Not asked for files that share their
+   * name with another file: choosing between them takes their contents.
    */
   unchanged?: ((name: string, identity: FileIdentity) => boolean) | undefined;
+}
+
+/** A usable file in certs/ serving the same name as another one, which is kept (see file-names.ts). */
+export interface DuplicateCert extends StoredCert {
+  /** The file (without `.pem`) kept for the name. */
+  kept: string;
+}
+
+export interface Listing {
+  /** One file per name. */
+  certs: StoredCert[];
+  corrupt: CorruptCert[];
+  /** Names whose file `unchanged` vouched for. */
+  unchanged: string[];
+  /** The other usable files of names served by more than one file. */
+  duplicates: DuplicateCert[];
 }
 
 type Loaded = 'skip' | { ok: true; bundle: Bundle; identity: FileIdentity | undefined } | { ok: false; reason: string };
 
 export interface CorruptCert {
+  /** The name the file serves (lower case). */
   name: string;
+  /** The file name without `.pem`. */
+  file: string;
   path: string;
   reason: string;
 }
@@ -130,10 +154,59 @@ export class CertStore {
   }
 
   /**
-   * Every `*.pem` file in certs/ (dot-files and other names skipped), sorted by name. Files that
-   * `options.unchanged` vouches for are only named in `unchanged`, not read.
+   * Every `*.pem` file in certs/ (dot-files and other names skipped), sorted by file name, each under
+   * the name it serves. Files that `options.unchanged` vouches for are only named in `unchanged`, not
+   * read.
    */
-  async list(options: ListOptions = {}): Promise<{ certs: StoredCert[]; corrupt: CorruptCert[]; unchanged: string[] }> {
+  async list(options: ListOptions = {}): Promise<Listing> {
+    const dir = join(this.root, CERTS);
+    const files = await this.certFiles();
+    const seen = new Set<string>();
+    const shared = new Set<string>();
+    for (const file of files) {
+      const name = servedName(file);
+      if (seen.has(name)) shared.add(name);
+      seen.add(name);
+    }
+    const isUnchanged = options.unchanged;
+    // Read one at a time, each file waits on five round trips to libuv's threads (1.8 s of the 3.8 s
+    // that 5,000 took); with a few in flight, parsing one overlaps reading the next.
+    const limiter = new Limiter(LIST_CONCURRENCY);
+    const listed = await Promise.all(
+      files.map((file) =>
+        limiter.run(async () => {
+          const name = servedName(file);
+          const path = join(dir, `${file}.pem`);
+          const check = isUnchanged === undefined || shared.has(name) ? undefined : (identity: FileIdentity) => isUnchanged(name, identity);
+          return { name, file, path, loaded: await this.load(path, false, check) };
+        }),
+      ),
+    );
+    const usable: StoredCert[] = [];
+    const corrupt: CorruptCert[] = [];
+    const unchanged: string[] = [];
+    for (const { name, file, path, loaded } of listed) {
+      if (loaded === 'skip') continue;
+      if (loaded === 'unchanged') unchanged.push(name);
+      else if (loaded.ok) usable.push({ name, file, path, bundle: loaded.bundle, identity: loaded.identity });
+      else corrupt.push({ name, file, path, reason: loaded.reason });
+    }
+    const { kept, shadowed } = splitDuplicates(usable, (c) => ({ name: c.name, file: c.file, notAfter: c.bundle.leaf.notAfter.getTime() }));
+    return { certs: kept, corrupt, unchanged, duplicates: shadowed.map(({ item, keptFile }) => ({ ...item, kept: keptFile })) };
+  }
+
+  /** The names served by the `*.pem` files in certs/, without reading them; empty when there is no certs/. */
+  async servedNames(): Promise<Set<string>> {
+    try {
+      return new Set((await this.certFiles()).map(servedName));
+    } catch (err) {
+      if (err instanceof StorageError && errno(err.cause) === 'ENOENT') return new Set();
+      throw err;
+    }
+  }
+
+  /** The file names in certs/ (without `.pem`) that are bundles to manage, sorted. */
+  private async certFiles(): Promise<string[]> {
     const dir = join(this.root, CERTS);
     let entries: string[];
     try {
@@ -142,74 +215,80 @@ export class CertStore {
       throw this.error(`cannot list ${dir}`, err);
     }
     const present = new Set(entries);
-    const names = entries
+    return entries
       .sort()
       .filter((file) => !file.startsWith('.') && file.endsWith('.pem') && file !== '.pem')
       // HAProxy pairs `x.pem` with a side file `x.pem.key`; such a pair is someone's hand-made setup
       // that HAProxy accepts, not a bundle of ours, so it is neither managed nor moved.
       .filter((file) => !present.has(`${file}.key`))
       .map((file) => file.slice(0, -'.pem'.length));
-    const isUnchanged = options.unchanged;
-    // Read one at a time, each file waits on five round trips to libuv's threads (1.8 s of the 3.8 s
-    // that 5,000 took); with a few in flight, parsing one overlaps reading the next.
-    const limiter = new Limiter(LIST_CONCURRENCY);
-    const listed = await Promise.all(
-      names.map((name) =>
-        limiter.run(async () => {
-          const path = join(dir, `${name}.pem`);
-          const check = isUnchanged === undefined ? undefined : (identity: FileIdentity) => isUnchanged(name, identity);
-          return { name, path, loaded: await this.load(path, false, check) };
-        }),
-      ),
-    );
-    const certs: StoredCert[] = [];
-    const corrupt: CorruptCert[] = [];
-    const unchanged: string[] = [];
-    for (const { name, path, loaded } of listed) {
-      if (loaded === 'skip') continue;
-      if (loaded === 'unchanged') unchanged.push(name);
-      else if (loaded.ok) certs.push({ name, path, bundle: loaded.bundle, identity: loaded.identity });
-      else corrupt.push({ name, path, reason: loaded.reason });
-    }
-    return { certs, corrupt, unchanged };
   }
 
-  /** undefined when there is no such file; throws StorageError when the file is there but unusable. */
-  async read(name: string): Promise<StoredCert | undefined> {
-    assertCertName(name);
-    const path = this.certPath(name);
+  /**
+   * certs/<file>.pem; undefined when there is no such file; throws StorageError when the file is there
+   * but unusable.
+   */
+  async read(file: string): Promise<StoredCert | undefined> {
+    assertCertName(file);
+    const path = this.certPath(file);
     const loaded = await this.load(path);
     if (loaded === 'skip') return undefined;
     if (!loaded.ok) throw new StorageError(`${path} is not a usable certificate bundle: ${loaded.reason}`);
-    return { name, path, bundle: loaded.bundle, identity: loaded.identity };
+    return { name: servedName(file), file, path, bundle: loaded.bundle, identity: loaded.identity };
   }
 
-  async write(name: string, bundleText: string): Promise<void> {
+  /**
+   * `current`: the file (without `.pem`) that serves `name` now, when it is named in other letter
+   * case. It is renamed to `<name>.pem` first and then replaced like any other: two atomic renames in
+   * certs/, so that at every moment (a crash or an HAProxy reload included) exactly one file there
+   * serves the name. Writing `<name>.pem` beside it and then moving it out would leave a moment, or
+   * after a crash a lasting state, where HAProxy holds two certificates for one name and presents
+   * either. Its content is replaced, as every renewal replaces the one before.
+   */
+  async write(name: string, bundleText: string, current?: string): Promise<void> {
     assertCertName(name);
+    if (current !== undefined && current !== name) await this.renameToServedName(current, name);
     await this.writeFileAtomic(`${CERTS}/${name}.pem`, bundleText, PRIVATE);
+  }
+
+  /** Needs no directory sync of its own: the write that follows syncs certs/, which holds both names. */
+  private async renameToServedName(file: string, name: string): Promise<void> {
+    assertPlainFileName(file);
+    const from = this.certPath(file);
+    const to = this.certPath(name);
+    try {
+      await rename(from, to);
+    } catch (err) {
+      // Gone already (moved by hand, or an earlier attempt renamed it and then failed to write).
+      if (errno(err) === 'ENOENT') return;
+      throw this.error(`cannot rename ${from} to ${to}`, err);
+    }
+    this.logger?.info({ file: `${CERTS}/${file}.pem`, renamedTo: `${CERTS}/${name}.pem` }, 'renamed a certificate file to the lower-case name it serves, to write its new certificate there');
   }
 
   /**
    * Takes a bad file out of HAProxy's sight without losing it: it may be the operator's only copy of
    * something, and the reason it failed is worth a look.
    */
-  async moveAside(name: string, reason: string): Promise<string> {
-    const to = await this.moveOut(name, CORRUPT, `${name}.pem.${fileTimestamp(new Date())}`);
-    this.logger?.warn({ file: `${CERTS}/${name}.pem`, movedTo: to, reason }, 'moved an unusable certificate file out of certs/');
+  async moveAside(file: string, reason: string): Promise<string> {
+    const to = await this.moveOut(file, CORRUPT, `${file}.pem.${fileTimestamp(new Date())}`);
+    this.logger?.warn({ file: `${CERTS}/${file}.pem`, movedTo: to, reason }, 'moved an unusable certificate file out of certs/');
     return to;
   }
 
   /**
    * Takes a certificate nobody wants any more out of HAProxy's directory into retired-certs/, where
-   * it stays (never deleted) in case it is wanted back or needed for revocation.
+   * it stays (never deleted) in case it is wanted back or needed for revocation. `file`: the file
+   * serving `name`, when it is named in other letter case; it is retired under `name`.
    */
-  async retire(name: string): Promise<string> {
-    return this.moveOut(name, RETIRED, `${name}.pem`);
+  async retire(name: string, file: string = name): Promise<string> {
+    assertPlainFileName(name);
+    return this.moveOut(file, RETIRED, `${name}.pem`);
   }
 
-  private async moveOut(name: string, dirName: string, fileName: string): Promise<string> {
-    assertPlainFileName(name);
-    const from = this.certPath(name);
+  private async moveOut(file: string, dirName: string, fileName: string): Promise<string> {
+    assertPlainFileName(file);
+    const from = this.certPath(file);
     const dir = join(this.root, dirName);
     await this.ensureDir(dirName, 0o700);
     const base = join(dir, fileName);

@@ -103,14 +103,14 @@ async function isDirectory(path: string): Promise<boolean> {
 type Target = { name: string; cert: StoredCert } | { name: string; missing: string };
 
 /** The file named after the name, else any stored certificate whose names include it. */
-function findStored(raw: string, certs: readonly StoredCert[], corrupt: ReadonlyArray<{ name: string; reason: string }>): Target {
+function findStored(raw: string, certs: readonly StoredCert[], corrupt: ReadonlyArray<{ name: string; file: string; reason: string }>): Target {
   const normalised = normaliseHostname(raw);
   if (!normalised.ok) return { name: raw, missing: `not a host name: ${normalised.reason}` };
   const name = normalised.name;
   const cert = certs.find((c) => c.name === name) ?? certs.find((c) => c.bundle.leaf.names.includes(name));
   if (cert !== undefined) return { name, cert };
   const bad = corrupt.find((c) => c.name === name);
-  return { name, missing: bad === undefined ? 'no certificate in certs/ covers this name' : `certs/${name}.pem is unusable (${bad.reason})` };
+  return { name, missing: bad === undefined ? 'no certificate in certs/ covers this name' : `certs/${bad.file}.pem is unusable (${bad.reason})` };
 }
 
 /** So that default.pem is named as such when an LB falls back to it. */

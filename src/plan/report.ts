@@ -36,6 +36,8 @@ export interface PlanInput {
   warnings: readonly AppWarning[];
   managed: ReadonlyMap<string, CertSummary>;
   corrupt: ReadonlyArray<{ name: string; reason: string }>;
+  /** Files in certs/ serving the same name as the file kept for it (see file-names.ts). */
+  duplicates?: ReadonlyArray<{ name: string; file: string; kept: string }>;
   failures: FailureMemory;
   lastWanted: ReadonlyMap<string, number>;
   /** Renewal times already decided (from the CA's ARI window or the lifetime rule). */
@@ -51,6 +53,13 @@ export function buildPlan(input: PlanInput): PlanLine[] {
   const lines: PlanLine[] = (input.setup ?? []).map((step) => ({ action: 'create', subject: step.subject, reason: step.reason }));
   for (const bad of input.corrupt) {
     lines.push({ action: 'replace', subject: bad.name, reason: `the file in certs/ is unusable (${bad.reason}); it would be moved to corrupt-certs/` });
+  }
+  for (const extra of input.duplicates ?? []) {
+    lines.push({
+      action: 'retire',
+      subject: extra.name,
+      reason: `certs/${extra.file}.pem serves the same name as certs/${extra.kept}.pem (HAProxy would present either); the one that expires last stays, this one would be moved to retired-certs/`,
+    });
   }
   const issuance = planIssuance(wanted, managed, failures, now);
   for (const order of issuance.issue) {

@@ -5,7 +5,7 @@
  * process does, with the storage directory locked (offline.ts).
  */
 import { stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { CertStore } from '../certs/store.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import { systemClock, type Clock } from '../util/clock.js';
@@ -33,13 +33,12 @@ export async function runRenew(request: RenewRequest, logger: Logger, clock: Clo
   const isDir = await stat(dir).then((s) => s.isDirectory(), () => false);
   if (!isDir) return { code: 1, text: `storage directory ${dir} does not exist\n` };
   // Checked before anything is asked or locked: a misspelt name is a usage error, not a failed renewal.
-  const missing = [];
-  for (const name of request.names) {
-    if (!(await stat(join(dir, 'certs', `${name}.pem`)).then((s) => s.isFile(), () => false))) missing.push(name);
-  }
+  // By the name each file serves: certs/Example.com.pem is renewed as example.com (see file-names.ts).
+  const stored = await new CertStore(dir).servedNames().catch(() => new Set<string>());
+  const missing = request.names.filter((name) => !stored.has(name));
   if (missing.length > 0) {
     const outcomes = missing.map((name) => ({ name, outcome: 'not-managed' as const }));
-    return { code: outcomeExitCode(outcomes), text: `${formatOutcomes(outcomes)}Names are the certificates' file names in certs/, as \`marathon-acme status\` lists them.\n` };
+    return { code: outcomeExitCode(outcomes), text: `${formatOutcomes(outcomes)}Names are the certificates' file names in certs/ in lower case, as \`marathon-acme status\` lists them.\n` };
   }
   if (request.offline) return renewOffline(request, logger, clock);
   return describe(await askDaemon({ storageDir: dir, names: request.names, all: request.all, waitMs: request.waitMs, clock }), request.waitMs);

@@ -47,9 +47,10 @@ export async function readStatus(storageDir: string, now: number, live: LiveSour
   const files: StoredFile[] = [];
   // A directory the daemon never started on has no certs/ yet: nothing is stored, which is no error.
   if (await isDirectory(join(storageDir, 'certs'))) {
-    const { certs, corrupt } = await store.list();
-    for (const cert of certs) files.push({ location: 'certs', file: `certs/${cert.name}.pem`, name: cert.name, content: { ok: true, bundle: cert.bundle } });
-    for (const bad of corrupt) files.push({ location: 'certs', file: `certs/${bad.name}.pem`, name: bad.name, content: { ok: false, reason: bad.reason } });
+    const { certs, corrupt, duplicates } = await store.list();
+    // Under the name each file serves: `certs/Example.com.pem` is example.com's (see file-names.ts).
+    for (const cert of [...certs, ...duplicates]) files.push({ location: 'certs', file: `certs/${cert.file}.pem`, name: cert.name, content: { ok: true, bundle: cert.bundle } });
+    for (const bad of corrupt) files.push({ location: 'certs', file: `certs/${bad.file}.pem`, name: bad.name, content: { ok: false, reason: bad.reason } });
   }
   files.push(...(await readLooseFiles(storageDir, UNMANAGED)), ...(await readLooseFiles(storageDir, RETIRED)));
 

@@ -31,7 +31,7 @@ export interface StoredFile {
   location: StatusLocation;
   /** Relative to the storage directory, e.g. `certs/shop.example.com.pem`. */
   file: string;
-  /** The file name without `.pem`; in certs/ this is the certificate's primary name. */
+  /** The file name without `.pem`; in certs/ the name the file serves (in lower case), the certificate's primary name. */
   name: string;
   content: BundleResult;
 }

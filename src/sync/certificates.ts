@@ -122,6 +122,8 @@ export class CertificateManager {
   private readonly writtenAt = new Map<string, number>();
   /** The file each summary in the index was read from, when refresh() read it and it had settled. */
   private readonly fileIdentities = new Map<string, FileIdentity>();
+  /** The file (without `.pem`) serving a name in the index, where it is not named `<name>.pem` (see file-names.ts). */
+  private readonly fileNames = new Map<string, string>();
   private readonly scheduler: RenewalScheduler;
   private readonly preflightStep: PreflightStep;
 
@@ -172,7 +174,7 @@ export class CertificateManager {
     // Parsing 5,000 bundles costs seconds of CPU, at start-up and at every renewal check. A file that
     // is still the one a summary was read from is not read again; the index check is there because
     // other methods drop summaries, and a retired file moved back in may keep its identity.
-    const { certs, corrupt, unchanged } = await this.options.store.list({
+    const { certs, corrupt, unchanged, duplicates } = await this.options.store.list({
       unchanged: (name, identity) => this.index.has(name) && sameFile(this.fileIdentities.get(name), identity),
     });
     const kept = new Set(unchanged);
@@ -184,13 +186,24 @@ export class CertificateManager {
       this.index.set(cert.name, summarizeBundle(cert.name, cert.bundle));
       if (cert.identity === undefined) this.fileIdentities.delete(cert.name);
       else this.fileIdentities.set(cert.name, cert.identity);
+      if (cert.file === cert.name) this.fileNames.delete(cert.name);
+      else this.fileNames.set(cert.name, cert.file);
     }
     for (const name of [...this.fileIdentities.keys()]) if (!this.index.has(name)) this.fileIdentities.delete(name);
+    for (const name of [...this.fileNames.keys()]) if (!this.index.has(name)) this.fileNames.delete(name);
     for (const bad of corrupt) {
       // The listing may predate an order that has just replaced this file with a good one; leave it.
       if (this.inFlight.has(bad.name) || (this.writtenAt.get(bad.name) ?? 0) > seqAtStart) continue;
       // The store logs the move; the name is simply missing now, so the next sync orders it again.
-      await this.options.store.moveAside(bad.name, bad.reason);
+      await this.options.store.moveAside(bad.file, bad.reason);
+    }
+    for (const extra of duplicates) {
+      if (this.inFlight.has(extra.name) || (this.writtenAt.get(extra.name) ?? 0) > seqAtStart) continue;
+      const movedTo = await this.options.store.retire(extra.name, extra.file);
+      this.options.logger.warn(
+        { domain: extra.name, file: `certs/${extra.file}.pem`, kept: `certs/${extra.kept}.pem`, movedTo },
+        'two files in certs/ served the same name (their names differ only in letter case), so HAProxy could present either: kept the one that expires last, moved the other out of certs/',
+      );
     }
   }
 
@@ -238,8 +251,9 @@ export class CertificateManager {
         if (other === name || stillWanted.has(other) || !this.index.has(other)) continue;
         if (cert.owner?.appId !== owner.appId || cert.owner.portIndex !== owner.portIndex) continue;
         if (this.inFlight.has(other)) continue;
-        const movedTo = await this.options.store.retire(other);
+        const movedTo = await this.options.store.retire(other, this.fileNames.get(other));
         this.index.delete(other);
+        this.fileNames.delete(other);
         state.certificates.delete(other);
         this.options.logger.info({ domain: other, replacedBy: name, appId: owner.appId, portIndex: owner.portIndex, movedTo }, 'certificate replaced by the port\'s new one; moved out of certs/');
       }
@@ -320,8 +334,9 @@ export class CertificateManager {
     for (const name of plan.retire) {
       if (this.inFlight.has(name)) continue;
       const last = lastWanted.get(name) ?? now;
-      const movedTo = await store.retire(name);
+      const movedTo = await store.retire(name, this.fileNames.get(name));
       this.index.delete(name);
+      this.fileNames.delete(name);
       state.certificates.delete(name);
       retired.push(name);
       changed = true;
@@ -432,7 +447,8 @@ export class CertificateManager {
       const text = formatBundle(issued.keyPem, issued.chainPem);
       const parsed = parseBundle(text);
       if (!parsed.ok) throw new Error(`the CA's answer does not make a usable bundle: ${parsed.reason}`);
-      await store.write(name, text);
+      await store.write(name, text, this.fileNames.get(name));
+      this.fileNames.delete(name);
       const leaf = parsed.bundle.leaf;
       this.index.set(name, summarizeBundle(name, parsed.bundle));
       this.writtenAt.set(name, ++this.writeSeq);

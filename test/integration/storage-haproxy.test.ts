@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { loadOrCreateAccountKey } from '../../src/acme/account-key.js';
 import { formatBundle, parseBundle } from '../../src/certs/bundle.js';
+import { encodePrivateKey } from '../../src/certs/key-pem.js';
 import { CertStore } from '../../src/certs/store.js';
 import { haproxyCheck } from '../support/haproxy.js';
 
@@ -33,6 +35,8 @@ async function openssl(...args: string[]): Promise<void> {
 }
 
 interface Material {
+  /** Holds ca.pem and ca.key, to sign more leaves. */
+  caDir: string;
   caPem: string;
   /** PKCS#1, as `openssl genrsa -traditional` and the original write it. */
   leafKey: string;
@@ -64,6 +68,7 @@ before(async () => {
   await openssl('genrsa', '-traditional', '-out', p('default.key'), '2048');
   await openssl('req', '-x509', '-key', p('default.key'), '-out', p('default.crt'), '-days', '3650', '-subj', '/CN=*', '-noenc', '-config', '/dev/null');
   m = {
+    caDir: work,
     caPem: await read('ca.pem'),
     leafKey: await read('leaf.key'),
     leafPem: await read('leaf.pem'),
@@ -115,6 +120,32 @@ describe('storage directory and HAProxy', () => {
     const stored = await store.read('app.example.test');
     assert.deepEqual(stored?.bundle.leaf.names, ['app.example.test']);
     assert.deepEqual(stored.bundle.chainPems, [m.caPem]);
+    await assertHaproxyAccepts(store);
+  });
+
+  it('loads the bundles the daemon writes: an RSA 2048 key in PKCS#1, a P-256 key in SEC1, each its certificate\'s for openssl', async () => {
+    const store = await initialisedStore();
+    const work = await tempDir('ma-keys-');
+    const kinds = [
+      { name: 'rsa.example.test', key: generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey, label: 'RSA PRIVATE KEY' },
+      { name: 'ec.example.test', key: generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey, label: 'EC PRIVATE KEY' },
+    ];
+    for (const { name, key, label } of kinds) {
+      // The issuer's path: a new key, encoded by key-pem.ts, a certificate for it from a CA, formatBundle, the store.
+      const keyPem = encodePrivateKey(key);
+      const p = (f: string) => join(work, `${name}.${f}`);
+      await writeFile(p('key'), keyPem);
+      await openssl('req', '-new', '-key', p('key'), '-out', p('csr'), '-subj', `/CN=${name}`);
+      await writeFile(p('ext'), `subjectAltName=DNS:${name}\n`);
+      await openssl('x509', '-req', '-in', p('csr'), '-CA', join(m.caDir, 'ca.pem'), '-CAkey', join(m.caDir, 'ca.key'), '-CAcreateserial', '-out', p('pem'), '-days', '10', '-extfile', p('ext'));
+      await store.write(name, formatBundle(keyPem, (await readFile(p('pem'), 'utf8')) + m.caPem));
+      const file = join(store.root, 'certs', `${name}.pem`);
+      assert.ok((await readFile(file, 'utf8')).startsWith(`-----BEGIN ${label}-----\n`), `${name}: ${label} first`);
+      const fromKey = (await exec('openssl', ['pkey', '-in', file, '-pubout'])).stdout;
+      const fromLeaf = (await exec('openssl', ['x509', '-in', file, '-pubkey', '-noout'])).stdout;
+      assert.equal(fromKey, fromLeaf, `${name}: openssl derives the certificate's public key from the stored key`);
+    }
+    assert.deepEqual((await store.list()).certs.map((c) => c.name), ['ec.example.test', 'rsa.example.test']);
     await assertHaproxyAccepts(store);
   });
 

@@ -327,3 +327,61 @@ describe('refresh', () => {
     ]);
   });
 });
+
+describe('files named in other letter case (adopted from the original)', () => {
+  const GRACE = 7 * DAY;
+
+  /** certs/<file>.pem holding a certificate for `names`, issued now by another CA than the manager's. */
+  async function seed(root: string, clock: OffsetClock, file: string, names: string[], lifetimeMs = 90 * DAY): Promise<void> {
+    const issued = await new FakeCa(lifetimeMs, () => clock.now()).issue(names);
+    await writeFile(join(root, 'certs', `${file}.pem`), formatBundle(issued.keyPem, issued.chainPem));
+  }
+
+  it('serves the lower-case name: no order, no retirement, and its renewal is written as certs/<name>.pem', async (t) => {
+    const { root, clock, ca, manager } = await setup(t);
+    await seed(root, clock, 'Mixed.Example', ['mixed.example']);
+    await manager.refresh();
+    assert.deepEqual([...manager.managed.keys()], ['mixed.example']);
+    assert.deepEqual(await manager.issueMissing(want('mixed.example')), { written: [], failed: [] });
+    assert.deepEqual(ca.calls, [], 'the stored certificate serves the wanted name');
+    assert.deepEqual(await manager.retireUnwanted(want('mixed.example'), GRACE), []);
+    clock.advance(GRACE + DAY);
+    await manager.refresh();
+    assert.deepEqual(await manager.retireUnwanted(want('mixed.example'), GRACE), []);
+    assert.deepEqual(await manager.issueMissing(want('mixed.example')), { written: [], failed: [] });
+    assert.deepEqual(await readdir(join(root, 'certs')), ['Mixed.Example.pem']);
+
+    const [outcome] = await manager.renewNow(['mixed.example']);
+    assert.equal(outcome?.outcome, 'renewed');
+    assert.deepEqual(ca.calls, [['mixed.example']]);
+    assert.deepEqual(await readdir(join(root, 'certs')), ['mixed.example.pem'], 'one file for the name, in lower case');
+    await manager.refresh();
+    assert.deepEqual([...manager.managed.keys()], ['mixed.example']);
+    assert.equal((await readdir(root)).includes('retired-certs'), false);
+  });
+
+  it('retires such a file under the lower-case name once no app wants it', async (t) => {
+    const { root, clock, manager } = await setup(t);
+    await seed(root, clock, 'Gone.Example', ['gone.example']);
+    await manager.refresh();
+    assert.deepEqual(await manager.retireUnwanted([], GRACE), []);
+    clock.advance(GRACE);
+    assert.deepEqual(await manager.retireUnwanted([], GRACE), ['gone.example']);
+    assert.deepEqual(await readdir(join(root, 'certs')), []);
+    assert.deepEqual(await readdir(join(root, 'retired-certs')), ['gone.example.pem']);
+  });
+
+  it('of two files serving one name keeps the one expiring last and moves the other out at once', async (t) => {
+    const { root, clock, ca, manager } = await setup(t);
+    await seed(root, clock, 'dup.example', ['dup.example'], 30 * DAY);
+    await seed(root, clock, 'Dup.Example', ['dup.example'], 90 * DAY);
+    await manager.refresh();
+    assert.deepEqual(await readdir(join(root, 'certs')), ['Dup.Example.pem']);
+    assert.deepEqual(await readdir(join(root, 'retired-certs')), ['dup.example.pem']);
+    assert.ok((manager.managed.get('dup.example')?.notAfter ?? 0) > clock.now() + 80 * DAY, 'the 90-day certificate is the one kept');
+    assert.deepEqual(await manager.issueMissing(want('dup.example')), { written: [], failed: [] });
+    await manager.renewNow(['dup.example']);
+    assert.deepEqual(ca.calls, [['dup.example']]);
+    assert.deepEqual(await readdir(join(root, 'certs')), ['dup.example.pem']);
+  });
+});

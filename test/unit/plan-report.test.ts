@@ -33,6 +33,24 @@ describe('plan report', () => {
     );
   });
 
+  it('plans moving out a second file serving a name, and keeps the name served by a file in other letter case', () => {
+    const cert = { names: ['mixed.example.com'], notBefore: 0, notAfter: 90 * 86_400_000 };
+    const lines = buildPlan({
+      ...empty,
+      managed: new Map([['mixed.example.com', { ...cert, name: 'mixed.example.com' }]]),
+      duplicates: [{ name: 'mixed.example.com', file: 'mixed.example.com', kept: 'Mixed.Example.com' }],
+      wanted: [{ name: 'mixed.example.com', appId: '/shop', portIndex: 0 }],
+    });
+    assert.deepEqual(
+      lines.map((l) => [l.action, l.subject]),
+      [
+        ['retire', 'mixed.example.com'],
+        ['keep', 'mixed.example.com'],
+      ],
+    );
+    assert.match(lines[0]?.reason ?? '', /^certs\/mixed\.example\.com\.pem serves the same name as certs\/Mixed\.Example\.com\.pem .*moved to retired-certs\/$/);
+  });
+
   it('without setup steps or wanted names there is nothing to do', () => {
     assert.equal(formatPlan(buildPlan({ ...empty, wanted: [] })), 'nothing to do: no app wants a certificate and none is stored\n');
   });

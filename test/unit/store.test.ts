@@ -425,6 +425,79 @@ describe('CertStore.moveAside', () => {
   });
 });
 
+describe('CertStore and file names in other letter case (as the original wrote them)', () => {
+  it('lists certs/Example.Test.pem under the name it serves, keeping its file name', async () => {
+    const store = await readyStore();
+    const certs = join(store.root, 'certs');
+    await writeFile(join(certs, 'Mixed.Example.test.pem'), validBundle);
+    await writeFile(join(certs, 'BROKEN.example.test.pem'), 'blah');
+    const { certs: listed, corrupt, duplicates } = await store.list();
+    assert.deepEqual(
+      listed.map((c) => [c.name, c.file, c.path]),
+      [['mixed.example.test', 'Mixed.Example.test', join(certs, 'Mixed.Example.test.pem')]],
+    );
+    assert.deepEqual(corrupt.map((c) => [c.name, c.file]), [['broken.example.test', 'BROKEN.example.test']]);
+    assert.deepEqual(duplicates, []);
+    assert.deepEqual(await store.servedNames(), new Set(['mixed.example.test', 'broken.example.test']));
+    assert.deepEqual(await new CertStore(await tempDir()).servedNames(), new Set(), 'no certs/ yet: nothing is served');
+  });
+
+  it('of two files serving one name keeps the one expiring last and reports the other, reading both', async () => {
+    const store = await readyStore();
+    const certs = join(store.root, 'certs');
+    const earlier = await createFallbackCertificate(new Date(Date.now() - 2 * DAY));
+    await writeFile(join(certs, 'dup.example.test.pem'), earlier);
+    await writeFile(join(certs, 'Dup.Example.test.pem'), validBundle);
+    await writeFile(join(certs, 'solo.example.test.pem'), otherBundle);
+    const asked: string[] = [];
+    const listing = await store.list({ unchanged: (name) => (asked.push(name), false) });
+    assert.deepEqual(asked, ['solo.example.test'], 'files sharing a name are always read: choosing needs their dates');
+    assert.deepEqual(listing.certs.map((c) => c.file), ['Dup.Example.test', 'solo.example.test']);
+    assert.deepEqual(listing.duplicates.map((d) => [d.name, d.file, d.kept]), [['dup.example.test', 'dup.example.test', 'Dup.Example.test']]);
+
+    // Equal dates: the file already named in lower case stays.
+    await writeFile(join(certs, 'dup.example.test.pem'), validBundle);
+    const tie = await store.list();
+    assert.deepEqual(tie.certs.map((c) => c.file), ['dup.example.test', 'solo.example.test']);
+    assert.deepEqual(tie.duplicates.map((d) => [d.file, d.kept]), [['Dup.Example.test', 'dup.example.test']]);
+  });
+
+  it('writes a renewal under the lower-case name by renaming the old file first: never two files, never none', async () => {
+    const store = await readyStore();
+    const certs = join(store.root, 'certs');
+    await writeFile(join(certs, 'Mixed.Example.test.pem'), validBundle);
+    const seen = new Set<string>();
+    const state = { watching: true };
+    const watcher = (async () => {
+      while (state.watching) {
+        const files = (await readdir(certs)).filter((f) => f.toLowerCase() === 'mixed.example.test.pem');
+        seen.add(files.join(','));
+        await new Promise((r) => setImmediate(r));
+      }
+    })();
+    await store.write('mixed.example.test', otherBundle, 'Mixed.Example.test');
+    state.watching = false;
+    await watcher;
+    assert.deepEqual(await readdir(certs), ['mixed.example.test.pem']);
+    assert.equal(await readFile(join(certs, 'mixed.example.test.pem'), 'utf8'), otherBundle);
+    for (const state of seen) assert.ok(state === 'Mixed.Example.test.pem' || state === 'mixed.example.test.pem', `certs/ held "${state}"`);
+    assert.deepEqual(await readdir(join(store.root, '.tmp')), []);
+
+    // The old file already gone (an earlier attempt renamed it, then failed to write): just written.
+    await store.write('mixed.example.test', validBundle, 'Mixed.Example.test');
+    assert.equal(await readFile(join(certs, 'mixed.example.test.pem'), 'utf8'), validBundle);
+  });
+
+  it('retires a file named in other case under the name it serves', async () => {
+    const store = await readyStore();
+    await writeFile(join(store.root, 'certs', 'Old.Example.test.pem'), validBundle);
+    const movedTo = await store.retire('old.example.test', 'Old.Example.test');
+    assert.equal(movedTo, join(store.root, 'retired-certs', 'old.example.test.pem'));
+    assert.equal(await readFile(movedTo, 'utf8'), validBundle);
+    assert.deepEqual(await readdir(join(store.root, 'certs')), []);
+  });
+});
+
 describe('account key', () => {
   it('is created once, 0600, and never replaced', async () => {
     const store = await readyStore();
