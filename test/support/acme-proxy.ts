@@ -8,7 +8,7 @@
  *   profile that is not advertised gets `invalidProfile`. Pebble 2.4.0 ignores the `profile` and
  *   `replaces` fields, so a known profile or any `replaces` is forwarded and issued as usual.
  * - Observation: every newOrder payload and its status, request counts per path and per method and path.
- * - Fault injection: canned problem responses for the next N requests to a path, and whole-CA
+ * - Fault injection: canned problem responses (or raw bodies) for the next N requests to a path, and whole-CA
  *   outages (`setMode`): every connection reset, or requests accepted and never answered.
  *
  * Why there is no URL rewriting: pebble derives every URL it hands out (directory, Location, Link,
@@ -93,6 +93,8 @@ interface Fault {
   status: number;
   type: string;
   retryAfterSeconds: number | undefined;
+  /** Sent as it is instead of a problem document (`answerNextRaw`). */
+  raw?: { contentType: string; body: string };
 }
 
 interface NewOrderPayload {
@@ -306,6 +308,15 @@ export class AcmeProxy {
     this.#faults.push({ prefix: path, remaining: count, status, type: problemType(status, problemTypeName), retryAfterSeconds });
   }
 
+  /**
+   * Like `failNext`, but the answer is `body` as it is, under `contentType`: an HTML page from a load
+   * balancer, a truncated JSON object, anything that is not a problem document. POSTs still get a
+   * fresh Replay-Nonce, as from a CA whose front end mangled the answer.
+   */
+  answerNextRaw(path: string, count: number, status: number, contentType: string, body: string): void {
+    this.#faults.push({ prefix: path, remaining: count, status, type: '', retryAfterSeconds: undefined, raw: { contentType, body } });
+  }
+
   get mode(): CaMode {
     return this.#mode;
   }
@@ -359,7 +370,8 @@ export class AcmeProxy {
     const fault = this.#takeFault(path);
     if (fault !== undefined) {
       observe(fault.status);
-      await this.#problem(req, res, host, fault.status, fault.type, 'injected by the test ACME proxy', fault.retryAfterSeconds);
+      if (fault.raw !== undefined) await this.#raw(req, res, host, fault.status, fault.raw);
+      else await this.#problem(req, res, host, fault.status, fault.type, 'injected by the test ACME proxy', fault.retryAfterSeconds);
       return;
     }
     if (path === DIRECTORY_PATH && (method === 'GET' || method === 'HEAD')) {
@@ -497,6 +509,16 @@ export class AcmeProxy {
     }
     res.writeHead(status, headers);
     res.end(req.method === 'HEAD' ? undefined : out);
+  }
+
+  async #raw(req: IncomingMessage, res: ServerResponse, host: string, status: number, raw: { contentType: string; body: string }): Promise<void> {
+    const headers: OutgoingHttpHeaders = { 'content-type': raw.contentType, 'content-length': Buffer.byteLength(raw.body) };
+    if (req.method === 'POST') {
+      const nonce = await this.#freshNonce(host);
+      if (nonce !== undefined) headers['replay-nonce'] = nonce;
+    }
+    res.writeHead(status, headers);
+    res.end(req.method === 'HEAD' ? undefined : raw.body);
   }
 
   async #freshNonce(host: string): Promise<string | undefined> {
