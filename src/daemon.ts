@@ -12,6 +12,7 @@ import { DeliveryController, type DeliveryTiming } from './delivery/controller.j
 import type { TlsTarget } from './delivery/checker.js';
 import type { LbHandle } from './lb/marathon-lb.js';
 import { defaultFingerprint, storedLeaves } from './delivery/expected.js';
+import { accountLookup } from './acme/account-lookup.js';
 import { createAriAgent } from './acme/ari-agent.js';
 import { probeDirectory } from './acme/directory-probe.js';
 import type { Logger } from './log.js';
@@ -232,7 +233,7 @@ export class Daemon {
     try {
       // Before anything touches the directory: a second daemon's start-up would remove the first one's temporary files.
       this.lock = await StorageLock.acquire({ dir: config.storageDir, purpose: 'daemon', clock: this.clock, logger: this.logger, onLost: (err) => { this.reportFatal(err); } });
-      opened = await openStorage(this.store, this.clock, this.logger);
+      opened = await openStorage(this.store, this.clock, this.logger, accountLookup(config, { clock: this.clock, logger: this.logger }));
     } catch (err) {
       throw new StartupError(errorMessage(err), { cause: err });
     }

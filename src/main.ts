@@ -3,11 +3,14 @@ import 'reflect-metadata';
 import { describeConfig, parseCommandLine, unknownVariables, version } from './cli.js';
 import { Daemon, StartupError } from './daemon.js';
 import type { Config } from './config.js';
-import { createLogger, logDestination, type LogFormat } from './log.js';
+import { createLogger, logDestination, type LogFormat, type Logger } from './log.js';
 import { runPlan } from './plan/command.js';
 import { formatStatusJson, formatStatusTable, readStatus } from './status/command.js';
 import { runCheck, type CheckRequest } from './check/command.js';
 import { runRenew, type RenewRequest } from './renew/command.js';
+import { runRollover } from './account/rollover.js';
+import { runRevoke } from './revoke/command.js';
+import type { CommandOutcome } from './storage/locked-run.js';
 
 async function main(): Promise<number> {
   const parsed = parseCommandLine(process.argv.slice(2), process.env);
@@ -22,6 +25,11 @@ async function main(): Promise<number> {
   if (parsed.kind === 'renew') {
     const { names, all, offline, waitMs } = parsed;
     return renew({ config, names, all, offline, waitMs }, parsed.logFormat);
+  }
+  if (parsed.kind === 'account-rollover') return oneShot('account rollover', config, parsed.logFormat, (logger) => runRollover(config, logger));
+  if (parsed.kind === 'revoke') {
+    const { name, reason } = parsed;
+    return oneShot('revoke', config, parsed.logFormat, (logger) => runRevoke({ config, name, reason }, logger));
   }
   const log = logDestination(1, parsed.logFormat, process.env);
   const logger = createLogger(config.logLevel, log.stream);
@@ -75,6 +83,19 @@ async function renew(request: RenewRequest, logFormat: LogFormat | undefined): P
     return code;
   } catch (err) {
     process.stderr.write(`marathon-acme renew: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
+  }
+}
+
+/** `account rollover` and `revoke`: the report goes to stdout, logs to stderr. */
+async function oneShot(command: string, config: Config, logFormat: LogFormat | undefined, run: (logger: Logger) => Promise<CommandOutcome>): Promise<number> {
+  const logger = createLogger(config.logLevel, logDestination(2, logFormat, process.env).stream);
+  try {
+    const { code, text } = await run(logger);
+    process.stdout.write(text);
+    return code;
+  } catch (err) {
+    process.stderr.write(`marathon-acme ${command}: ${err instanceof Error ? err.message : String(err)}\n`);
     return 1;
   }
 }

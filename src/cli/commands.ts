@@ -1,11 +1,12 @@
 import { existsSync } from 'node:fs';
+import { parseAccount, parseRevoke, type RevokeCommand, type RolloverCommand } from './admin-args.js';
 import { parseCheck, type CheckCommand } from './check-args.js';
 import { COMMANDS, unknownCommand } from './command-names.js';
 import { parseCli, parseRenew, type CliResult, type RenewCommand } from './daemon-args.js';
 import { usageError, type Exit } from './program.js';
 import { parseStatus, type StatusCommand } from './status-args.js';
 
-export type CommandLine = CliResult | StatusCommand | CheckCommand | RenewCommand;
+export type CommandLine = CliResult | StatusCommand | CheckCommand | RenewCommand | RolloverCommand | RevokeCommand;
 
 /**
  * Every command: the first argument names it, anything else is the daemon's command line. `exists`
@@ -20,6 +21,10 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
       return parseCheck(rest, env);
     case 'renew':
       return parseRenew(rest, env);
+    case 'account':
+      return parseAccount(rest, env);
+    case 'revoke':
+      return parseRevoke(rest, env);
     case 'help':
       return help(rest);
     default:

@@ -52,6 +52,8 @@ Commands:
   ${PROGRAM} status [options] [storage-dir]  print the stored certificates
   ${PROGRAM} check [options] [name...]       check the challenge path, or what marathon-lb serves
   ${PROGRAM} renew [options] [name...]       renew certificates now
+  ${PROGRAM} account rollover [options]      replace the ACME account key (the daemon stopped)
+  ${PROGRAM} revoke [options] <name>         revoke a certificate and retire it (the daemon stopped)
   ${PROGRAM} help [command]                  print the help of a command
 `;
 
@@ -75,20 +77,44 @@ function buildProgram(kind: Kind, flags: Map<string, FlagValue>): Command {
     program.argument('[storage-dir]', `Path to the directory for storing certificates (env ${STORAGE_DIR_ENV})`);
   }
   if (kind === 'run') program.allowExcessArguments(true).addHelpText('after', COMMANDS_HELP);
-  const shown = kind === 'plan' ? PLAN_OPTIONS : kind === 'renew' ? RENEW_OPTIONS : undefined;
+  addDaemonOptions(program, flags, kind === 'plan' ? PLAN_OPTIONS : kind === 'renew' ? RENEW_OPTIONS : undefined);
+  return program;
+}
+
+/** Every daemon option; those not in `shown` (when given) are accepted but left out of the help. */
+function addDaemonOptions(program: Command, flags: Map<string, FlagValue>, shown: ReadonlySet<string> | undefined): void {
   for (const spec of OPTIONS) {
     const option = addSpecOption(program, spec, flags);
     if (shown !== undefined && !shown.has(spec.key)) option.hideHelp();
   }
-  return program;
 }
 
-type Parsed = { kind: 'parsed'; program: Command; values: Map<string, unknown> };
+export type Parsed = { kind: 'parsed'; program: Command; values: Map<string, unknown> };
 
 function parseDaemonOptions(kind: Kind, argv: readonly string[], env: NodeJS.ProcessEnv): Parsed | Exit {
   const command = kind === 'run' ? PROGRAM : `${PROGRAM} ${kind}`;
   const flags = new Map<string, FlagValue>();
-  const program = buildProgram(kind, flags);
+  return parseWith(buildProgram(kind, flags), flags, argv, env, command);
+}
+
+/**
+ * A command of its own (account rollover, revoke) that also takes the daemon's options and variables,
+ * like `renew`, so that the daemon's command line and environment work unchanged; its help lists
+ * only `shown`. `configure` adds the command's own arguments and options.
+ */
+export function parseWithDaemonOptions(
+  spec: { command: string; description: string; shown: ReadonlySet<string>; configure: (program: Command) => void },
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv,
+): Parsed | Exit {
+  const flags = new Map<string, FlagValue>();
+  const program = newProgram(spec.command, spec.description);
+  spec.configure(program);
+  addDaemonOptions(program, flags, spec.shown);
+  return parseWith(program, flags, argv, env, spec.command);
+}
+
+function parseWith(program: Command, flags: Map<string, FlagValue>, argv: readonly string[], env: NodeJS.ProcessEnv, command: string): Parsed | Exit {
   const refused = parseArgs(program, argv, command);
   if (refused !== undefined) return refused;
   const settings = resolveSettings(OPTIONS, flags, env);
@@ -161,7 +187,7 @@ export function parseRenew(argv: readonly string[], env: NodeJS.ProcessEnv): Ren
   return { kind: 'renew', config: config.config, logFormat: parsed.values.get('logFormat') as LogFormat | undefined, names, all, offline, waitMs };
 }
 
-function toConfig(values: ReadonlyMap<string, unknown>, storageDir: string, command: string): { kind: 'config'; config: Config } | Exit {
+export function toConfig(values: ReadonlyMap<string, unknown>, storageDir: string, command: string): { kind: 'config'; config: Config } | Exit {
   const eabKid = values.get('eabKid') as string | undefined;
   const eabHmacKey = values.get('eabHmacKey') as string | undefined;
   if ((eabKid === undefined) !== (eabHmacKey === undefined)) {

@@ -4,7 +4,7 @@
  * `renew --offline` builds the very same, so both order, store and remember alike.
  */
 import type { Dispatcher } from 'undici';
-import { loadOrCreateAccountKey } from '../acme/account-key.js';
+import { loadOrCreateAccountKey, type AccountLookup } from '../acme/account-key.js';
 import type { AcmeRequestObserver } from '../acme/acme-http.js';
 import type { ChallengeResponder } from '../acme/challenges.js';
 import { AcmeCertificateAuthority } from '../acme/issuer.js';
@@ -25,11 +25,12 @@ export interface OpenedStorage {
 /**
  * Prepares the storage directory (certs/ and default.pem first: HAProxy needs them before anything
  * else) and reads the account key (created when there is none) and state.json. Throws with a message
- * meant for the operator.
+ * meant for the operator. `lookup` asks the CA about the new key an interrupted `account rollover`
+ * left (see resolvePendingAccountKey).
  */
-export async function openStorage(store: CertStore, clock: Clock, logger: Logger): Promise<OpenedStorage> {
+export async function openStorage(store: CertStore, clock: Clock, logger: Logger, lookup?: AccountLookup): Promise<OpenedStorage> {
   await store.init(new Date(clock.now()));
-  const key = await loadOrCreateAccountKey(store);
+  const key = await loadOrCreateAccountKey(store, { lookup, logger });
   logger.info({ file: 'client.key', created: key.created }, key.created ? 'created a new ACME account key' : 'using the existing ACME account key');
   const stateFile = new StateFile(store, logger);
   const state = await stateFile.load(new Date(clock.now()));

@@ -9,9 +9,9 @@
  * marathon-acme app: so this must run where that app's task runs (in its container, the daemon
  * stopped), or the CA's validation reaches nobody.
  */
-import { stat } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import type { Agent } from 'undici';
+import { accountLookup } from '../acme/account-lookup.js';
 import { createAriAgent } from '../acme/ari-agent.js';
 import { ChallengeResponder } from '../acme/challenges.js';
 import { CertStore, StorageError } from '../certs/store.js';
@@ -20,6 +20,7 @@ import { createCertificateAuthority, createCertificateManager, openStorage } fro
 import { closeServer, createHttpServer, listen } from '../http/server.js';
 import type { Logger } from '../log.js';
 import { StorageLock, StorageLockedError } from '../storage/lock.js';
+import { ownershipRefusal } from '../storage/ownership.js';
 import type { Clock } from '../util/clock.js';
 import { formatOutcomes, outcomeExitCode } from './report.js';
 import { formatSignals, signalEveryLb } from './signal-lbs.js';
@@ -65,7 +66,7 @@ async function renewLocked(
   const responder = new ChallengeResponder();
   let opened;
   try {
-    opened = await openStorage(store, clock, logger);
+    opened = await openStorage(store, clock, logger, accountLookup(config, { clock, logger }));
     held.agent = await createAriAgent({ caFile: config.acmeCaFile, timeoutMs: config.acmeTimeoutMs });
   } catch (err) {
     return { code: 1, text: `${message(err)}\n` };
@@ -101,20 +102,6 @@ async function renewLocked(
     if (signals.some((s) => s.error !== undefined)) code = Math.max(code, 1);
   }
   return { code, text };
-}
-
-/**
- * Root writing into a directory that belongs to the daemon's user would leave certificates (mode
- * 0600) and state.json that the daemon cannot read afterwards.
- */
-async function ownershipRefusal(dir: string): Promise<string | undefined> {
-  if (process.getuid?.() !== 0) return undefined;
-  const info = await stat(dir).catch(() => undefined);
-  if (info === undefined || info.uid === 0) return undefined;
-  return (
-    `the storage directory ${dir} belongs to uid ${info.uid}, and this runs as root: the files written would be root's (mode 0600) ` +
-    `and unreadable for the daemon. Run it as that user (docker exec --user ${info.uid}:${info.gid} ...)`
-  );
 }
 
 function message(err: unknown): string {

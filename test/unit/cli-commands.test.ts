@@ -34,12 +34,12 @@ describe('help', () => {
     const { result, stdout } = printed(t, ['help']);
     assert.deepEqual(result, { kind: 'exit', code: 0, stderr: '' });
     assert.match(stdout, /^Usage: marathon-acme \[options\] \[storage-dir\]/);
-    for (const command of ['plan', 'status', 'check', 'renew', 'help']) assert.match(stdout, new RegExp(`^  marathon-acme ${command} `, 'm'));
+    for (const command of ['plan', 'status', 'check', 'renew', 'account rollover', 'revoke', 'help']) assert.match(stdout, new RegExp(`^  marathon-acme ${command} `, 'm'));
     assert.equal(printed(t, ['--help']).stdout, stdout, 'the same as --help');
   });
 
   it('`help <command>` prints that command\'s help, exit 0', (t) => {
-    for (const command of ['plan', 'status', 'check', 'renew']) {
+    for (const command of ['plan', 'status', 'check', 'renew', 'revoke']) {
       const { result, stdout } = printed(t, ['help', command]);
       assert.equal(result.kind === 'exit' && result.code, 0);
       assert.match(stdout, new RegExp(`^Usage: marathon-acme ${command} `));
@@ -49,7 +49,7 @@ describe('help', () => {
 
   it('refuses an unknown topic with the nearest command', () => {
     assert.match(refusal(['help', 'stauts']), /^marathon-acme: unknown command 'stauts': did you mean 'marathon-acme status'\?\n/);
-    assert.match(refusal(['help', 'frobnicate']), /unknown command 'frobnicate' \(commands: plan, status, check, renew, help\)/);
+    assert.match(refusal(['help', 'frobnicate']), /unknown command 'frobnicate' \(commands: plan, status, check, renew, account, revoke, help\)/);
     assert.match(refusal(['help', 'plan', 'status']), /help takes one command/);
   });
 });
@@ -91,6 +91,8 @@ describe('usage errors', () => {
       [['status', '--nope'], 'marathon-acme status'],
       [['check', '--nope'], 'marathon-acme check'],
       [['renew', '--nope'], 'marathon-acme renew'],
+      [['account', 'rollover', '--nope'], 'marathon-acme account rollover'],
+      [['revoke', '--nope'], 'marathon-acme revoke'],
     ] as const) {
       const stderr = refusal([...argv]);
       assert.match(stderr, new RegExp(`^${command}: [^\\n]+\\nTry '${command} --help' for the list of options\\.\\n$`), stderr);
@@ -100,7 +102,7 @@ describe('usage errors', () => {
 
 describe('--version', () => {
   it('prints the version with exit 0 for every command', (t) => {
-    for (const argv of [['--version'], ['plan', '--version'], ['status', '--version'], ['check', '--version'], ['renew', '--version']]) {
+    for (const argv of [['--version'], ['plan', '--version'], ['status', '--version'], ['check', '--version'], ['renew', '--version'], ['account', 'rollover', '--version'], ['revoke', '--version']]) {
       const { result, stdout } = printed(t, argv);
       assert.deepEqual(result, { kind: 'exit', code: 0, stderr: '' }, argv.join(' '));
       assert.equal(stdout, `${VERSION}\n`);
