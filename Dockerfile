@@ -3,8 +3,13 @@
 # replays this file without a Docker engine (there is none in CI): it copies what the COPY lines name
 # and runs the same scripts, so a file missing here or a broken install fails the test suite.
 
-# The same Node 20 base for both stages; pin a digest here for reproducible images.
-ARG NODE_IMAGE=node:20-bookworm-slim
+# One base for both stages: the official image of the Node.js release the npm scripts run on
+# (package.json devDependencies.node; test/unit/deploy.test.ts keeps the two equal), on Debian 12
+# like the CI machine that test/integration/container.test.ts replays this file on. The tag moves as
+# Debian and Node publish fixes, so a release pins its digest (RELEASING.md): it is what
+# `docker buildx imagetools inspect <tag>` prints, and
+# `--build-arg NODE_IMAGE=node:26.10.0-bookworm-slim@sha256:<digest>` builds on it.
+ARG NODE_IMAGE=node:26.10.0-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
 WORKDIR /src

@@ -123,7 +123,7 @@ async function resolveVia(host: string, lookup: (hostname: string) => Promise<st
 }
 
 async function systemLookup(hostname: string): Promise<string[]> {
-  const addresses = await dnsLookup(hostname, { all: true, verbatim: true });
+  const addresses = await dnsLookup(hostname, { all: true, order: 'verbatim' });
   return addresses.map((a) => a.address);
 }
 

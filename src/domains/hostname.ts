@@ -57,7 +57,11 @@ export function normaliseHostname(raw: string): HostnameResult {
   }
   if (labels.some((label) => label.startsWith('xn--'))) {
     const unicode = toUnicode(name);
-    if (unicode === '') return fail('a label starting with "xn--" is not valid punycode');
+    // domainToUnicode is documented to answer '' for a name it cannot convert, but from Node 24 on it
+    // returns a label that is not valid punycode unchanged; a label that does decode never starts with "xn--".
+    if (unicode === '' || unicode.split('.').some((label) => label.startsWith('xn--'))) {
+      return fail('a label starting with "xn--" is not valid punycode');
+    }
     // WHATWG's IDNA profile turns "-ü" into "xn----eha"; the hyphen rule is about the Unicode label.
     if (unicode.split('.').some((label) => label.startsWith('-') || label.endsWith('-'))) {
       return fail('a label starts or ends with a hyphen');

@@ -199,7 +199,7 @@ function newInsecureAgent(): Agent {
 
 /** Every address of `hostname` from the system resolver, in its order. */
 export async function systemLookup(hostname: string): Promise<string[]> {
-  const addresses = await dnsLookup(hostname, { all: true, verbatim: true });
+  const addresses = await dnsLookup(hostname, { all: true, order: 'verbatim' });
   return addresses.map((a) => a.address);
 }
 

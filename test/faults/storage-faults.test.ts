@@ -25,7 +25,7 @@ import { startPeers } from '../support/peers.js';
 /** Bad bundles of the kinds a disk or another tool leaves behind, by the name they pretend to be. */
 async function damagedBundles(): Promise<Record<string, string>> {
   const good = await createFallbackCertificate(new Date());
-  const otherKey = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs1', format: 'pem' }).toString();
+  const otherKey = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs1', format: 'pem' });
   const cert = good.slice(good.indexOf('-----BEGIN CERTIFICATE-----'));
   return {
     'truncated.example.test': good.slice(0, Math.floor(good.length * 0.6)),

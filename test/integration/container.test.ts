@@ -3,9 +3,11 @@
  * replayed on this machine. The build context is the repository's files (tracked and not ignored,
  * minus .dockerignore); each stage gets its own directory standing for its filesystem; COPY copies
  * what it names, RUN runs the scripts in scripts/ it names, and the image is started from its
- * ENTRYPOINT and CMD. The host's Node 20 on Debian stands in for the node:20 Debian base image
- * (test/unit/deploy.test.ts checks that they agree), so a file the Dockerfile forgets to copy, an
- * install that fails, or an entrypoint that does not start fails here as it would in `docker build`.
+ * ENTRYPOINT and CMD. This Debian machine, with the `node` on its PATH, stands in for the official
+ * Node.js Debian base image: under npm that is the project's Node.js, the release the image is built
+ * on (test/unit/deploy.test.ts checks the Dockerfile names it, and a test below the major this replay
+ * runs on), so a file the Dockerfile forgets to copy, an install that fails, or an entrypoint that does
+ * not start fails here as it would in `docker build`.
  */
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
@@ -72,7 +74,7 @@ async function replayDockerfile(dir: string): Promise<Image> {
   for (const { keyword, args } of parseDockerfile(await readFile(join(context, 'Dockerfile'), 'utf8'))) {
     const stage = stages.at(-1);
     if (keyword === 'FROM') {
-      // The base image is this machine (Node 20 on Debian); only the stage's name matters here.
+      // The base image is this machine (Debian, and the `node` on the PATH); only the stage's name matters here.
       const root = join(dir, `stage-${stages.length}`);
       await mkdir(root);
       stages.push({ name: /\sAS\s+(\S+)$/i.exec(args)?.[1], root, workdir: '/' });
@@ -235,12 +237,22 @@ describe('container image: the Dockerfile replayed without a Docker engine', () 
     await rm(dir, { recursive: true, force: true });
   });
 
+  it('replays on the Node.js major of the base image', async () => {
+    const arg = parseDockerfile(await readFile(join(REPO, 'Dockerfile'), 'utf8')).find((i) => i.keyword === 'ARG')?.args ?? '';
+    const major = /^NODE_IMAGE=node:(\d+)[.-]/.exec(arg)?.[1];
+    assert.ok(major !== undefined, `ARG ${arg}: the base is an official node image with a version tag`);
+    // The RUN scripts and the entrypoint find `node` on this PATH, as they would in the image.
+    const { stdout } = await execFileAsync('node', ['--version']);
+    assert.equal(stdout.trim().split('.')[0], `v${major}`, "the `node` on the PATH stands in for the base image's: run this through npm (npm test), which puts the project's Node.js first");
+  });
+
   it('builds dist/ in the build stage and ships production dependencies only', async (t) => {
     for (const [script, seconds] of image.runSeconds) t.diagnostic(`RUN sh ${script}: ${seconds.toFixed(1)} s`);
     assert.ok((await stat(join(image.root, 'opt/marathon-acme/dist/main.js'))).isFile(), 'dist/main.js copied from the build stage');
     const modules = join(image.root, 'opt/marathon-acme/node_modules');
     assert.ok((await stat(join(modules, 'pino'))).isDirectory(), 'a production dependency is installed');
-    for (const dev of ['typescript', 'tsx', 'eslint', '@types/node']) {
+    // `node` is the npm scripts' Node.js binary (~150 MB); the image has its own.
+    for (const dev of ['typescript', 'tsx', 'eslint', '@types/node', 'node']) {
       await assert.rejects(stat(join(modules, dev)), { code: 'ENOENT' }, `dev dependency ${dev} in the runtime image`);
     }
     await assert.rejects(stat(join(image.root, 'opt/marathon-acme/src')), { code: 'ENOENT' }, 'sources are not in the runtime image');

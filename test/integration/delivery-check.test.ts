@@ -29,12 +29,14 @@ import { startLbReceiver, type LbReceiver } from '../support/lb-receiver.js';
 import { memoryLogger } from '../support/memory-logger.js';
 import { freePort } from '../support/ports.js';
 
-x509.cryptoProvider.set(webcrypto as unknown as Crypto);
+// Node's webcrypto and the DOM's Crypto type describe the same object; the library is typed with the latter.
+const crypto = webcrypto as unknown as Crypto;
+x509.cryptoProvider.set(crypto);
 const EC: EcKeyGenParams & EcdsaParams = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
 
 /** A self-signed ECDSA leaf for `names`, as the bundle text the daemon would store. */
 async function makeBundle(names: string[], notBefore: Date): Promise<{ text: string; certPem: string; keyPem: string }> {
-  const keys = await webcrypto.subtle.generateKey(EC, true, ['sign', 'verify']);
+  const keys = await crypto.subtle.generateKey(EC, true, ['sign', 'verify']);
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: `7f${randomBytes(8).toString('hex')}`,
     name: `CN=${names[0] ?? 'x'}`,
@@ -44,9 +46,8 @@ async function makeBundle(names: string[], notBefore: Date): Promise<{ text: str
     signingAlgorithm: EC,
     extensions: [new x509.SubjectAlternativeNameExtension(names.map((value) => ({ type: 'dns' as const, value })))],
   });
-  const keyPem = createPrivateKey({ key: Buffer.from(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey)), format: 'der', type: 'pkcs8' })
-    .export({ type: 'pkcs8', format: 'pem' })
-    .toString();
+  const keyPem = createPrivateKey({ key: Buffer.from(await crypto.subtle.exportKey('pkcs8', keys.privateKey)), format: 'der', type: 'pkcs8' })
+    .export({ type: 'pkcs8', format: 'pem' });
   const certPem = cert.toString('pem');
   return { text: formatBundle(keyPem, certPem), certPem, keyPem };
 }

@@ -18,7 +18,9 @@ import { systemClock } from '../../src/util/clock.js';
 import { cleanupStack } from '../support/cleanup.js';
 import { startLbReceiver } from '../support/lb-receiver.js';
 
-x509.cryptoProvider.set(webcrypto as unknown as Crypto);
+// Node's webcrypto and the DOM's Crypto type describe the same object; the library is typed with the latter.
+const crypto = webcrypto as unknown as Crypto;
+x509.cryptoProvider.set(crypto);
 
 /**
  * MARATHON_ACME_DELIVERY_SCALE=5000 measures the cluster-size figure of issue 11 (about 40 s for
@@ -34,7 +36,7 @@ const KEY_TYPES = {
 
 async function leafFor(kind: keyof typeof KEY_TYPES): Promise<{ keyPem: string; certPem: string }> {
   const algorithm = KEY_TYPES[kind];
-  const keys = await webcrypto.subtle.generateKey(algorithm, true, ['sign', 'verify']);
+  const keys = await crypto.subtle.generateKey(algorithm, true, ['sign', 'verify']);
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: `7f${randomBytes(8).toString('hex')}`,
     name: 'CN=scale.example.test',
@@ -43,9 +45,8 @@ async function leafFor(kind: keyof typeof KEY_TYPES): Promise<{ keyPem: string; 
     keys,
     signingAlgorithm: algorithm,
   });
-  const keyPem = createPrivateKey({ key: Buffer.from(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey)), format: 'der', type: 'pkcs8' })
-    .export({ type: 'pkcs8', format: 'pem' })
-    .toString();
+  const keyPem = createPrivateKey({ key: Buffer.from(await crypto.subtle.exportKey('pkcs8', keys.privateKey)), format: 'der', type: 'pkcs8' })
+    .export({ type: 'pkcs8', format: 'pem' });
   return { keyPem, certPem: cert.toString('pem') };
 }
 

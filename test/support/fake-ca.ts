@@ -8,7 +8,9 @@ import { randomBytes, webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import type { CertificateAuthority, IssuedCertificate } from '../../src/acme/issuer.js';
 
-x509.cryptoProvider.set(webcrypto as unknown as Crypto);
+// Node's webcrypto and the DOM's Crypto type describe the same object; the library is typed with the latter.
+const crypto = webcrypto as unknown as Crypto;
+x509.cryptoProvider.set(crypto);
 
 const EC: EcKeyGenParams & EcdsaParams = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
 
@@ -53,7 +55,7 @@ export class FakeCa implements CertificateAuthority {
       await this.gate;
       await new Promise((r) => setImmediate(r));
       if (this.failWith !== undefined) throw new Error(this.failWith);
-      const keys = await webcrypto.subtle.generateKey(EC, true, ['sign', 'verify']);
+      const keys = await crypto.subtle.generateKey(EC, true, ['sign', 'verify']);
       const notBefore = new Date(Math.floor(this.now() / 1000) * 1000);
       const cert = await x509.X509CertificateGenerator.createSelfSigned({
         serialNumber: randomBytes(8).toString('hex'),
@@ -64,7 +66,7 @@ export class FakeCa implements CertificateAuthority {
         signingAlgorithm: EC,
         extensions: [new x509.SubjectAlternativeNameExtension(names.map((value) => ({ type: 'dns' as const, value })), false)],
       });
-      const pkcs8 = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey)).toString('base64');
+      const pkcs8 = Buffer.from(await crypto.subtle.exportKey('pkcs8', keys.privateKey)).toString('base64');
       const keyPem = `-----BEGIN PRIVATE KEY-----\n${pkcs8.replace(/(.{64})/g, '$1\n').trimEnd()}\n-----END PRIVATE KEY-----\n`;
       return { keyPem, chainPem: cert.toString('pem') };
     } finally {

@@ -6,7 +6,9 @@ import 'reflect-metadata';
 import { randomBytes, webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 
-x509.cryptoProvider.set(webcrypto as unknown as Crypto);
+// Node's webcrypto and the DOM's Crypto type describe the same object; the library is typed with the latter.
+const crypto = webcrypto as unknown as Crypto;
+x509.cryptoProvider.set(crypto);
 
 const EC: EcKeyGenParams & EcdsaParams = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
 const DAY = 86_400_000;
@@ -21,14 +23,14 @@ export interface PrivateCa {
 }
 
 async function pkcs8Pem(key: CryptoKey): Promise<string> {
-  const der = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', key)).toString('base64');
+  const der = Buffer.from(await crypto.subtle.exportKey('pkcs8', key)).toString('base64');
   return `-----BEGIN PRIVATE KEY-----\n${der.replace(/(.{64})/g, '$1\n').trimEnd()}\n-----END PRIVATE KEY-----\n`;
 }
 
 export async function makePrivateCa(commonName = 'marathon-acme test internal CA'): Promise<PrivateCa> {
   const notBefore = new Date(Date.now() - DAY);
   const notAfter = new Date(Date.now() + 30 * DAY);
-  const caKeys = await webcrypto.subtle.generateKey(EC, true, ['sign', 'verify']);
+  const caKeys = await crypto.subtle.generateKey(EC, true, ['sign', 'verify']);
   const ca = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: randomBytes(8).toString('hex'),
     name: `CN=${commonName}`,
@@ -42,7 +44,7 @@ export async function makePrivateCa(commonName = 'marathon-acme test internal CA
       await x509.SubjectKeyIdentifierExtension.create(caKeys.publicKey),
     ],
   });
-  const serverKeys = await webcrypto.subtle.generateKey(EC, true, ['sign', 'verify']);
+  const serverKeys = await crypto.subtle.generateKey(EC, true, ['sign', 'verify']);
   const server = await x509.X509CertificateGenerator.create({
     serialNumber: randomBytes(8).toString('hex'),
     subject: 'CN=127.0.0.1',

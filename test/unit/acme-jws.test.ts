@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createHash, createHmac, createPrivateKey, createPublicKey, createSecretKey, generateKeyPairSync, verify, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { createHash, createHmac, createPrivateKey, createPublicKey, createSecretKey, generateKeyPairSync, verify, type KeyObject } from 'node:crypto';
 import { describe, it } from 'node:test';
 import {
   accountSigner,
@@ -174,9 +174,9 @@ describe('externalAccountBinding (RFC 8555 §7.3.4)', () => {
 
 describe('accountSigner', () => {
   it('reads PKCS#1, SEC1 and PKCS#8 PEM as well as KeyObjects', () => {
-    const pkcs1 = rsaKey.export({ type: 'pkcs1', format: 'pem' }).toString();
-    const sec1 = p256Key.export({ type: 'sec1', format: 'pem' }).toString();
-    const pkcs8 = p256Key.export({ type: 'pkcs8', format: 'pem' }).toString();
+    const pkcs1 = rsaKey.export({ type: 'pkcs1', format: 'pem' });
+    const sec1 = p256Key.export({ type: 'sec1', format: 'pem' });
+    const pkcs8 = p256Key.export({ type: 'pkcs8', format: 'pem' });
     assert.equal(accountSigner(pkcs1).alg, 'RS256');
     assert.equal(accountSigner(sec1).alg, 'ES256');
     assert.equal(accountSigner(pkcs8).thumbprint, accountSigner(p256Key).thumbprint);

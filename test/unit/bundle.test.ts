@@ -10,7 +10,9 @@ import { certificateFields, type SubjectPublicKeyInfo } from '../../src/certs/de
 import { publicKeyMatches } from '../../src/certs/key-match.js';
 import { joinPem, splitPem } from '../../src/certs/pem.js';
 
-x509.cryptoProvider.set(webcrypto as unknown as Crypto);
+// Node's webcrypto and the DOM's Crypto type describe the same object; the library is typed with the latter.
+const crypto = webcrypto as unknown as Crypto;
+x509.cryptoProvider.set(crypto);
 const generateKeyPairAsync = promisify(generateKeyPair);
 const DAY = 86_400_000;
 
@@ -22,7 +24,7 @@ async function newKey(kind: KeyKind): Promise<KeyObject> {
 }
 
 function keyPem(key: KeyObject, type: 'pkcs1' | 'pkcs8' | 'sec1'): string {
-  return key.export({ type, format: 'pem' }).toString();
+  return key.export({ type, format: 'pem' });
 }
 
 const importParams = (key: KeyObject) =>
@@ -45,7 +47,7 @@ interface IssueOptions {
 
 /** A certificate for `subjectKey` signed by `issuerKey`, made in process so the tests stay fast. */
 async function issue(o: IssueOptions): Promise<string> {
-  const subtle = webcrypto.subtle;
+  const subtle = crypto.subtle;
   const publicKey = await subtle.importKey(
     'spki',
     createPublicKey(o.subjectKey).export({ type: 'spki', format: 'der' }),
@@ -242,8 +244,8 @@ describe('certificate bundles', () => {
   });
 
   it('rejects encrypted keys, PKCS#8 and traditional', () => {
-    const pkcs8 = pki.rsaKey.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-128-cbc', passphrase: 'x' }).toString();
-    const traditional = pki.rsaKey.export({ type: 'pkcs1', format: 'pem', cipher: 'aes-128-cbc', passphrase: 'x' }).toString();
+    const pkcs8 = pki.rsaKey.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-128-cbc', passphrase: 'x' });
+    const traditional = pki.rsaKey.export({ type: 'pkcs1', format: 'pem', cipher: 'aes-128-cbc', passphrase: 'x' });
     assert.match(traditional, /Proc-Type: 4,ENCRYPTED/);
     mustFail(pkcs8 + pki.rsaLeaf, /encrypted/);
     mustFail(traditional + pki.rsaLeaf, /encrypted/);

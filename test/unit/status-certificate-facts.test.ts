@@ -5,7 +5,9 @@ import { describe, it } from 'node:test';
 import * as x509 from '@peculiar/x509';
 import { certificateFacts } from '../../src/status/certificate-facts.js';
 
-x509.cryptoProvider.set(webcrypto as unknown as Crypto);
+// Node's webcrypto and the DOM's Crypto type describe the same object; the library is typed with the latter.
+const crypto = webcrypto as unknown as Crypto;
+x509.cryptoProvider.set(crypto);
 
 type Algorithm = RsaHashedKeyGenParams | (EcKeyGenParams & EcdsaParams) | { name: 'Ed25519' };
 
@@ -15,8 +17,8 @@ const SIGNER = ec('P-256');
 
 /** A certificate for a key of `algorithm`, signed by a separate P-256 key under the issuer DN `issuer`. */
 async function certificate(algorithm: Algorithm, issuer: string): Promise<string> {
-  const signer = await webcrypto.subtle.generateKey(SIGNER, false, ['sign', 'verify']);
-  const leaf = (await webcrypto.subtle.generateKey(algorithm, true, ['sign', 'verify'])) as CryptoKeyPair;
+  const signer = await crypto.subtle.generateKey(SIGNER, false, ['sign', 'verify']);
+  const leaf = (await crypto.subtle.generateKey(algorithm, true, ['sign', 'verify'])) as CryptoKeyPair;
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: randomBytes(8).toString('hex'),
     subject: 'CN=leaf.example.test',

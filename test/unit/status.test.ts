@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
-import { randomBytes, webcrypto } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { before, describe, it } from 'node:test';
 import * as x509 from '@peculiar/x509';
 import { formatBundle, parseBundle, type BundleResult } from '../../src/certs/bundle.js';
@@ -25,8 +25,8 @@ const P384: EcKeyGenParams & EcdsaParams = { name: 'ECDSA', namedCurve: 'P-384',
 
 /** A bundle whose leaf is signed by a separate issuer key under `issuer`, with the given leaf key type. */
 async function issuedBy(issuer: string, name: string, keyAlgorithm: RsaHashedKeyGenParams | (EcKeyGenParams & EcdsaParams)): Promise<BundleResult> {
-  const caKeys = await webcrypto.subtle.generateKey(P384, false, ['sign', 'verify']);
-  const leafKeys = await webcrypto.subtle.generateKey(keyAlgorithm, true, ['sign', 'verify']);
+  const caKeys = await crypto.subtle.generateKey(P384, false, ['sign', 'verify']);
+  const leafKeys = await crypto.subtle.generateKey(keyAlgorithm, true, ['sign', 'verify']);
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: randomBytes(8).toString('hex'),
     subject: `CN=${name}`,
@@ -38,7 +38,7 @@ async function issuedBy(issuer: string, name: string, keyAlgorithm: RsaHashedKey
     signingAlgorithm: P384,
     extensions: [new x509.SubjectAlternativeNameExtension([{ type: 'dns', value: name }], false)],
   });
-  const pkcs8 = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', leafKeys.privateKey)).toString('base64');
+  const pkcs8 = Buffer.from(await crypto.subtle.exportKey('pkcs8', leafKeys.privateKey)).toString('base64');
   const keyPem = `-----BEGIN PRIVATE KEY-----\n${pkcs8.replace(/(.{64})/g, '$1\n').trimEnd()}\n-----END PRIVATE KEY-----\n`;
   return parseBundle(formatBundle(keyPem, cert.toString('pem')));
 }

@@ -532,9 +532,9 @@ describe('account key', () => {
     const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
     const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
     for (const saved of [
-      rsa.export({ type: 'pkcs1', format: 'pem' }).toString(),
-      rsa.export({ type: 'pkcs8', format: 'pem' }).toString(),
-      ec.export({ type: 'sec1', format: 'pem' }).toString(),
+      rsa.export({ type: 'pkcs1', format: 'pem' }),
+      rsa.export({ type: 'pkcs8', format: 'pem' }),
+      ec.export({ type: 'sec1', format: 'pem' }),
     ]) {
       const store = await readyStore();
       await writeFile(join(store.root, 'client.key'), saved);
@@ -555,10 +555,10 @@ describe('account key', () => {
     const cases: [string, RegExp][] = [
       ['', /client\.key is not a readable private key .*not replaced automatically/],
       ['blah', /not a readable private key/],
-      [rsa.export({ type: 'pkcs8', format: 'pem' }).toString().slice(0, 300), /not a readable private key/],
-      [rsa.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-128-cbc', passphrase: 'x' }).toString(), /encrypted/],
-      [generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), /is a ed25519 key; ACME account keys must be RSA or EC/],
-      [generateKeyPairSync('ec', { namedCurve: 'secp256k1' }).privateKey.export({ type: 'sec1', format: 'pem' }).toString(), /EC secp256k1/],
+      [rsa.export({ type: 'pkcs8', format: 'pem' }).slice(0, 300), /not a readable private key/],
+      [rsa.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-128-cbc', passphrase: 'x' }), /encrypted/],
+      [generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }), /is a ed25519 key; ACME account keys must be RSA or EC/],
+      [generateKeyPairSync('ec', { namedCurve: 'secp256k1' }).privateKey.export({ type: 'sec1', format: 'pem' }), /EC secp256k1/],
     ];
     for (const [content, pattern] of cases) {
       const store = await readyStore();
