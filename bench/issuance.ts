@@ -310,7 +310,7 @@ async function keyTiming(type: 'rsa2048' | 'ecdsa-p256'): Promise<KeyTiming> {
 }
 
 /**
- * The trust store the daemon builds once when --acme-ca-file is set (src/acme/acme-http.ts: ~145 PEM
+ * The trust store the daemon builds once when --acme-ca-file is set (src/acme/acme-agent.ts: ~145 PEM
  * roots plus the extra file), timed here with pebble's CA as the extra file. It shows what building it
  * per TLS connection, as Node does for an agent given `ca` instead of `secureContext`, would cost.
  */
@@ -341,10 +341,11 @@ export function acmeSummary(acme: ReadonlyMap<string, { count: number; seconds: 
   return {
     requestsPerOrder: count / orders,
     httpMsPerOrder: (secs * 1000) / orders,
-    // acme-client sends HEAD newNonce before every signed request instead of using the last Replay-Nonce.
+    // Only when no Replay-Nonce of an earlier answer is left (orders in flight at once share them).
     noncesPerOrder: (acme.get('newNonce')?.count ?? 0) / orders,
-    // A challenge is one POST to start it, then POST-as-GETs until it is valid.
-    challengePolls: (acme.get('challenge')?.count ?? 0) / orders - 1,
+    // An authorization is read once, its challenge answered, then the authorization is polled until
+    // the challenge is validated (one name per order here).
+    challengePolls: (acme.get('authz')?.count ?? 0) / orders - 1,
     // Status polls of an order that finalize left "processing".
     orderPolls: (acme.get('order')?.count ?? 0) / orders,
   };

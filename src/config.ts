@@ -39,6 +39,8 @@ export interface Config {
   eab: { kid: string; hmacKey: string } | undefined;
   /** An ACME profile to request; must be advertised by the CA's directory. */
   acmeProfile: string | undefined;
+  /** The issuer CN of the topmost certificate of the chain to store, when the CA offers several chains. */
+  preferredChain: string | undefined;
   /** The marathon-lb TLS port the delivery check connects to; 0 turns the check off. */
   deliveryCheckPort: number;
   /** Between delivery checks of every name on every LB; 0: only the checks after each signal. */

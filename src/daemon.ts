@@ -13,7 +13,7 @@ import type { TlsTarget } from './delivery/checker.js';
 import type { LbHandle } from './lb/marathon-lb.js';
 import { defaultFingerprint, storedLeaves } from './delivery/expected.js';
 import { accountLookup } from './acme/account-lookup.js';
-import { createAriAgent } from './acme/ari-agent.js';
+import { createAcmeAgent } from './acme/acme-agent.js';
 import { probeDirectory } from './acme/directory-probe.js';
 import type { Logger } from './log.js';
 import { NameSelector } from './marathon/apps.js';
@@ -238,19 +238,20 @@ export class Daemon {
       throw new StartupError(errorMessage(err), { cause: err });
     }
     const { accountKeyPem, state } = opened;
+    const acmeAgent = await this.openAcmeAgent();
     const ca =
       this.deps.ca?.(accountKeyPem, this.responder) ??
-      createCertificateAuthority(config, accountKeyPem, this.responder, this.logger, (endpoint, seconds) => {
-        this.metrics.observeAcmeRequest(endpoint, seconds);
+      createCertificateAuthority(config, accountKeyPem, this.responder, this.logger, {
+        dispatcher: acmeAgent,
+        clock: this.clock,
+        onRequest: (endpoint, seconds) => {
+          this.metrics.observeAcmeRequest(endpoint, seconds);
+        },
       });
-    const acmeAgent = await this.ariAgent();
-    const parts = { store: this.store, ca, clock: this.clock, logger: this.logger, random: this.random, opened, dispatcher: acmeAgent, lbDispatcher: this.marathonAgent, responder: this.responder, lookup: this.deps.lookup };
+    const parts = { store: this.store, ca, clock: this.clock, logger: this.logger, random: this.random, opened, lbDispatcher: this.marathonAgent, responder: this.responder, lookup: this.deps.lookup };
     this.manager = createCertificateManager(config, parts, {
       onAttempt: (attempt) => {
         this.metrics.certificateAttempt(attempt.kind, attempt.ok ? 'success' : 'failure', attempt.problemType);
-      },
-      onAriRequest: (seconds) => {
-        this.metrics.observeAcmeRequest('renewalInfo', seconds);
       },
       onWritten: (name, reason) => {
         this.delivery.changed([name], reason === 'renewal' ? `renewed ${name}` : `new ${name}`);
@@ -348,9 +349,9 @@ export class Daemon {
     }
   }
 
-  private async ariAgent(): Promise<Agent> {
+  private async openAcmeAgent(): Promise<Agent> {
     try {
-      this.acmeAgent = await createAriAgent({ caFile: this.deps.config.acmeCaFile, timeoutMs: this.deps.config.acmeTimeoutMs });
+      this.acmeAgent = await createAcmeAgent({ caFile: this.deps.config.acmeCaFile, timeoutMs: this.deps.config.acmeTimeoutMs });
       return this.acmeAgent;
     } catch (err) {
       throw new StartupError(errorMessage(err), { cause: err });

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import type { Agent } from 'undici';
 import { accountLookup } from '../acme/account-lookup.js';
 import { commitPendingAccountKey, PENDING_ACCOUNT_KEY, readAccountKey, resolvePendingAccountKey, type AccountLookup } from '../acme/account-key.js';
-import { createAriAgent } from '../acme/ari-agent.js';
+import { createAcmeAgent } from '../acme/acme-agent.js';
 import { createAcmeClient } from '../acme/protocol/create-client.js';
 import { jwkThumbprint, publicJwk } from '../acme/protocol/jws.js';
 import { CertStore } from '../certs/store.js';
@@ -45,7 +45,7 @@ async function rolloverLocked(config: Config, logger: Logger, clock: Clock): Pro
   }
   let agent: Agent;
   try {
-    agent = await createAriAgent({ caFile: config.acmeCaFile, timeoutMs: config.acmeTimeoutMs });
+    agent = await createAcmeAgent({ caFile: config.acmeCaFile, timeoutMs: config.acmeTimeoutMs });
   } catch (err) {
     return { code: 1, text: `${message(err)}\n` };
   }

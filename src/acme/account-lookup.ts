@@ -7,12 +7,12 @@ import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import type { Clock } from '../util/clock.js';
 import type { AccountLookup } from './account-key.js';
-import { createAriAgent } from './ari-agent.js';
+import { createAcmeAgent } from './acme-agent.js';
 import { createAcmeClient } from './protocol/create-client.js';
 
 export function accountLookup(config: Pick<Config, 'acmeDirectoryUrl' | 'acmeTimeoutMs' | 'acmeCaFile'>, deps: { clock: Clock; logger: Logger }): AccountLookup {
   return async (keyPem) => {
-    const dispatcher = await createAriAgent({ caFile: config.acmeCaFile, timeoutMs: config.acmeTimeoutMs });
+    const dispatcher = await createAcmeAgent({ caFile: config.acmeCaFile, timeoutMs: config.acmeTimeoutMs });
     try {
       return (await createAcmeClient(config, keyPem, { dispatcher, ...deps }).findAccount()) !== undefined;
     } finally {

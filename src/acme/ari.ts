@@ -1,14 +1,13 @@
 /**
  * ACME Renewal Information (RFC 9773): the CA's suggested renewal window for one certificate. Everything
- * here is pure except `fetchRenewalInfo`, one unauthenticated GET; deciding what to do with a window (or
- * a failure) is `certs/renewal-schedule.ts`'s job and the caller's.
+ * here is pure except `fetchRenewalInfo`, one unauthenticated GET through the ACME client; deciding
+ * what to do with a window (or a failure) is `certs/renewal-schedule.ts`'s job and the caller's.
  */
 import { X509Certificate } from 'node:crypto';
-import { performance } from 'node:perf_hooks';
-import { request, type Dispatcher } from 'undici';
 import { certificateFields } from '../certs/der.js';
-import { describeRequestError } from '../util/http-error.js';
 import { parseRetryAfter } from '../util/retry-after.js';
+import { AcmeProblemError } from './protocol/problem.js';
+import { AcmeTransportError, type AcmeResponse } from './protocol/transport.js';
 
 export interface RenewalWindow {
   /** Epoch ms. */
@@ -34,10 +33,6 @@ export const ARI_MIN_RETRY_MS = 60_000;
 export const ARI_MAX_RETRY_MS = 86_400_000;
 /** RFC 9773's wait after a long-term error (missing or invalid Retry-After among them). */
 export const ARI_DEFAULT_RETRY_MS = 6 * 3_600_000;
-
-/** Cap on the body we read: a RenewalInfo object is a few hundred bytes. */
-const MAX_BODY_BYTES = 64 * 1024;
-const USER_AGENT = 'marathon-acme';
 
 /**
  * A renewalInfo answer we cannot use. `status` is the HTTP status (undefined when there was no answer
@@ -98,8 +93,12 @@ export function ariCertId(certPem: string): string {
  */
 export function clampRetryAfter(header: string | undefined, now: number): number {
   const wanted = parseRetryAfter(header, now);
-  if (wanted === undefined) return ARI_DEFAULT_RETRY_MS;
-  return Math.min(ARI_MAX_RETRY_MS, Math.max(ARI_MIN_RETRY_MS, wanted));
+  return wanted === undefined ? ARI_DEFAULT_RETRY_MS : clampRetryMs(wanted);
+}
+
+/** A wait the CA asked for, within [ARI_MIN_RETRY_MS, ARI_MAX_RETRY_MS]. */
+function clampRetryMs(wantedMs: number): number {
+  return Math.min(ARI_MAX_RETRY_MS, Math.max(ARI_MIN_RETRY_MS, wantedMs));
 }
 
 /**
@@ -175,77 +174,59 @@ function httpUrl(value: unknown): string | undefined {
   }
 }
 
+/** What fetchRenewalInfo needs of the CA's ACME client: its GET <renewalInfo>/<certId>. */
+export interface RenewalInfoClient {
+  renewalInfo(certId: string): Promise<AcmeResponse>;
+}
+
 /**
- * GET <renewalInfoUrl>/<certId>, unauthenticated (no JWS, no nonce, so no ACME client needed).
- * A non-200 answer, an unusable body, a network error or a timeout all throw AriError; the caller keeps
- * its current schedule and asks again later (after `retryAfterMs` when the server sent one).
- * `timeoutMs` bounds the whole exchange, not just each wait for bytes, so a server trickling bytes
- * cannot hold a renewal check forever. `onDuration` is told how long the exchange took, in seconds,
- * whether it succeeded or not (metrics).
+ * The CA's renewal window for one certificate, through the ACME client (the same agent, timeout and
+ * User-Agent as the orders). A non-2xx answer, an unusable body, a CA without ARI, no answer at all:
+ * each throws AriError; the caller keeps its current schedule and asks again later (after
+ * `retryAfterMs` when the CA sent one).
  */
-export async function fetchRenewalInfo(
-  renewalInfoUrl: string,
-  certId: string,
-  options: { dispatcher: Dispatcher; timeoutMs: number; now: number; onDuration?: ((seconds: number) => void) | undefined },
-): Promise<RenewalInfo> {
-  // The directory URL may or may not end in '/'; RFC 9773 joins with exactly one.
-  const url = `${renewalInfoUrl.replace(/\/+$/, '')}/${certId}`;
-  const deadline = AbortSignal.timeout(options.timeoutMs);
-  let status: number;
-  let retryAfter: string | undefined;
-  let text: string;
-  const started = performance.now();
+export async function fetchRenewalInfo(client: RenewalInfoClient, certId: string, now: number): Promise<RenewalInfo> {
+  let response: AcmeResponse;
   try {
-    const response = await request(url, {
-      method: 'GET',
-      headers: { accept: 'application/json', 'user-agent': USER_AGENT },
-      dispatcher: options.dispatcher,
-      headersTimeout: options.timeoutMs,
-      bodyTimeout: options.timeoutMs,
-      signal: deadline,
-    });
-    status = response.statusCode;
-    retryAfter = lastHeader(response.headers['retry-after']);
-    text = await readCapped(response.body);
+    response = await client.renewalInfo(certId);
   } catch (err) {
-    const reason = deadline.aborted ? `timed out after ${options.timeoutMs} ms` : describeRequestError(err);
-    throw new AriError(`renewalInfo request to ${url} failed: ${reason}`, { cause: err });
-  } finally {
-    options.onDuration?.((performance.now() - started) / 1000);
+    throw ariFailure(err, certId);
   }
-  if (status !== 200) {
-    const snippet = text.slice(0, 200).replace(/\s+/g, ' ').trim();
-    throw new AriError(`renewalInfo request to ${url} answered ${status}${snippet === '' ? '' : `: ${snippet}`}`, {
-      status,
-      retryAfterMs: retryAfter === undefined ? undefined : clampRetryAfter(retryAfter, options.now),
-    });
-  }
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    throw new AriError(`renewalInfo answer from ${url} is not JSON`, { status });
+  // Read whatever the content type says: a CA sending its JSON as text/plain still means it.
+  let body = response.body;
+  if (body === undefined) {
+    try {
+      body = JSON.parse(response.text);
+    } catch {
+      throw new AriError(`the renewalInfo answer for ${certId} is not JSON`, { status: response.status });
+    }
   }
   try {
-    return parseRenewalInfo(body, retryAfter, options.now);
+    return parseRenewalInfo(body, lastHeader(response.headers['retry-after']), now);
   } catch (err) {
-    if (err instanceof AriError) throw new AriError(`${err.message} (from ${url})`, { status, cause: err });
+    if (err instanceof AriError) throw new AriError(`${err.message} (certificate ${certId})`, { status: response.status, cause: err });
     throw err;
   }
 }
 
-async function readCapped(body: Dispatcher.ResponseData['body']): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY_BYTES) {
-      body.destroy();
-      throw new Error(`the answer is larger than ${MAX_BODY_BYTES} bytes`);
+/** A failed renewalInfo request as AriError: the status and clamped Retry-After of a CA's answer, if any. */
+function ariFailure(err: unknown, certId: string): AriError {
+  if (err instanceof AcmeProblemError) {
+    const { status } = err;
+    // The transport refuses a 2xx body it cannot read (JSON that does not parse, a huge body).
+    if (status !== undefined && status >= 200 && status < 300) {
+      return new AriError(`the renewalInfo answer from ${err.url} is not JSON that can be read: ${err.detail}`, { status, cause: err });
     }
-    chunks.push(chunk);
+    const said = [err.type, err.detail].filter((part) => part !== undefined && part !== '').join(': ');
+    return new AriError(`renewalInfo request to ${err.url} answered ${status ?? 'without a status'}${said === '' ? '' : `: ${said}`}`, {
+      status,
+      retryAfterMs: err.retryAfterMs === undefined ? undefined : clampRetryMs(err.retryAfterMs),
+      cause: err,
+    });
   }
-  return Buffer.concat(chunks).toString('utf8');
+  // `timeout` or `network`, the names the metrics give these failures too.
+  if (err instanceof AcmeTransportError) return new AriError(`${err.message} (${err.failure})`, { cause: err });
+  return new AriError(`renewalInfo request for ${certId} failed: ${errorText(err)}`, { cause: err });
 }
 
 function lastHeader(value: string | string[] | undefined): string | undefined {

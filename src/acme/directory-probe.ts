@@ -14,7 +14,7 @@ const MAX_REDIRECTS = 5;
 const REDIRECTS: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]);
 
 export interface ProbeOptions {
-  /** The agent of the ACME requests made outside the library (ari-agent.ts): same trust, same timeout. */
+  /** The agent of every request to the CA (acme-agent.ts): the ACME client's trust and timeout. */
   dispatcher: Dispatcher;
   /** --acme-timeout; bounds the whole exchange, redirects included. */
   timeoutMs: number;

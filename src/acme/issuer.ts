@@ -1,23 +1,22 @@
+/**
+ * The daemon's CA: one ACME account and the whole order of a certificate (authorizations through
+ * HTTP-01, CSR, finalization, download), with every failure as an IssueError that says which step
+ * failed and carries the CA's problem for the backoff. The protocol itself is protocol/client.ts.
+ */
 import { generateKeyPair, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
-import acme from 'acme-client';
 import { encodePrivateKey } from '../certs/key-pem.js';
 import type { KeyType } from '../config.js';
 import type { Logger } from '../log.js';
-import {
-  AcmeRequestTracker,
-  AcmeTransportError,
-  configureAcmeHttp,
-  lastProblem,
-  requestsFor,
-  withProblemCapture,
-  type AcmeEndpoint,
-  type AcmeRequestObserver,
-  type ProblemReport,
-  type TransportFailure,
-} from './acme-http.js';
+import type { AcmeProblem } from '../state/state.js';
+import type { Clock } from '../util/clock.js';
+import { fetchRenewalInfo, type RenewalInfo } from './ari.js';
 import type { ChallengeResponder } from './challenges.js';
-import { reuseNonces } from './nonce-pool.js';
+import type { AcmeClient } from './protocol/client.js';
+import { createCsr } from './protocol/csr.js';
+import { AcmeProblemError } from './protocol/problem.js';
+import { AcmeTransportError } from './protocol/transport.js';
+import type { AcmeAuthorization, TransportFailure } from './protocol/types.js';
 
 const generateKeyPairAsync = promisify(generateKeyPair);
 
@@ -28,7 +27,7 @@ export interface IssuedCertificate {
   chainPem: string;
 }
 
-/** What the rest of the daemon needs from a CA; the ACME library stays behind this line. */
+/** What the rest of the daemon needs from a CA; the ACME protocol stays behind this line. */
 export interface CertificateAuthority {
   /** Registers the account (or finds the existing one for our key) and agrees to the terms. */
   ensureAccount(): Promise<void>;
@@ -36,6 +35,17 @@ export interface CertificateAuthority {
   issue(names: readonly string[], options?: { replaces?: string | undefined }): Promise<IssuedCertificate>;
   /** The directory's renewalInfo URL when the CA offers ARI, else undefined. */
   renewalInfoUrl(): Promise<string | undefined>;
+  /**
+   * The CA's renewal window for one certificate (RFC 9773), rejecting with AriError. Stand-ins that
+   * offer no ARI (renewalInfoUrl() undefined) need not have it.
+   */
+  renewalInfo?(certId: string): Promise<RenewalInfo>;
+}
+
+/** The ACME problem behind a failure, and how long the CA asked us to wait (Retry-After). */
+export interface ProblemReport {
+  problem: AcmeProblem;
+  retryAfterMs: number | undefined;
 }
 
 /**
@@ -64,40 +74,32 @@ export class IssueError extends Error {
     readonly report?: ProblemReport,
     readonly transport?: TransportFailure,
   ) {
-    super(`${step} failed for ${names.join(', ')}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    super(`${step} failed for ${names.join(', ')}: ${errorText(cause)}`, { cause });
   }
 }
 
 export interface AcmeOptions {
-  directoryUrl: string;
+  /** The protocol client for this CA and account key (protocol/create-client.ts). */
+  client: AcmeClient;
   keyType: KeyType;
   eab?: { kid: string; hmacKey: string } | undefined;
   /** Sent with every order; registration fails with AcmeConfigError when the directory does not list it. */
   profile?: string | undefined;
-  accountKeyPem: string;
+  /** The issuer CN the certificate chain should lead to, when the CA offers alternate chains. */
+  preferredChain?: string | undefined;
   email: string | undefined;
   responder: ChallengeResponder;
   logger: Logger;
-  /** Extra PEM CA certificates to trust for the ACME server (private CAs, test CAs). */
-  caFile?: string | undefined;
-  /** Per-request timeout for ACME calls (--acme-timeout). */
-  requestTimeoutMs: number;
-  /** Told the duration of every HTTP request to the CA (metrics). */
-  onRequest?: AcmeRequestObserver | undefined;
+  clock: Clock;
 }
 
 export class AcmeCertificateAuthority implements CertificateAuthority {
-  private client: acme.Client | undefined;
   private accountReady: Promise<void> | undefined;
-  private readonly tracker: AcmeRequestTracker | undefined;
 
-  constructor(private readonly options: AcmeOptions) {
-    this.tracker = options.onRequest === undefined ? undefined : new AcmeRequestTracker(options.onRequest);
-  }
+  constructor(private readonly options: AcmeOptions) {}
 
-  /** Runs one acme-client call; its requests are timed as `resource` (see AcmeRequestTracker). */
-  private call<T>(resource: AcmeEndpoint, fn: () => Promise<T>): Promise<T> {
-    return requestsFor(this.tracker, resource, fn);
+  private get directoryUrl(): string {
+    return this.options.client.directoryUrl;
   }
 
   ensureAccount(): Promise<void> {
@@ -110,155 +112,102 @@ export class AcmeCertificateAuthority implements CertificateAuthority {
   }
 
   private async register(): Promise<void> {
-    await configureAcmeHttp({ requestTimeoutMs: this.options.requestTimeoutMs, caFile: this.options.caFile });
-    const { eab } = this.options;
-    const client = new acme.Client({
-      directoryUrl: this.options.directoryUrl,
-      accountKey: this.options.accountKeyPem,
-      ...(eab === undefined ? {} : { externalAccountBinding: { kid: eab.kid, hmacKey: eab.hmacKey } }),
-      // Status polling: a first poll 50 ms after the challenge is answered catches a CA that validates
-      // at once (with reused nonces nothing else delays it, and a 250 ms first wait doubled the time of
-      // an order); then doubling up to 10 s between polls, about a minute in all.
-      backoffMin: 50,
-      backoffMax: 10_000,
-      backoffAttempts: 14,
-    });
-    // A rejected nonce is retried with a fresh one, which is always safe; the library's 5 tries lose
-    // about one order in seven to a CA that rejects half of all nonces, so allow more.
-    (client as unknown as { http: { maxBadNonceRetries: number } }).http.maxBadNonceRetries = 20;
-    // Each answer's Replay-Nonce signs the next request, instead of a HEAD newNonce before each one.
-    reuseNonces(client);
-    await this.checkProfile(client);
-    const contact = this.options.email === undefined ? {} : { contact: [`mailto:${this.options.email}`] };
+    const { client, email, eab, logger } = this.options;
+    await this.checkProfile();
+    let account;
     try {
-      await withProblemCapture(async () => {
-        // Read first so that the directory's entries are known by URL before they are requested.
-        await this.directory(client);
-        // Look the key's account up first (RFC 8555 §7.3.1): restarts reuse it. Re-sending a plain
-        // newAccount would make acme-client follow up with an account update that carries nothing
-        // new, which CAs may refuse (pebble does).
-        try {
-          await this.call('account', () => client.createAccount({ onlyReturnExisting: true }));
-        } catch (err) {
-          if (lastProblem()?.problem.type !== 'accountDoesNotExist') throw err;
-          await this.call('account', () => client.createAccount({ termsOfServiceAgreed: true, ...contact }));
-          return;
-        }
-        if (this.options.email !== undefined) await this.call('account', () => client.updateAccount(contact));
-      });
+      // The key's account is looked up first (RFC 8555 §7.3.1), so restarts reuse it, and its contact
+      // is updated only when --email changed.
+      account = await client.account({ termsOfServiceAgreed: true, contact: email === undefined ? undefined : [`mailto:${email}`], eab });
     } catch (err) {
-      throw new Error(`ACME account registration at ${this.options.directoryUrl} failed: ${errorText(err)}`, { cause: err });
+      throw new Error(`ACME account registration at ${this.directoryUrl} failed: ${errorText(err)}`, { cause: err });
     }
-    this.client = client;
-    this.options.logger.info({ acme: this.options.directoryUrl, account: client.getAccountUrl() }, 'ACME account ready');
+    logger.info({ acme: this.directoryUrl, account: account.url, created: account.created }, 'ACME account ready');
   }
 
-  /** The CA's directory (acme-client fetches and caches it; its accessor is not in the typings). */
-  private async directory(client: acme.Client): Promise<Record<string, unknown>> {
-    const internals = client as unknown as { http: { getDirectory(): Promise<Record<string, unknown>> } };
-    const directory = await this.call('directory', () => internals.http.getDirectory());
-    this.tracker?.learnDirectory(directory);
-    return directory;
-  }
-
-  private async checkProfile(client: acme.Client): Promise<void> {
+  private async checkProfile(): Promise<void> {
     const wanted = this.options.profile;
     if (wanted === undefined) return;
-    const directory = await this.directory(client).catch((err: unknown) => {
-      throw new Error(`reading the ACME directory ${this.options.directoryUrl} failed: ${errorText(err)}`);
+    const directory = await this.options.client.directory().catch((err: unknown) => {
+      throw new Error(`reading the ACME directory ${this.directoryUrl} failed: ${errorText(err)}`, { cause: err });
     });
-    const meta = directory['meta'];
-    const profiles = typeof meta === 'object' && meta !== null ? (meta as Record<string, unknown>)['profiles'] : undefined;
-    const offered = typeof profiles === 'object' && profiles !== null ? Object.keys(profiles) : [];
+    const offered = Object.keys(directory.meta.profiles);
     if (!offered.includes(wanted)) {
       throw new AcmeConfigError(
         offered.length === 0
-          ? `--acme-profile ${wanted}: the CA at ${this.options.directoryUrl} offers no profiles`
-          : `--acme-profile ${wanted}: the CA at ${this.options.directoryUrl} offers only ${offered.join(', ')}`,
+          ? `--acme-profile ${wanted}: the CA at ${this.directoryUrl} offers no profiles`
+          : `--acme-profile ${wanted}: the CA at ${this.directoryUrl} offers only ${offered.join(', ')}`,
       );
     }
   }
 
   async renewalInfoUrl(): Promise<string | undefined> {
     await this.ensureAccount();
-    if (this.client === undefined) return undefined;
-    const url = (await this.directory(this.client))['renewalInfo'];
-    return typeof url === 'string' ? url : undefined;
+    return (await this.options.client.directory()).renewalInfo;
+  }
+
+  renewalInfo(certId: string): Promise<RenewalInfo> {
+    return fetchRenewalInfo(this.options.client, certId, this.options.clock.now());
   }
 
   async issue(names: readonly string[], options: { replaces?: string | undefined } = {}): Promise<IssuedCertificate> {
     try {
-      return await withProblemCapture(() => this.issueInContext(names, options.replaces));
+      return await this.order(names, options.replaces);
     } catch (err) {
       // The renewal itself is still needed, just not as a replacement.
       const refused = err instanceof IssueError && err.step === 'creating the order' ? err.report?.problem.type : undefined;
       if (options.replaces !== undefined && refused !== undefined && REPLACES_REFUSED.has(refused)) {
         this.options.logger.warn({ domain: names[0], replaces: options.replaces, problemType: refused }, 'the CA refused the order naming the certificate it replaces; ordering without "replaces"');
-        return withProblemCapture(() => this.issueInContext(names, undefined));
+        return this.order(names, undefined);
       }
       throw err;
     }
   }
 
-  private async issueInContext(names: readonly string[], replaces: string | undefined): Promise<IssuedCertificate> {
-    await this.ensureAccount();
-    const client = this.client;
-    if (client === undefined) throw new IssueError(names, 'account registration', 'no ACME account');
+  private async order(names: readonly string[], replaces: string | undefined): Promise<IssuedCertificate> {
+    const { client, clock } = this.options;
+    await step(names, 'account registration', () => this.ensureAccount());
     const log = this.options.logger.child({ domain: names[0], names });
-    const started = Date.now();
+    const started = clock.now();
 
     const keyPromise = generateCertificateKey(this.options.keyType);
     // Unhandled until awaited below; attach a no-op so an early order failure cannot orphan it.
     keyPromise.catch(() => undefined);
 
-    // acme-client sends the order payload as given; its typings just do not know `profile`/`replaces`.
-    const payload = {
-      identifiers: names.map((value) => ({ type: 'dns', value })),
-      ...(this.options.profile === undefined ? {} : { profile: this.options.profile }),
-      ...(replaces === undefined ? {} : { replaces }),
-    } as Parameters<acme.Client["createOrder"]>[0];
-    const order = await step(names, 'creating the order', () => this.call('newOrder', () => client.createOrder(payload)));
-    const authorizations = await step(names, 'fetching authorizations', () => this.call('authz', () => client.getAuthorizations(order)));
-    await Promise.all(authorizations.map((authz) => this.validate(client, names, authz)));
+    const order = await step(names, 'creating the order', () => client.newOrder(names, { replaces, profile: this.options.profile }));
+    const authorizations = await step(names, 'fetching authorizations', () => Promise.all(order.authorizations.map((url) => client.authorization(url))));
+    await Promise.all(authorizations.map((authz) => this.validate(names, authz)));
 
-    // PKCS#8: what acme-client's CSR builder reads; the bundle gets the original's encoding (key-pem.ts).
-    const keyPem = (await keyPromise).export({ type: 'pkcs8', format: 'pem' }).toString();
-    // A CN holds at most 64 characters; longer names go in the SAN only (the CN is optional).
-    const first = names[0] ?? '';
-    const [, csr] = await step(names, 'building the CSR', () =>
-      acme.crypto.createCsr({ altNames: [...names], ...(first.length <= 64 ? { commonName: first } : {}) }, keyPem),
-    );
-    const finalized = await step(names, 'finalizing the order', () => this.call('finalize', () => client.finalizeOrder(order, csr)));
-    const chainPem = await step(names, 'downloading the certificate', async () => {
-      const valid = finalized.status === 'valid' ? finalized : await this.call('order', () => client.waitForValidStatus(finalized));
-      return this.call('cert', () => client.getCertificate(valid));
-    });
-    log.info({ durationMs: Date.now() - started }, 'certificate issued');
-    return { keyPem: encodePrivateKey(await keyPromise), chainPem };
+    const key = await step(names, 'generating the key', () => keyPromise);
+    // createCsr leaves a name longer than a CN may be (64 characters) out of the subject, in the SAN only.
+    const csr = await step(names, 'building the CSR', () => createCsr(names, key));
+    const valid = await step(names, 'finalizing the order', () => client.finalize(order, csr));
+    const chainPem = await step(names, 'downloading the certificate', () => client.certificate(valid, { preferredChain: this.options.preferredChain }));
+    log.info({ durationMs: clock.now() - started }, 'certificate issued');
+    return { keyPem: encodePrivateKey(key), chainPem };
   }
 
-  private async validate(client: acme.Client, names: readonly string[], authz: acme.Authorization): Promise<void> {
+  private async validate(names: readonly string[], authz: AcmeAuthorization): Promise<void> {
     // A CA may hand back an authorization that is already valid (reuse); nothing to prove then.
     if (authz.status === 'valid') return;
+    const { client, responder } = this.options;
     const identifier = authz.identifier.value;
     const challenge = authz.challenges.find((c) => c.type === 'http-01');
-    if (challenge === undefined) {
-      throw new IssueError(names, `validating ${identifier}`, 'the CA offered no http-01 challenge');
+    const token = challenge?.token;
+    if (challenge === undefined || token === undefined) {
+      const offered = authz.challenges.map((c) => c.type);
+      throw new IssueError(names, `validating ${identifier}`, `the CA offered no http-01 challenge (offered: ${offered.length === 0 ? 'none' : offered.join(', ')})`);
     }
-    const keyAuthorization = await client.getChallengeKeyAuthorization(challenge);
-    const { responder } = this.options;
-    responder.add(challenge.token, keyAuthorization);
+    // Served before the CA is told to look, and for as long as it may look.
+    responder.add(token, client.keyAuthorization(token));
     try {
-      await step(names, `validating ${identifier}`, () =>
-        this.call('challenge', async () => {
-          await client.completeChallenge(challenge);
-          // Waiting on the challenge (not the authorization) makes a failure carry the challenge's
-          // problem detail instead of the whole authorization as text.
-          await client.waitForValidStatus(challenge);
-        }),
-      );
+      await step(names, `validating ${identifier}`, async () => {
+        await client.answerChallenge(challenge.url);
+        // An invalid authorization throws its challenge's problem (e.g. unauthorized, connection).
+        await client.waitForAuthorization(authz.url);
+      });
     } finally {
-      responder.remove(challenge.token);
+      responder.remove(token);
     }
   }
 }
@@ -271,20 +220,20 @@ function generateCertificateKey(type: KeyType): Promise<KeyObject> {
   return pair.then((keys) => keys.privateKey);
 }
 
+/**
+ * Runs one step of an order; a failure becomes an IssueError naming the step, with the CA's problem
+ * (type, detail, Retry-After) when it answered with one, and the kind of failure when it did not answer.
+ */
 async function step<T>(names: readonly string[], what: string, run: () => Promise<T>): Promise<T> {
   try {
     return await run();
   } catch (err) {
     if (err instanceof IssueError) throw err;
-    throw new IssueError(names, what, errorText(err), lastProblem(), err instanceof AcmeTransportError ? err.failure : undefined);
+    const report = err instanceof AcmeProblemError ? { problem: err.toProblem(), retryAfterMs: err.retryAfterMs } : undefined;
+    throw new IssueError(names, what, err, report, err instanceof AcmeTransportError ? err.failure : undefined);
   }
 }
 
-/** acme-client throws plain Errors whose message is the problem detail; axios errors carry a code. */
 function errorText(err: unknown): string {
-  if (err instanceof Error) {
-    const code = (err as { code?: unknown }).code;
-    return typeof code === 'string' && !err.message.includes(code) ? `${err.message} (${code})` : err.message;
-  }
-  return String(err);
+  return err instanceof Error ? err.message : String(err);
 }

@@ -42,7 +42,7 @@ const PLAN_OPTIONS = new Set(['acme', 'marathon', 'group', 'allowMultipleCerts',
  * preflight, the signal to the LBs); the same rule as PLAN_OPTIONS.
  */
 const RENEW_OPTIONS = new Set([
-  'acme', 'email', 'lb', 'marathonCaFile', 'listen', 'preflight', 'preflightPort', 'acmeCaFile', 'acmeTimeout', 'keyType', 'eabKid', 'eabHmacKey', 'acmeProfile', 'logLevel', 'logFormat',
+  'acme', 'email', 'lb', 'marathonCaFile', 'listen', 'preflight', 'preflightPort', 'acmeCaFile', 'acmeTimeout', 'keyType', 'eabKid', 'eabHmacKey', 'acmeProfile', 'preferredChain', 'logLevel', 'logFormat',
 ]);
 
 const COMMANDS_HELP = `
@@ -221,6 +221,7 @@ export function toConfig(values: ReadonlyMap<string, unknown>, storageDir: strin
       keyType: values.get('keyType') as KeyType,
       eab: eabKid !== undefined && eabHmacKey !== undefined ? { kid: eabKid, hmacKey: eabHmacKey } : undefined,
       acmeProfile: values.get('acmeProfile') as string | undefined,
+      preferredChain: values.get('preferredChain') as string | undefined,
       deliveryCheckPort: values.get('deliveryCheckPort') as number,
       deliveryCheckIntervalMs: values.get('deliveryCheckInterval') as number,
       notifyUrls: (values.get('notifyUrl') as string[] | undefined) ?? [],

@@ -29,6 +29,7 @@ export function describeConfig(config: Config): Record<string, unknown> {
     eabKid: config.eab?.kid ?? null,
     eabHmacKey: config.eab === undefined ? null : '***',
     acmeProfile: config.acmeProfile ?? null,
+    preferredChain: config.preferredChain ?? null,
     deliveryCheckPort: config.deliveryCheckPort,
     deliveryCheckIntervalSeconds: config.deliveryCheckIntervalMs / 1000,
     notifyUrls: config.notifyUrls.map(webhookDisplay),

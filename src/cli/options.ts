@@ -256,6 +256,13 @@ export const OPTIONS: readonly OptionSpec[] = [
     parse: parseNonEmpty,
   },
   {
+    flags: '--preferred-chain <issuer CN>',
+    key: 'preferredChain',
+    description:
+      "When the CA offers alternate certificate chains, store the one whose topmost certificate was issued by this Common Name (as certbot's option of the same name); the CA's default chain when none matches",
+    parse: parseNonEmpty,
+  },
+  {
     flags: '--notify-url <url[,url...]>',
     key: 'notifyUrl',
     description:

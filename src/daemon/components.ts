@@ -5,9 +5,10 @@
  */
 import type { Dispatcher } from 'undici';
 import { loadOrCreateAccountKey, type AccountLookup } from '../acme/account-key.js';
-import type { AcmeRequestObserver } from '../acme/acme-http.js';
 import type { ChallengeResponder } from '../acme/challenges.js';
 import { AcmeCertificateAuthority } from '../acme/issuer.js';
+import { createAcmeClient } from '../acme/protocol/create-client.js';
+import type { AcmeRequestObserver } from '../acme/protocol/endpoints.js';
 import type { CertStore } from '../certs/store.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
@@ -37,25 +38,31 @@ export async function openStorage(store: CertStore, clock: Clock, logger: Logger
   return { accountKeyPem: key.pem, state, stateFile };
 }
 
+export interface CaDeps {
+  /** The agent for everything sent to the CA (acme-agent.ts); the caller destroys it. */
+  dispatcher: Dispatcher;
+  clock: Clock;
+  /** Told the duration of every request to the CA, ARI included (metrics). */
+  onRequest?: AcmeRequestObserver | undefined;
+}
+
 export function createCertificateAuthority(
   config: Config,
   accountKeyPem: string,
   responder: ChallengeResponder,
   logger: Logger,
-  onRequest?: AcmeRequestObserver,
+  deps: CaDeps,
 ): AcmeCertificateAuthority {
   return new AcmeCertificateAuthority({
-    directoryUrl: config.acmeDirectoryUrl,
-    accountKeyPem,
+    client: createAcmeClient(config, accountKeyPem, { ...deps, logger }),
     email: config.email,
     responder,
     logger,
-    caFile: config.acmeCaFile,
-    requestTimeoutMs: config.acmeTimeoutMs,
+    clock: deps.clock,
     keyType: config.keyType,
     eab: config.eab,
     profile: config.acmeProfile,
-    onRequest,
+    preferredChain: config.preferredChain,
   });
 }
 
@@ -66,8 +73,6 @@ export interface ManagerParts {
   logger: Logger;
   random: () => number;
   opened: OpenedStorage;
-  /** The ACME agent (ari-agent.ts), for ARI. */
-  dispatcher: Dispatcher;
   /** The agent for marathon-lb's HTTP API (trust-store.ts), for the preflight's wait on its reloads. */
   lbDispatcher?: Dispatcher | undefined;
   /** Where the HTTP server answers from: the preflight publishes its probes there. */
@@ -75,7 +80,7 @@ export interface ManagerParts {
   lookup?: ((hostname: string) => Promise<string[]>) | undefined;
 }
 
-type Hooks = Pick<CertificateManagerOptions, 'onAttempt' | 'onAriRequest' | 'onWritten'>;
+type Hooks = Pick<CertificateManagerOptions, 'onAttempt' | 'onWritten'>;
 
 export function createCertificateManager(config: Config, parts: ManagerParts, hooks: Hooks = {}): CertificateManager {
   return new CertificateManager({
@@ -86,8 +91,6 @@ export function createCertificateManager(config: Config, parts: ManagerParts, ho
     maxConcurrentOrders: config.maxConcurrentOrders,
     state: parts.opened.state,
     stateFile: parts.opened.stateFile,
-    dispatcher: parts.dispatcher,
-    ariTimeoutMs: config.acmeTimeoutMs,
     random: parts.random,
     ...hooks,
     preflight: config.preflight !== 'off'

@@ -24,7 +24,7 @@
  * - `lb`: the configured marathon-lb URLs, credentials masked.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { AcmeEndpoint } from '../acme/acme-http.js';
+import type { AcmeEndpoint } from '../acme/protocol/endpoints.js';
 import type { BudgetUsage } from '../acme/rate-budget.js';
 import type { DeliveryRecord } from '../delivery/types.js';
 import type { StreamState } from '../marathon/events.js';
@@ -62,7 +62,7 @@ export interface StoredCounts {
 
 /**
  * IANA's "ACME Error Types" registry (RFC 8555 §6.7, RFC 9773's alreadyReplaced) and the profiles
- * draft's invalidProfile, without the `urn:ietf:params:acme:error:` prefix (acme-http strips it).
+ * draft's invalidProfile, without the `urn:ietf:params:acme:error:` prefix (protocol/problem.ts strips it).
  */
 const ACME_PROBLEM_TYPES: ReadonlySet<string> = new Set([
   'accountDoesNotExist', 'alreadyReplaced', 'alreadyRevoked', 'badCSR', 'badNonce', 'badPublicKey',

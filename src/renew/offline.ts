@@ -12,7 +12,7 @@
 import type { Server } from 'node:http';
 import type { Agent } from 'undici';
 import { accountLookup } from '../acme/account-lookup.js';
-import { createAriAgent } from '../acme/ari-agent.js';
+import { createAcmeAgent } from '../acme/acme-agent.js';
 import { ChallengeResponder } from '../acme/challenges.js';
 import { CertStore, StorageError } from '../certs/store.js';
 import type { Config } from '../config.js';
@@ -67,12 +67,12 @@ async function renewLocked(
   let opened;
   try {
     opened = await openStorage(store, clock, logger, accountLookup(config, { clock, logger }));
-    held.agent = await createAriAgent({ caFile: config.acmeCaFile, timeoutMs: config.acmeTimeoutMs });
+    held.agent = await createAcmeAgent({ caFile: config.acmeCaFile, timeoutMs: config.acmeTimeoutMs });
   } catch (err) {
     return { code: 1, text: `${message(err)}\n` };
   }
-  const ca = createCertificateAuthority(config, opened.accountKeyPem, responder, logger);
-  const manager = createCertificateManager(config, { store, ca, clock, logger, random: Math.random, opened, dispatcher: held.agent, responder });
+  const ca = createCertificateAuthority(config, opened.accountKeyPem, responder, logger, { dispatcher: held.agent, clock });
+  const manager = createCertificateManager(config, { store, ca, clock, logger, random: Math.random, opened, responder });
   await manager.refresh();
   const missing = request.names.filter((name) => !manager.managed.has(name));
   if (missing.length > 0) {

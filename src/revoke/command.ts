@@ -14,7 +14,7 @@ import { join, relative } from 'node:path';
 import type { Agent } from 'undici';
 import { accountLookup } from '../acme/account-lookup.js';
 import { readAccountKey } from '../acme/account-key.js';
-import { createAriAgent } from '../acme/ari-agent.js';
+import { createAcmeAgent } from '../acme/acme-agent.js';
 import { createAcmeClient } from '../acme/protocol/create-client.js';
 import type { AcmeClient } from '../acme/protocol/client.js';
 import { AcmeProblemError } from '../acme/protocol/problem.js';
@@ -64,7 +64,7 @@ async function revokeLocked(request: RevokeRequest, logger: Logger, clock: Clock
   try {
     keyPem = await readAccountKey(store, { lookup: accountLookup(config, { clock, logger }), logger });
     if (keyPem === undefined) return { code: 1, text: `there is no ${join(dir, 'client.key')}: only the account that ordered ${certFile} can revoke it here\n` };
-    agent = await createAriAgent({ caFile: config.acmeCaFile, timeoutMs: config.acmeTimeoutMs });
+    agent = await createAcmeAgent({ caFile: config.acmeCaFile, timeoutMs: config.acmeTimeoutMs });
   } catch (err) {
     await agent?.destroy().catch(() => undefined);
     return { code: 1, text: `${message(err)}\n` };

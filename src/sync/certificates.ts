@@ -1,5 +1,4 @@
 import { IssueError, type CertificateAuthority } from '../acme/issuer.js';
-import type { Dispatcher } from 'undici';
 import { formatBundle, parseBundle } from '../certs/bundle.js';
 import { summarizeBundle } from '../certs/summary.js';
 import {
@@ -36,10 +35,6 @@ export interface CertificateManagerOptions {
   /** Remembered across restarts: failures and when to try again. */
   state: DaemonState;
   stateFile: StateFile;
-  /** For ARI requests. */
-  dispatcher?: Dispatcher | undefined;
-  /** Bounds each ARI request (the daemon passes --acme-timeout); default 30 s, that option's default. */
-  ariTimeoutMs?: number | undefined;
   /** Draws renewal times inside ARI windows. */
   random?: (() => number) | undefined;
   /** Reachability check before each order, and the settle before new names; undefined turns both off (--preflight off). */
@@ -47,8 +42,6 @@ export interface CertificateManagerOptions {
   budgetLimits?: BudgetLimits | undefined;
   /** Told the outcome of every order attempt, sent or refused before sending (metrics). */
   onAttempt?: ((attempt: OrderAttempt) => void) | undefined;
-  /** Told how long each ARI request took, in seconds (metrics). */
-  onAriRequest?: ((seconds: number) => void) | undefined;
   /**
    * Told as soon as each certificate file is written, so the load balancers can be signalled for it
    * at once instead of after the whole batch (the first of 50 new names must not wait for the last).
@@ -134,10 +127,8 @@ export class CertificateManager {
       state: options.state,
       clock: options.clock,
       logger: options.logger,
-      dispatcher: options.dispatcher,
-      ariTimeoutMs: options.ariTimeoutMs,
+      renewalInfo: options.ca.renewalInfo?.bind(options.ca),
       random: options.random ?? Math.random,
-      onAriRequest: options.onAriRequest,
     });
   }
 
@@ -479,7 +470,7 @@ export class CertificateManager {
       const record = this.preflightStep.remember(notBefore === undefined ? recorded : { ...recorded, nextAttemptAt: notBefore }, err, checked, name);
       this.options.state.certificates.set(name, { ...this.options.state.certificates.get(name), failure: record });
       await this.persistState();
-      // A CA that never answered leaves no problem type, or one from an earlier answer in the order.
+      // A CA that never answered leaves no problem type: the metrics name the failure instead.
       const transport = err instanceof IssueError ? err.transport : undefined;
       this.options.onAttempt?.({ kind: reason === 'renewal' ? 'renew' : 'issue', ok: false, problemType: transport ?? problem.type });
       const daysLeft = notAfter === undefined ? undefined : Math.floor((notAfter - clock.now()) / DAY);

@@ -2,8 +2,7 @@
  * When each stored certificate is to be renewed: decided once per certificate and kept in state.json,
  * from the CA's ARI window (RFC 9773) when it offers one, else from the lifetime rule.
  */
-import { Agent, type Dispatcher } from 'undici';
-import { AriError, fetchRenewalInfo, type RenewalWindow } from '../acme/ari.js';
+import { AriError, type RenewalInfo, type RenewalWindow } from '../acme/ari.js';
 import type { CertSummary } from '../certs/plan.js';
 import { decideRenewalTime, isEmergency, nextAriPoll } from '../certs/renewal-schedule.js';
 import type { Logger } from '../log.js';
@@ -16,25 +15,17 @@ export interface RenewalSchedulerOptions {
   state: DaemonState;
   clock: Clock;
   logger: Logger;
-  /** For ARI requests; a private Agent when not given. */
-  dispatcher?: Dispatcher | undefined;
-  /** Bounds each ARI request (the daemon passes --acme-timeout); default 30 s, that option's default. */
-  ariTimeoutMs?: number | undefined;
+  /**
+   * The CA's renewal window for a certificate ID (RFC 9773), rejecting with AriError; undefined when
+   * the CA in use cannot be asked (a stand-in in tests).
+   */
+  renewalInfo?: ((certId: string) => Promise<RenewalInfo>) | undefined;
   /** Draws renewal times inside ARI windows. */
   random: () => number;
-  /** Told how long each ARI request took, in seconds (metrics). */
-  onAriRequest?: ((seconds: number) => void) | undefined;
 }
 
 export class RenewalScheduler {
-  private ownDispatcher: Dispatcher | undefined;
-
   constructor(private readonly options: RenewalSchedulerOptions) {}
-
-  private get dispatcher(): Dispatcher {
-    this.ownDispatcher ??= this.options.dispatcher ?? new Agent();
-    return this.ownDispatcher;
-  }
 
   /**
    * The renewal time of one certificate: kept from before when it is for the same certificate and the
@@ -51,14 +42,10 @@ export class RenewalScheduler {
       const d = decideRenewalTime({ notBefore: cert.notBefore, notAfter: cert.notAfter, now, ari: window === undefined ? undefined : { window }, random: this.options.random });
       return { serial, renewAt: d.renewAt, source: d.source, reason: d.reason, window };
     };
-    if (ariUrl !== undefined && cert.ariCertId !== undefined && (current?.ariNextPollAt ?? 0) <= now) {
+    const { renewalInfo } = this.options;
+    if (ariUrl !== undefined && renewalInfo !== undefined && cert.ariCertId !== undefined && (current?.ariNextPollAt ?? 0) <= now) {
       try {
-        const info = await fetchRenewalInfo(ariUrl, cert.ariCertId, {
-          dispatcher: this.dispatcher,
-          timeoutMs: this.options.ariTimeoutMs ?? 30_000,
-          now,
-          onDuration: this.options.onAriRequest,
-        });
+        const info = await renewalInfo(cert.ariCertId);
         const sameWindow = current?.window?.start === info.window.start && current.window.end === info.window.end;
         const next = sameWindow && current !== undefined ? current : decide(info.window);
         if (!sameWindow) {

@@ -11,7 +11,7 @@ import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { request, type Agent } from 'undici';
-import { createAriAgent } from '../../src/acme/ari-agent.js';
+import { createAcmeAgent } from '../../src/acme/acme-agent.js';
 import { pemCertificates, topIssuerCommonName } from '../../src/acme/protocol/chain.js';
 import { AcmeClient } from '../../src/acme/protocol/client.js';
 import { createCsr } from '../../src/acme/protocol/csr.js';
@@ -49,7 +49,7 @@ describe('AcmeClient against pebble', () => {
     // One alternate root: pebble then links a second chain to every certificate.
     pebble = await startPebble({ httpPort, env: { PEBBLE_ALTERNATE_ROOTS: '1' } });
     proxy = await AcmeProxy.start({ upstream: pebble.directoryUrl, caPem: await readFile(pebble.caFile, 'utf8') });
-    agent = await createAriAgent({ caFile: pebble.caFile, timeoutMs: 10_000 });
+    agent = await createAcmeAgent({ caFile: pebble.caFile, timeoutMs: 10_000 });
     challengeServer = createServer((req, res) => {
       const token = /^\/\.well-known\/acme-challenge\/([\w-]+)$/.exec(req.url ?? '')?.[1];
       const keyAuthorization = token === undefined ? undefined : tokens.get(token);

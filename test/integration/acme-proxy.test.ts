@@ -4,23 +4,20 @@
  * transparent for real issuance and to answer exactly what the test configured.
  */
 import assert from 'node:assert/strict';
-import { X509Certificate } from 'node:crypto';
+import { generateKeyPairSync, X509Certificate } from 'node:crypto';
 import { createServer } from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
 import { after, before, describe, it } from 'node:test';
-import acme from 'acme-client';
 import { Agent, request } from 'undici';
+import { createAcmeAgent } from '../../src/acme/acme-agent.js';
+import type { AcmeClient } from '../../src/acme/protocol/client.js';
+import { createAcmeClient } from '../../src/acme/protocol/create-client.js';
+import { AcmeProblemError } from '../../src/acme/protocol/problem.js';
+import { silentLogger } from '../../src/log.js';
+import { systemClock } from '../../src/util/clock.js';
+import { orderCertificate } from '../support/acme-order.js';
 import { AcmeProxy } from '../support/acme-proxy.js';
 import { pebbleTls, startPebble, type Pebble } from '../support/pebble.js';
 import { freePort } from '../support/ports.js';
-
-type AcmeClient = InstanceType<typeof acme.Client>;
-/**
- * acme-client 5.4.0 types newOrder payloads without the `profile` (draft-ietf-acme-profiles) and
- * `replaces` (RFC 9773) fields, although it sends whatever the object holds. An intersection stays
- * assignable to its parameter type without a cast.
- */
-type OrderRequest = Parameters<AcmeClient['createOrder']>[0] & { profile?: string; replaces?: string };
 
 interface Reply {
   status: number;
@@ -35,8 +32,7 @@ describe('ACME proxy in front of pebble', () => {
   let proxy: AcmeProxy;
   let client: AcmeClient;
   let raw: Agent;
-  let httpsAgent: HttpsAgent;
-  let previousAgent: unknown;
+  let acmeAgent: Agent;
   const tokens = new Map<string, string>();
   const challengeServer = createServer((req, res) => {
     const token = /^\/\.well-known\/acme-challenge\/([\w-]+)$/.exec(req.url ?? '')?.[1];
@@ -72,22 +68,9 @@ describe('ACME proxy in front of pebble', () => {
     });
   }
 
-  /** The steps auto() would take, spelled out so each one passes through the proxy visibly. */
+  /** A whole order, each step through the proxy. */
   async function issue(names: string[], extra: { profile?: string; replaces?: string } = {}): Promise<X509Certificate> {
-    const orderRequest: OrderRequest = { identifiers: names.map((value) => ({ type: 'dns', value })), ...extra };
-    const order = await client.createOrder(orderRequest);
-    for (const authz of await client.getAuthorizations(order)) {
-      // Pebble may still hand back an authorization it already validated (reuse); nothing to prove then.
-      if (authz.status === 'valid') continue;
-      const challenge = authz.challenges.find((c) => c.type === 'http-01');
-      assert.ok(challenge, 'pebble offers http-01');
-      tokens.set(challenge.token, await client.getChallengeKeyAuthorization(challenge));
-      await client.completeChallenge(challenge);
-      await client.waitForValidStatus(challenge);
-    }
-    const [, csr] = await acme.crypto.createCsr({ altNames: names }, await acme.crypto.createPrivateEcdsaKey());
-    const finalized = await client.finalizeOrder(order, csr);
-    return new X509Certificate(await client.getCertificate(finalized));
+    return new X509Certificate(await orderCertificate(client, names, tokens, extra));
   }
 
   before(async () => {
@@ -97,18 +80,15 @@ describe('ACME proxy in front of pebble', () => {
     const { caPem } = await pebbleTls();
     raw = new Agent({ connect: { ca: caPem } });
     proxy = await AcmeProxy.start({ upstream: new URL(pebble.directoryUrl).origin, caPem, profiles: PROFILES });
-    // acme-client talks through its own axios instance; trust the shared test CA there for this file.
-    previousAgent = acme.axios.defaults.httpsAgent;
-    httpsAgent = new HttpsAgent({ ca: caPem });
-    acme.axios.defaults.httpsAgent = httpsAgent;
-    client = new acme.Client({ directoryUrl: proxy.directoryUrl, accountKey: await acme.crypto.createPrivateEcdsaKey(), backoffMin: 100 });
-    await client.createAccount({ termsOfServiceAgreed: true });
+    // The proxy serves the shared test CA's certificate, as pebble does.
+    acmeAgent = await createAcmeAgent({ caFile: pebble.caFile, timeoutMs: 10_000 });
+    const accountKey = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+    client = createAcmeClient({ acmeDirectoryUrl: proxy.directoryUrl, acmeTimeoutMs: 10_000 }, accountKey, { dispatcher: acmeAgent, clock: systemClock, logger: silentLogger() });
+    await client.account({ termsOfServiceAgreed: true });
   });
 
   after(async () => {
-    // axios' defaults are typed `any`; put back exactly what was there.
-    acme.axios.defaults.httpsAgent = previousAgent as HttpsAgent | undefined;
-    httpsAgent.destroy();
+    await acmeAgent.close();
     await proxy.stop();
     await raw.close();
     await pebble.stop();
@@ -167,7 +147,7 @@ describe('ACME proxy in front of pebble', () => {
     const second = await issue(['app1.example.test', 'app2.example.test'], { replaces: 'aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE' });
     assert.match(second.subjectAltName ?? '', /DNS:app2\.example\.test/);
 
-    // Pebble rejects 5 % of nonces by default; acme-client's retries show up as extra 400s.
+    // Pebble rejects 5 % of nonces by default; the client's badNonce retries show up as extra 400s.
     const created = proxy.orders.filter((o) => o.status === 201);
     assert.deepEqual(created, [
       { identifiers: ['app1.example.test'], profile: 'shortlived', status: 201 },
@@ -181,9 +161,8 @@ describe('ACME proxy in front of pebble', () => {
 
   it('answers a profile it does not advertise with invalidProfile, nonce and index link', async () => {
     const before = proxy.orders.length;
-    const orderRequest: OrderRequest = { identifiers: [{ type: 'dns', value: 'app3.example.test' }], profile: 'tlsclient' };
-    // acme-client keeps only the problem's detail in its Error; the raw request below checks the rest.
-    await assert.rejects(client.createOrder(orderRequest), /profile "tlsclient" is not offered/);
+    // The raw request below checks the rest of the answer.
+    await assert.rejects(client.newOrder(['app3.example.test'], { profile: 'tlsclient' }), /profile "tlsclient" is not offered/);
     assert.deepEqual(proxy.orders.slice(before), [{ identifiers: ['app3.example.test'], profile: 'tlsclient', status: 400 }]);
 
     const newOrder = proxy.directoryUrl.replace('/dir', '/order-plz');
@@ -199,7 +178,7 @@ describe('ACME proxy in front of pebble', () => {
     assert.equal(reply.headers.link, `<${proxy.directoryUrl}>;rel="index"`);
 
     // The client's next request still works: the nonce it spent never reached pebble.
-    const order = await client.createOrder({ identifiers: [{ type: 'dns', value: 'app3.example.test' }] });
+    const order = await client.newOrder(['app3.example.test']);
     assert.equal(order.status, 'pending');
   });
 
@@ -217,17 +196,15 @@ describe('ACME proxy in front of pebble', () => {
       assert.equal((JSON.parse(reply.text) as { type: string }).type, 'urn:ietf:params:acme:error:alreadyReplaced');
       assert.ok(typeof reply.headers['replay-nonce'] === 'string');
 
-      const orderRequest: OrderRequest = { identifiers: [{ type: 'dns', value: 'app4.example.test' }], replaces: 'x.y' };
-      await assert.rejects(client.createOrder(orderRequest), /already been replaced/);
+      await assert.rejects(client.newOrder(['app4.example.test'], { replaces: 'x.y' }), /already been replaced/);
       assert.deepEqual(proxy.orders.at(-1), { identifiers: ['app4.example.test'], replaces: 'x.y', status: 409 });
       // Orders without replaces are unaffected.
-      await client.createOrder({ identifiers: [{ type: 'dns', value: 'app4.example.test' }] });
+      await client.newOrder(['app4.example.test']);
     } finally {
       proxy.rejectReplaces(false);
     }
     assert.ok((proxy.requests.get('/order-plz') ?? 0) >= forwardedBefore + 3);
-    const again: OrderRequest = { identifiers: [{ type: 'dns', value: 'app4.example.test' }], replaces: 'x.y' };
-    const retried = await client.createOrder(again);
+    const retried = await client.newOrder(['app4.example.test'], { replaces: 'x.y' });
     assert.equal(retried.status, 'pending');
   });
 
@@ -279,18 +256,19 @@ describe('ACME proxy in front of pebble', () => {
     }
     assert.equal((await send(`${directory.renewalInfo}/fault.AQ`)).status, 200);
 
-    // acme-client retries 429/5xx itself after Retry-After (up to 5 times, same JWS): the daemon
-    // sees success, the proxy sees both answers.
+    // Our client hands a 503 back with its Retry-After instead of retrying (the daemon's backoff
+    // decides); asked again, as the daemon would after the wait, it gets the order.
     const before = proxy.orders.length;
     proxy.failNext('/order-plz', 1, 503, undefined, 1);
-    const order = await client.createOrder({ identifiers: [{ type: 'dns', value: 'app5.example.test' }] });
+    await assert.rejects(client.newOrder(['app5.example.test']), (err: unknown) => err instanceof AcmeProblemError && err.status === 503 && err.retryAfterMs === 1_000);
+    const order = await client.newOrder(['app5.example.test']);
     assert.equal(order.status, 'pending');
     const seen = proxy.orders.slice(before).map((o) => o.status);
     assert.equal(seen[0], 503);
     assert.equal(seen.at(-1), 201);
   });
 
-  // Last in this file: 'refuse' also drops the connections of the shared acme-client above.
+  // Last in this file: 'refuse' also drops the connections of the shared ACME client above.
   it("resets every connection while 'refuse', answers nothing while 'stall', and serves on the same port when 'up'", async () => {
     const { caPem } = await pebbleTls();
     const kept = new Agent({ connect: { ca: caPem } });
@@ -335,7 +313,7 @@ describe('ACME proxy in front of pebble', () => {
       await kept.close();
     }
     assert.equal((await send(proxy.directoryUrl)).status, 200);
-    const order = await client.createOrder({ identifiers: [{ type: 'dns', value: 'after-outage.example.test' }] });
+    const order = await client.newOrder(['after-outage.example.test']);
     assert.equal(order.status, 'pending', 'the ACME client carries on after the outage');
   });
 });

@@ -1,19 +1,23 @@
 /** CA options against pebble: external account binding, certificate key types, profiles, nonce reuse. */
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
-import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
+import { createPrivateKey, generateKeyPairSync, X509Certificate } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { request } from 'undici';
+import { createAcmeAgent } from '../../src/acme/acme-agent.js';
 import { ChallengeResponder } from '../../src/acme/challenges.js';
 import { AcmeCertificateAuthority } from '../../src/acme/issuer.js';
+import { pemCertificates, topIssuerCommonName } from '../../src/acme/protocol/chain.js';
+import { createAcmeClient } from '../../src/acme/protocol/create-client.js';
 import { splitPem } from '../../src/certs/pem.js';
 import type { Config } from '../../src/config.js';
 import { Daemon } from '../../src/daemon.js';
 import { closeServer, createHttpServer, listen } from '../../src/http/server.js';
 import { silentLogger } from '../../src/log.js';
+import { systemClock } from '../../src/util/clock.js';
 import { AcmeProxy } from '../support/acme-proxy.js';
 import { eventually } from '../support/eventually.js';
 import { hostApp } from '../support/apps.js';
@@ -22,18 +26,19 @@ import { testConfig } from '../support/config.js';
 import { haproxyCheck } from '../support/haproxy.js';
 import { startLbReceiver } from '../support/lb-receiver.js';
 import { MarathonEmulator } from '../support/marathon-emulator.js';
-import { pebbleTls, startPebble, type PebbleOptions } from '../support/pebble.js';
+import { pebbleTls, startPebble, type Pebble, type PebbleOptions } from '../support/pebble.js';
 import { freePort } from '../support/ports.js';
 
 const EAB_KID = 'kid-1';
 const EAB_KEY = 'zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W';
 
-/** pebble + emulator (one external app) + LB + a daemon with `overrides`; everything stopped after the test. */
-async function run(t: TestContext, pebbleOptions: Omit<PebbleOptions, 'httpPort'>, overrides: Partial<Config>) {
+/** pebble + emulator (one external app) + LB + a daemon with `settings` (or what they are, given pebble); everything stopped after the test. */
+async function run(t: TestContext, pebbleOptions: Omit<PebbleOptions, 'httpPort'>, settings: Partial<Config> | ((pebble: Pebble) => Promise<Partial<Config>>)) {
   const defer = cleanupStack(t);
   const httpPort = await freePort();
   const pebble = await startPebble({ httpPort, ...pebbleOptions });
   defer(() => pebble.stop());
+  const overrides = typeof settings === 'function' ? await settings(pebble) : settings;
   const marathon = await MarathonEmulator.start({ heartbeatMs: 0 });
   defer(() => marathon.stop());
   marathon.addApp(hostApp('/app', { HAPROXY_GROUP: 'external', MARATHON_ACME_0_DOMAIN: 'options.example.test' }));
@@ -92,6 +97,30 @@ describe('CA options', () => {
     });
   }
 
+  it('stores the chain that leads to the --preferred-chain root, of the alternates the CA offers', async (t) => {
+    let roots: string[] = [];
+    // Pebble signs every certificate under two roots (random names) and links the second chain as an alternate.
+    const { files, storage } = await run(t, { env: { PEBBLE_ALTERNATE_ROOTS: '1' } }, async (pebble) => {
+      const agent = await createAcmeAgent({ caFile: pebble.caFile, timeoutMs: 10_000 });
+      try {
+        roots = await Promise.all([0, 1].map(async (index) => {
+          const pem = await (await request(`${pebble.managementUrl}/roots/${index}`, { dispatcher: agent })).body.text();
+          return new X509Certificate(pem).subject.split('\n').find((rdn) => rdn.startsWith('CN='))?.slice('CN='.length) ?? '';
+        }));
+      } finally {
+        await agent.close();
+      }
+      return { preferredChain: roots[1] };
+    });
+    assert.ok(roots[0] !== roots[1] && roots[1] !== '', JSON.stringify(roots));
+    await eventually('a certificate', async () => (await files()).length === 1);
+    const bundle = await readFile(join(storage, 'certs', 'options.example.test.pem'), 'utf8');
+    assert.equal(topIssuerCommonName(bundle), roots[1], `the chain to the preferred root, not the default ${roots[0] ?? ''}`);
+    assert.equal(pemCertificates(bundle).length, 2, 'leaf and intermediate, as in the default chain');
+    const check = await haproxyCheck(storage);
+    assert.ok(check.ok, check.output);
+  });
+
   it('stops with a clear error when the CA does not offer the requested profile', async (t) => {
     const { daemon, files } = await run(t, {}, { acmeProfile: 'tlsserver' });
     const error = await daemon.fatal;
@@ -111,16 +140,17 @@ describe('CA options', () => {
     const server = createHttpServer({ responder, health: () => ({ healthy: true, problems: [], details: {} }), logger: silentLogger() });
     await listen(server, '127.0.0.1', httpPort);
     defer(() => closeServer(server));
-    const accountKeyPem = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+    const accountKeyPem = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' });
+    const agent = await createAcmeAgent({ caFile: pebble.caFile, timeoutMs: 10_000 });
+    defer(() => agent.close());
+    const logger = silentLogger();
     const ca = new AcmeCertificateAuthority({
-      directoryUrl: proxy.directoryUrl,
+      client: createAcmeClient({ acmeDirectoryUrl: proxy.directoryUrl, acmeTimeoutMs: 10_000 }, accountKeyPem, { dispatcher: agent, clock: systemClock, logger }),
       keyType: 'ecdsa-p256',
-      accountKeyPem,
       email: undefined,
       responder,
-      logger: silentLogger(),
-      caFile: pebble.caFile,
-      requestTimeoutMs: 10_000,
+      logger,
+      clock: systemClock,
     });
     await ca.ensureAccount();
     const registration = new Map(proxy.requestsByMethod);

@@ -4,7 +4,7 @@
  * and the pebble runner. If one of these drifts from the real peer, the daemon tests prove nothing.
  */
 import assert from 'node:assert/strict';
-import { X509Certificate } from 'node:crypto';
+import { generateKeyPairSync, X509Certificate } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { Resolver } from 'node:dns/promises';
 import { readFile } from 'node:fs/promises';
@@ -13,7 +13,11 @@ import { Agent as HttpsAgent, get as httpsGet } from 'node:https';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
-import acme from 'acme-client';
+import { createAcmeAgent } from '../../src/acme/acme-agent.js';
+import { createAcmeClient } from '../../src/acme/protocol/create-client.js';
+import { silentLogger } from '../../src/log.js';
+import { systemClock } from '../../src/util/clock.js';
+import { orderCertificate } from '../support/acme-order.js';
 import { bridgeApp, hostApp, legacyBridgeApp } from '../support/apps.js';
 import { startDnsStub } from '../support/dns-stub.js';
 import { startLbReceiver } from '../support/lb-receiver.js';
@@ -616,28 +620,12 @@ describe('pebble', () => {
   });
 
   it('validates HTTP-01 through the DNS stub and issues with the configured validity', async () => {
-    const ca = await readFile(pebble.caFile, 'utf8');
-    const previousAgent: unknown = acme.axios.defaults.httpsAgent;
-    const agent = new HttpsAgent({ ca });
-    acme.axios.defaults.httpsAgent = agent;
+    const agent = await createAcmeAgent({ caFile: pebble.caFile, timeoutMs: 10_000 });
     try {
-      const client = new acme.Client({ directoryUrl: pebble.directoryUrl, accountKey: await acme.crypto.createPrivateEcdsaKey() });
-      const [, csr] = await acme.crypto.createCsr({ commonName: 'app1.example.test' }, await acme.crypto.createPrivateEcdsaKey());
-      const pem = await client.auto({
-        csr,
-        termsOfServiceAgreed: true,
-        challengePriority: ['http-01'],
-        // acme-client's own pre-check would fetch http://app1.example.test:80 through the system resolver.
-        skipChallengeVerification: true,
-        challengeCreateFn: (_authz, challenge, keyAuthorization) => {
-          tokens.set(challenge.token, keyAuthorization);
-          return Promise.resolve();
-        },
-        challengeRemoveFn: (_authz, challenge) => {
-          tokens.delete(challenge.token);
-          return Promise.resolve();
-        },
-      });
+      const accountKey = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+      const client = createAcmeClient({ acmeDirectoryUrl: pebble.directoryUrl, acmeTimeoutMs: 10_000 }, accountKey, { dispatcher: agent, clock: systemClock, logger: silentLogger() });
+      await client.account({ termsOfServiceAgreed: true });
+      const pem = await orderCertificate(client, ['app1.example.test'], tokens);
       const leaf = new X509Certificate(pem);
       assert.match(leaf.subjectAltName ?? '', /DNS:app1\.example\.test/);
       const validity = (Date.parse(leaf.validTo) - Date.parse(leaf.validFrom)) / 1000;
@@ -646,8 +634,7 @@ describe('pebble', () => {
       assert.ok(challengeRequests.every((r) => r.startsWith(`app1.example.test:${httpPort} /.well-known/acme-challenge/`)), challengeRequests.join('\n'));
       assert.ok(pebble.dns.queries.includes('A app1.example.test'), pebble.dns.queries.join(', '));
     } finally {
-      acme.axios.defaults.httpsAgent = previousAgent as HttpsAgent | undefined;
-      agent.destroy();
+      await agent.close();
     }
   });
 

@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
-import { webcrypto, X509Certificate } from 'node:crypto';
+import { generateKeyPairSync, webcrypto, X509Certificate } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
@@ -20,10 +20,15 @@ import {
   formatAriCertId,
   parseRenewalInfo,
 } from '../../src/acme/ari.js';
+import { createAcmeClient } from '../../src/acme/protocol/create-client.js';
 import { parseBundle } from '../../src/certs/bundle.js';
 import { summarizeBundle } from '../../src/certs/summary.js';
+import { silentLogger } from '../../src/log.js';
+import { systemClock } from '../../src/util/clock.js';
 
-x509.cryptoProvider.set(webcrypto as unknown as Crypto);
+// Node's webcrypto and the DOM's Crypto type describe the same object; the library is typed with the latter.
+const crypto = webcrypto as unknown as Crypto;
+x509.cryptoProvider.set(crypto);
 
 const NOW = Date.UTC(2026, 0, 10, 12, 0, 0);
 const HOUR = 3_600_000;
@@ -31,7 +36,7 @@ const HOUR = 3_600_000;
 let keys: CryptoKeyPair;
 
 before(async () => {
-  keys = await webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify']);
+  keys = await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify']);
 });
 
 /** A self-signed test certificate; `akiHex` adds an AuthorityKeyIdentifier with that keyIdentifier. */
@@ -124,7 +129,7 @@ describe('ariCertId', () => {
   });
 
   it('is what summarizeBundle gives from the fields parseBundle read, without parsing again', async () => {
-    const key = await webcrypto.subtle.exportKey('pkcs8', keys.privateKey);
+    const key = await crypto.subtle.exportKey('pkcs8', keys.privateKey);
     const keyPem = `-----BEGIN PRIVATE KEY-----\n${Buffer.from(key).toString('base64')}\n-----END PRIVATE KEY-----\n`;
     const pem = await makeCert('87654321', '69885b6b87464041e1b37b847ba0ae2cde01c8d4');
     const parsed = parseBundle(keyPem + pem);
@@ -251,9 +256,21 @@ describe('fetchRenewalInfo', () => {
   let handler: Handler = (_req, res) => res.end();
   const seen: { url: string | undefined; method: string | undefined; authorization: string | undefined }[] = [];
   const dispatcher = new Agent();
+  const accountKey = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+
+  /** The ACME client fetchRenewalInfo asks through; the directory is served apart from `handler`. */
+  function client(directoryUrl = `${base}/directory`, timeoutMs = 2_000) {
+    return createAcmeClient({ acmeDirectoryUrl: directoryUrl, acmeTimeoutMs: timeoutMs }, accountKey, { dispatcher, clock: systemClock, logger: silentLogger() });
+  }
 
   before(async () => {
     server = createServer((req, res) => {
+      if (req.url === '/directory') {
+        // renewalInfo ends in '/', which RFC 9773's join must not double.
+        const directory = { newNonce: `${base}/nonce`, newAccount: `${base}/account`, newOrder: `${base}/order`, renewalInfo: `${base}/renewal-info/` };
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(directory));
+        return;
+      }
       seen.push({ url: req.url, method: req.method, authorization: req.headers.authorization });
       handler(req, res);
     });
@@ -267,15 +284,13 @@ describe('fetchRenewalInfo', () => {
     await dispatcher.close();
   });
 
-  const options = { dispatcher, timeoutMs: 2_000, now: NOW };
-
   it('GETs <renewalInfo>/<certId> and parses a 200 with Retry-After', async () => {
     handler = (_req, res) => {
       res.writeHead(200, { 'content-type': 'application/json', 'retry-after': '21600' });
       res.end(JSON.stringify(goodBody));
     };
     seen.length = 0;
-    const info = await fetchRenewalInfo(`${base}/renewal-info/`, 'aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE', options);
+    const info = await fetchRenewalInfo(client(), 'aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE', NOW);
     assert.deepEqual(seen, [{ url: '/renewal-info/aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE', method: 'GET', authorization: undefined }]);
     assert.equal(info.window.start, Date.UTC(2026, 2, 1, 4));
     assert.equal(info.retryAfterMs, 21_600_000);
@@ -287,7 +302,7 @@ describe('fetchRenewalInfo', () => {
       res.writeHead(404, { 'content-type': 'application/problem+json' });
       res.end('{"type":"urn:ietf:params:acme:error:malformed","detail":"no such certificate"}');
     };
-    await assert.rejects(fetchRenewalInfo(`${base}/renewal-info`, 'x.y', options), (err: unknown) => {
+    await assert.rejects(fetchRenewalInfo(client(), 'x.y', NOW), (err: unknown) => {
       assert.ok(err instanceof AriError);
       assert.equal(err.status, 404);
       assert.equal(err.retryAfterMs, undefined);
@@ -301,7 +316,7 @@ describe('fetchRenewalInfo', () => {
       res.writeHead(500, { 'retry-after': '30' });
       res.end();
     };
-    await assert.rejects(fetchRenewalInfo(`${base}/renewal-info`, 'x.y', options), (err: unknown) => {
+    await assert.rejects(fetchRenewalInfo(client(), 'x.y', NOW), (err: unknown) => {
       assert.ok(err instanceof AriError);
       assert.equal(err.status, 500);
       assert.equal(err.retryAfterMs, ARI_MIN_RETRY_MS);
@@ -314,7 +329,7 @@ describe('fetchRenewalInfo', () => {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end('{"suggestedWindow":{"start":"2026-03-02T04:00:00Z","end":"2026-03-01T04:00:00Z"}}');
     };
-    await assert.rejects(fetchRenewalInfo(`${base}/renewal-info`, 'x.y', options), (err: unknown) => {
+    await assert.rejects(fetchRenewalInfo(client(), 'x.y', NOW), (err: unknown) => {
       assert.ok(err instanceof AriError);
       assert.equal(err.status, 200);
       assert.match(err.message, /is not after start/);
@@ -324,7 +339,7 @@ describe('fetchRenewalInfo', () => {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end('<html>oops</html>');
     };
-    await assert.rejects(fetchRenewalInfo(`${base}/renewal-info`, 'x.y', options), /is not JSON/);
+    await assert.rejects(fetchRenewalInfo(client(), 'x.y', NOW), /is not JSON/);
   });
 
   it('times out on a server that never answers', async () => {
@@ -332,7 +347,7 @@ describe('fetchRenewalInfo', () => {
       // Never respond; the connection is closed in after().
     };
     const started = Date.now();
-    await assert.rejects(fetchRenewalInfo(`${base}/renewal-info`, 'x.y', { ...options, timeoutMs: 200 }), (err: unknown) => {
+    await assert.rejects(fetchRenewalInfo(client(undefined, 200), 'x.y', NOW), (err: unknown) => {
       assert.ok(err instanceof AriError);
       assert.equal(err.status, undefined);
       assert.match(err.message, /timed out after 200 ms|Timeout/i);
@@ -346,7 +361,7 @@ describe('fetchRenewalInfo', () => {
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
     const port = (closed.address() as AddressInfo).port;
     await new Promise<void>((resolve) => closed.close(() => { resolve(); }));
-    await assert.rejects(fetchRenewalInfo(`http://127.0.0.1:${port}/renewal-info`, 'x.y', options), (err: unknown) => {
+    await assert.rejects(fetchRenewalInfo(client(`http://127.0.0.1:${port}/directory`), 'x.y', NOW), (err: unknown) => {
       assert.ok(err instanceof AriError);
       assert.equal(err.status, undefined);
       assert.match(err.message, /ECONNREFUSED/);

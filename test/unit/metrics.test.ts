@@ -1,14 +1,22 @@
 import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { AcmeRequestTracker, type AcmeEndpoint } from '../../src/acme/acme-http.js';
+import { Agent } from 'undici';
+import { AcmeClient } from '../../src/acme/protocol/client.js';
+import type { AcmeEndpoint } from '../../src/acme/protocol/endpoints.js';
+import { AcmeTransport } from '../../src/acme/protocol/transport.js';
 import { budgetUsage, checkBudget, emptyBudget, recordOrder, type BudgetLimits, type BudgetState } from '../../src/acme/rate-budget.js';
 import type { DeliveryRecord } from '../../src/delivery/types.js';
 import { Metrics, problemLabel } from '../../src/metrics/metrics.js';
 import { countStoredFiles } from '../../src/metrics/stored-files.js';
+import { silentLogger } from '../../src/log.js';
+import { JumpingClock } from '../support/manual-clock.js';
+import { makePrivateCa } from '../support/private-ca.js';
+import { answerJson, startFakeCa, type ScriptedAnswer } from '../support/scripted-acme.js';
 
 interface Sample {
   name: string;
@@ -144,7 +152,7 @@ describe('metrics', () => {
     assert.equal(problemLabel('failure', 'preflight:connection'), 'preflight');
     assert.equal(problemLabel('failure', undefined), 'unknown');
     assert.equal(problemLabel('failure', 'about:blank'), 'other');
-    assert.equal(problemLabel('failure', 'urn:ietf:params:acme:error:rateLimited'), 'other', 'acme-http strips the prefix; a full URN is not a known type');
+    assert.equal(problemLabel('failure', 'urn:ietf:params:acme:error:rateLimited'), 'other', 'protocol/problem.ts strips the prefix; a full URN is not a known type');
   });
 
   it('times ACME requests by endpoint in a histogram', async () => {
@@ -341,25 +349,52 @@ describe('rate budget usage', () => {
 });
 
 describe('ACME request labels', () => {
-  it('names directory entries by URL, the directory by its GET and everything else by the call', () => {
-    const tracker = new AcmeRequestTracker(() => undefined);
-    const base = 'https://ca.example.test';
-    const label = (method: string, url: string, resource: AcmeEndpoint): AcmeEndpoint => tracker.endpointOf(method, url, resource);
-    assert.equal(label('get', `${base}/dir`, 'account'), 'directory');
-    assert.equal(label('post', `${base}/new-acct`, 'account'), 'account', 'unknown until the directory is read');
-    tracker.learnDirectory({
-      newNonce: `${base}/nonce-plz`,
-      newAccount: `${base}/new-acct`,
-      newOrder: `${base}/order-plz`,
-      keyChange: `${base}/rollover`,
-      meta: { termsOfService: `${base}/tos` },
+  it("labels every request of the ACME client with the endpoint the transport names, never a URL", async (t) => {
+    const { cert, caPem } = await makePrivateCa();
+    const ok = (body: unknown, headers: Record<string, string> = {}): ScriptedAnswer => (_req, res, nonce) => {
+      answerJson(res, 200, body, { 'replay-nonce': nonce, ...headers });
+    };
+    const order = { status: 'pending', identifiers: [], authorizations: ['/authz/1'], finalize: '/finalize/1' };
+    const { ca, directoryUrl } = await startFakeCa({
+      'POST /new-order': ok(order, { location: '/order/1' }),
+      'POST /authz/1': ok({ status: 'valid', identifier: { type: 'dns', value: 'a.example.test' }, challenges: [] }),
+      'POST /chall/1': ok({ type: 'http-01', url: '/chall/1', token: 't', status: 'processing' }),
+      'POST /finalize/1': ok({ ...order, status: 'processing' }),
+      'POST /order/1': ok({ ...order, status: 'valid', certificate: '/cert/1' }),
+      'POST /cert/1': (_req, res, nonce) => {
+        res.writeHead(200, { 'content-type': 'application/pem-certificate-chain', 'replay-nonce': nonce }).end(cert + caPem);
+      },
+      'POST /key-change': ok({}),
+      'POST /revoke-cert': ok({}),
     });
-    assert.equal(label('head', `${base}/nonce-plz`, 'order'), 'newNonce');
-    assert.equal(label('post', `${base}/new-acct`, 'account'), 'newAccount');
-    assert.equal(label('post', `${base}/my-account/17`, 'account'), 'account');
-    assert.equal(label('post', `${base}/order-plz`, 'newOrder'), 'newOrder');
-    assert.equal(label('post', `${base}/authZ/abc123`, 'authz'), 'authz');
-    assert.equal(label('post', `${base}/rollover`, 'account'), 'account', 'only the entries acme-client is used for are labels');
+    const agent = new Agent();
+    t.after(async () => {
+      await ca.stop();
+      await agent.close();
+    });
+    const metrics = new Metrics({ defaultMetrics: false });
+    const clock = new JumpingClock(0);
+    const transport = new AcmeTransport({
+      dispatcher: agent,
+      timeoutMs: 5_000,
+      userAgent: 'marathon-acme/test',
+      clock,
+      onRequest: (endpoint, seconds) => {
+        metrics.observeAcmeRequest(endpoint, seconds);
+      },
+    });
+    const client = new AcmeClient({ directoryUrl, accountKey: generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey, transport, clock, logger: silentLogger() });
+    await client.account({ termsOfServiceAgreed: true });
+    const placed = await client.newOrder(['a.example.test']);
+    await client.authorization(placed.authorizations[0] ?? '');
+    await client.answerChallenge(ca.url('/chall/1'));
+    await client.certificate(await client.finalize(placed, Buffer.from('csr')));
+    await client.keyChange(generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey);
+    await client.revoke(Buffer.from('der'));
+
+    const labels = (await samples(metrics, 'marathon_acme_acme_request_duration_seconds_count')).map((s) => s.labels['endpoint']);
+    const expected: AcmeEndpoint[] = ['directory', 'newNonce', 'newAccount', 'newOrder', 'authz', 'challenge', 'finalize', 'order', 'cert', 'keyChange', 'revokeCert'];
+    assert.deepEqual([...labels].sort(), [...expected].sort());
   });
 });
 

@@ -56,6 +56,11 @@ export class AcmeClient {
     this.pollBackoff = options.pollBackoff ?? DEFAULT_POLL_BACKOFF;
   }
 
+  /** The directory URL this client was made for (for messages naming the CA). */
+  get directoryUrl(): string {
+    return this.options.directoryUrl;
+  }
+
   /** The account URL (the `kid`) once `account()` has succeeded. */
   get accountUrl(): string | undefined {
     return this.accountUrlValue;
@@ -263,7 +268,7 @@ export class AcmeClient {
     const account = this.kid();
     const next = accountSigner(newKey);
     const inner = signJws(next, { url }, { account, oldKey: this.signer.jwk });
-    await this.post(url, 'account', inner);
+    await this.post(url, 'keyChange', inner);
     this.signer = next;
   }
 
@@ -271,7 +276,7 @@ export class AcmeClient {
   async revoke(certDer: Buffer, reason?: number): Promise<void> {
     const url = (await this.directory()).revokeCert;
     if (url === undefined) throw new Error(`the CA at ${this.options.directoryUrl} offers no revokeCert`);
-    await this.post(url, 'cert', { certificate: certDer.toString('base64url'), ...(reason === undefined ? {} : { reason }) });
+    await this.post(url, 'revokeCert', { certificate: certDer.toString('base64url'), ...(reason === undefined ? {} : { reason }) });
   }
 
   /**

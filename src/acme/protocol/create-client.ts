@@ -1,7 +1,7 @@
 /**
  * The one place an AcmeClient is put together from the configuration, so that the daemon, `renew
  * --offline`, `account rollover` and `revoke` talk to the CA alike: the same trust store and timeouts
- * (the dispatcher, from createAriAgent), the same User-Agent, the same badNonce budget.
+ * (the dispatcher, from createAcmeAgent), the same User-Agent, the same badNonce budget.
  */
 import type { KeyObject } from 'node:crypto';
 import type { Dispatcher } from 'undici';
@@ -16,7 +16,7 @@ import { AcmeTransport } from './transport.js';
 export type AcmeClientConfig = Pick<Config, 'acmeDirectoryUrl' | 'acmeTimeoutMs'>;
 
 export interface AcmeClientDeps {
-  /** The CA's trust store and connection pool (createAriAgent); the caller closes it. */
+  /** The CA's trust store and connection pool (createAcmeAgent); the caller closes it. */
   dispatcher: Dispatcher;
   clock: Clock;
   logger: Logger;

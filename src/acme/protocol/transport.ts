@@ -27,7 +27,7 @@ const DEFAULT_MAX_BAD_NONCE_RETRIES = 20;
 const TIMEOUT_CODES: ReadonlySet<string> = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
 
 export interface AcmeTransportOptions {
-  /** Trust store and connection pool for this CA (e.g. createAriAgent). */
+  /** Trust store and connection pool for this CA (e.g. createAcmeAgent). */
   dispatcher: Dispatcher;
   /** Bounds each whole exchange: connect, headers and body. */
   timeoutMs: number;

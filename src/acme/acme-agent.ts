@@ -3,13 +3,13 @@ import { createSecureContext, rootCertificates, type SecureContext } from 'node:
 import { Agent } from 'undici';
 
 /**
- * ARI requests and the daemon's own look at the directory (directory-probe.ts) go to the CA outside
- * the ACME library, so they get their own agent with the same trust as the library's (the system
- * roots plus --acme-ca-file) and the same --acme-timeout, which here also bounds the TCP and TLS
- * connect (undici's own default is 10 s whatever the option says). Rejects with a message naming
- * the file when --acme-ca-file cannot be read.
+ * The one agent for everything a process sends to the CA: the ACME client (orders, ARI, account
+ * commands) and the daemon's own look at the directory (directory-probe.ts). It trusts Node's roots
+ * plus --acme-ca-file, and --acme-timeout also bounds the TCP and TLS connect (undici's own default
+ * is 10 s whatever the option says). Rejects with a message naming the file when --acme-ca-file
+ * cannot be read. The caller owns the agent and destroys it when done.
  */
-export async function createAriAgent(options: { caFile: string | undefined; timeoutMs: number }): Promise<Agent> {
+export async function createAcmeAgent(options: { caFile: string | undefined; timeoutMs: number }): Promise<Agent> {
   const { caFile } = options;
   // Built once: a `ca` list would make every new TLS connection rebuild the whole trust store.
   let secureContext: SecureContext | undefined;
