@@ -12,68 +12,9 @@ import * as tls from 'node:tls';
 import { Agent } from 'undici';
 import { splitPem } from '../certs/pem.js';
 
-/** Where distributions keep OpenSSL's CA bundle: Debian and Ubuntu, RHEL and Fedora, Alpine. */
-export const SYSTEM_BUNDLES: readonly string[] = ['/etc/ssl/certs/ca-certificates.crt', '/etc/pki/tls/certs/ca-bundle.crt', '/etc/ssl/cert.pem'];
-
-type CaType = 'default' | 'system';
-
-export interface TrustSources {
-  env: NodeJS.ProcessEnv;
-  /** Throws when the file cannot be read. */
-  readFile: (path: string) => string;
-  /**
-   * Node's reader of its default and the OS store (`tls.getCACertificates`, Node 22.15 and 23.10 on);
-   * undefined on older Node, where the OS bundle is read by path instead.
-   */
-  getCACertificates: ((type: CaType) => string[]) | undefined;
-  /** Node's bundled roots (`tls.rootCertificates`). */
-  bundled: readonly string[];
-}
-
-export interface SystemStore {
-  certificates: string[];
-  /** Where the OS store was read from (a path, or `read by Node`), for messages; undefined when none was found. */
-  source: string | undefined;
-}
-
 /** The CERTIFICATE blocks of a PEM text; anything else in it (keys, OpenSSL's TRUSTED CERTIFICATE) is skipped. */
 export function pemCertificates(text: string): string[] {
   return splitPem(text).blocks.filter((block) => block.label === 'CERTIFICATE').map((block) => block.pem);
-}
-
-/**
- * The OS store. Node's reader honours SSL_CERT_FILE and SSL_CERT_DIR on Linux like OpenSSL; without
- * it, SSL_CERT_FILE or else the first distribution bundle that exists is read (and, like OpenSSL, a
- * SSL_CERT_FILE that cannot be read means no system certificates, not another file).
- */
-export function readSystemStore(sources: TrustSources): SystemStore {
-  if (sources.getCACertificates !== undefined) return { certificates: sources.getCACertificates('system'), source: 'read by Node' };
-  const explicit = sources.env['SSL_CERT_FILE']?.trim();
-  for (const path of explicit !== undefined && explicit !== '' ? [explicit] : SYSTEM_BUNDLES) {
-    let text: string;
-    try {
-      text = sources.readFile(path);
-    } catch {
-      continue;
-    }
-    return { certificates: pemCertificates(text), source: path };
-  }
-  return { certificates: [], source: undefined };
-}
-
-/** What Node trusts when a client gives no CA list: its bundled roots plus NODE_EXTRA_CA_CERTS. */
-export function nodeDefaultCertificates(sources: TrustSources): string[] {
-  if (sources.getCACertificates !== undefined) return sources.getCACertificates('default');
-  const extraFile = sources.env['NODE_EXTRA_CA_CERTS']?.trim();
-  let extra: string[] = [];
-  if (extraFile !== undefined && extraFile !== '') {
-    try {
-      extra = pemCertificates(sources.readFile(extraFile));
-    } catch {
-      // Node itself warns at start-up about a NODE_EXTRA_CA_CERTS it cannot read, and goes on without it.
-    }
-  }
-  return [...sources.bundled, ...extra];
 }
 
 /** The certificates a --marathon-ca-file gives; throws naming the option when there are none. */
@@ -89,21 +30,16 @@ export function caFileCertificates(path: string, readFile: (path: string) => str
   return certificates;
 }
 
-const processSources: TrustSources = {
-  env: process.env,
-  readFile: (path) => readFileSync(path, 'utf8'),
-  // Node 20's types do not know getCACertificates; Node 22.15 and 24 on have it.
-  getCACertificates: (tls as unknown as { getCACertificates?: (type: CaType) => string[] }).getCACertificates,
-  bundled: tls.rootCertificates,
-};
-
-let systemStore: SystemStore | undefined;
+let systemStore: string[] | undefined;
 let nodeDefaults: string[] | undefined;
 const contexts = new Map<string, tls.SecureContext>();
 
-/** The OS store of this process, read at the first call. */
-export function processSystemStore(): SystemStore {
-  systemStore ??= readSystemStore(processSources);
+/**
+ * The OS store, read by Node the way OpenSSL reads it (SSL_CERT_FILE and SSL_CERT_DIR, else the
+ * distribution's bundle), once per process.
+ */
+function systemCertificates(): string[] {
+  systemStore ??= tls.getCACertificates('system');
   return systemStore;
 }
 
@@ -115,9 +51,10 @@ export function marathonSecureContext(caFile: string | undefined): tls.SecureCon
   const key = caFile ?? '';
   let context = contexts.get(key);
   if (context === undefined) {
-    const file = caFile === undefined ? [] : caFileCertificates(caFile, processSources.readFile);
-    nodeDefaults ??= nodeDefaultCertificates(processSources);
-    context = tls.createSecureContext({ ca: [...new Set([...nodeDefaults, ...processSystemStore().certificates, ...file])] });
+    const file = caFile === undefined ? [] : caFileCertificates(caFile, (path) => readFileSync(path, 'utf8'));
+    // Node's defaults are its bundled roots plus NODE_EXTRA_CA_CERTS, which an explicit list would drop.
+    nodeDefaults ??= tls.getCACertificates('default');
+    context = tls.createSecureContext({ ca: [...new Set([...nodeDefaults, ...systemCertificates(), ...file])] });
     contexts.set(key, context);
   }
   return context;
@@ -147,6 +84,5 @@ const UNTRUSTED_CODES: ReadonlySet<string> = new Set([
 export function untrustedHint(err: unknown): string {
   const codes = [err, (err as { cause?: unknown } | undefined)?.cause].map((e) => (e instanceof Error ? (e as { code?: unknown }).code : undefined));
   if (!codes.some((code) => typeof code === 'string' && UNTRUSTED_CODES.has(code))) return '';
-  const source = processSystemStore().source;
-  return `; its certificate is not signed by a CA this process trusts (Node's roots, the system store (${source ?? 'none found'}), --marathon-ca-file): give the CA in --marathon-ca-file or install it in the system store`;
+  return "; its certificate is not signed by a CA this process trusts (Node's roots, the system store (SSL_CERT_FILE, SSL_CERT_DIR or the distribution's bundle), --marathon-ca-file): give the CA in --marathon-ca-file or install it in the system store";
 }

@@ -2,7 +2,7 @@
  * An HTTPS Marathon signed by an internal CA: refused with a message that says what to do, trusted
  * through --marathon-ca-file, through the system store (SSL_CERT_FILE, as OpenSSL and so the Python
  * original read it) and through NODE_EXTRA_CA_CERTS. The executable runs under whichever Node is first
- * on the PATH: Node 20 reads SSL_CERT_FILE itself, newer Node through tls.getCACertificates('system').
+ * on the PATH: Node reads SSL_CERT_FILE through tls.getCACertificates('system').
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';

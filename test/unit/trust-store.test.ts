@@ -8,16 +8,7 @@ import { before, describe, it, type TestContext } from 'node:test';
 import { Agent, request } from 'undici';
 import { HttpMarathonLbApi } from '../../src/lb/lb-api.js';
 import { parseEndpoint } from '../../src/util/endpoint.js';
-import {
-  caFileCertificates,
-  createMarathonAgent,
-  nodeDefaultCertificates,
-  pemCertificates,
-  readSystemStore,
-  SYSTEM_BUNDLES,
-  untrustedHint,
-  type TrustSources,
-} from '../../src/util/trust-store.js';
+import { caFileCertificates, createMarathonAgent, pemCertificates, untrustedHint } from '../../src/util/trust-store.js';
 import { makePrivateCa, type PrivateCa } from '../support/private-ca.js';
 
 let pki: PrivateCa;
@@ -27,81 +18,29 @@ before(async () => {
   [pki, other] = await Promise.all([makePrivateCa(), makePrivateCa('another CA')]);
 });
 
-/** Sources over an in-memory file system; `files` maps path → content, anything else is missing. */
-function sources(files: Record<string, string>, overrides: Partial<TrustSources> = {}): TrustSources & { read: string[] } {
-  const read: string[] = [];
-  return {
-    env: {},
-    readFile: (path) => {
-      read.push(path);
-      const text = files[path];
-      if (text === undefined) throw new Error(`ENOENT: no such file or directory, open '${path}'`);
-      return text;
-    },
-    getCACertificates: undefined,
-    bundled: ['BUNDLED'],
-    read,
-    ...overrides,
+/** A file reader over an in-memory file system; `files` maps path → content, anything else is missing. */
+function memoryFiles(files: Record<string, string>): (path: string) => string {
+  return (path) => {
+    const text = files[path];
+    if (text === undefined) throw new Error(`ENOENT: no such file or directory, open '${path}'`);
+    return text;
   };
 }
 
-describe('the system certificate store', () => {
-  it('is what Node reads where Node can (Node 22.15, 24 and later)', () => {
-    const asked: string[] = [];
-    const s = sources({ '/etc/ssl/certs/ca-certificates.crt': pki.caPem }, {
-      getCACertificates: (type) => {
-        asked.push(type);
-        return [`${type} certificate`];
-      },
-    });
-    assert.deepEqual(readSystemStore(s).certificates, ['system certificate']);
-    assert.deepEqual(asked, ['system']);
-    assert.deepEqual(s.read, [], 'no bundle read by path');
-  });
-
-  it('is SSL_CERT_FILE on older Node, as OpenSSL reads it', () => {
-    const s = sources({ '/custom/bundle.pem': pki.caPem, '/etc/ssl/certs/ca-certificates.crt': other.caPem }, { env: { SSL_CERT_FILE: '/custom/bundle.pem' } });
-    assert.deepEqual(readSystemStore(s), { certificates: [pki.caPem], source: '/custom/bundle.pem' });
-  });
-
-  it('is empty when SSL_CERT_FILE cannot be read, not some other file', () => {
-    const s = sources({ '/etc/ssl/certs/ca-certificates.crt': other.caPem }, { env: { SSL_CERT_FILE: '/missing.pem' } });
-    assert.deepEqual(readSystemStore(s), { certificates: [], source: undefined });
-  });
-
-  it('is the first distribution bundle that exists otherwise: Debian, RHEL, Alpine', () => {
-    for (const [index, path] of SYSTEM_BUNDLES.entries()) {
-      const s = sources({ [path]: pki.caPem });
-      assert.deepEqual(readSystemStore(s), { certificates: [pki.caPem], source: path });
-      assert.deepEqual(s.read, SYSTEM_BUNDLES.slice(0, index + 1));
-    }
-    assert.deepEqual(readSystemStore(sources({})), { certificates: [], source: undefined });
-  });
-
-  it('takes only the CERTIFICATE blocks of a bundle', () => {
+// Which store Node reads (SSL_CERT_FILE, NODE_EXTRA_CA_CERTS) is proved end to end with the built
+// executable in test/integration/marathon-tls.test.ts.
+describe('a CA bundle', () => {
+  it('gives only its CERTIFICATE blocks', () => {
     const text = `# comment\n${pki.caPem}${pki.key}-----BEGIN TRUSTED CERTIFICATE-----\nAAAA\n-----END TRUSTED CERTIFICATE-----\n${other.caPem}`;
     assert.deepEqual(pemCertificates(text), [pki.caPem, other.caPem]);
   });
 });
 
-describe("Node's own roots", () => {
-  it('keep NODE_EXTRA_CA_CERTS, which an explicit CA list would otherwise drop', () => {
-    const s = sources({ '/extra.pem': other.caPem }, { env: { NODE_EXTRA_CA_CERTS: '/extra.pem' } });
-    assert.deepEqual(nodeDefaultCertificates(s), ['BUNDLED', other.caPem]);
-    assert.deepEqual(nodeDefaultCertificates(sources({}, { env: { NODE_EXTRA_CA_CERTS: '/missing.pem' } })), ['BUNDLED']);
-  });
-
-  it("are Node's default list where Node can tell it", () => {
-    const s = sources({}, { getCACertificates: (type) => [type] });
-    assert.deepEqual(nodeDefaultCertificates(s), ['default']);
-  });
-});
-
 describe('--marathon-ca-file', () => {
   it('names the option and the file when it cannot be read or holds no certificate', () => {
-    const s = sources({ '/keys-only.pem': pki.key });
-    assert.throws(() => caFileCertificates('/missing.pem', s.readFile), /cannot read --marathon-ca-file \/missing\.pem: ENOENT/);
-    assert.throws(() => caFileCertificates('/keys-only.pem', s.readFile), /--marathon-ca-file \/keys-only\.pem holds no PEM certificate/);
+    const readFile = memoryFiles({ '/keys-only.pem': pki.key });
+    assert.throws(() => caFileCertificates('/missing.pem', readFile), /cannot read --marathon-ca-file \/missing\.pem: ENOENT/);
+    assert.throws(() => caFileCertificates('/keys-only.pem', readFile), /--marathon-ca-file \/keys-only\.pem holds no PEM certificate/);
     assert.throws(() => createMarathonAgent('/nonexistent/marathon-ca.pem'), /cannot read --marathon-ca-file \/nonexistent\/marathon-ca\.pem/);
   });
 });
