@@ -211,6 +211,7 @@ async function run(): Promise<Figure[]> {
     const parseMs = percentiles(parses).median;
     log(`/v2/apps: ${(payload.length / MB).toFixed(1)} MB; JSON.parse median ${parseMs.toFixed(1)} ms (${parses.length} runs between the syncs); GET from the bench ${fetchMs.toFixed(1)} ms`);
     log(`no-op syncs (ms): ${noop.join(', ')}; GET /v2/apps answered ${marathon.appsRequests - requestsBefore} times`);
+    log(`peak RSS ${(hwm / MB).toFixed(0)} MB (${(startupHwm / MB).toFixed(0)} MB by the first complete sync), RSS at the end ${(rss / MB).toFixed(0)} MB`);
 
     return [
       {
@@ -237,8 +238,9 @@ async function run(): Promise<Figure[]> {
         figure: 'peak RSS (VmHWM) of the executable',
         value: hwm / MB,
         unit: 'MB',
-        target: '< 150 MB',
-        met: hwm < 150 * MB,
+        // Issue 13: "well under 150 MB (target: under 110 MB)".
+        target: '< 110 MB',
+        met: hwm < 110 * MB,
         note: `after start-up, the start-up renewal check and ${noop.length} more complete syncs of ${APPS.toLocaleString('en')} apps; the peak was ${(startupHwm / MB).toFixed(0)} MB by the first complete sync, RSS at the end ${(rss / MB).toFixed(0)} MB`,
       },
     ];

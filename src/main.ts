@@ -1,5 +1,3 @@
-// @peculiar/x509 (used for CSRs and the fallback certificate) needs the Reflect metadata API loaded first.
-import 'reflect-metadata';
 import { describeConfig, parseCommandLine, unknownVariables, version } from './cli.js';
 import { Daemon, StartupError } from './daemon.js';
 import type { Config } from './config.js';

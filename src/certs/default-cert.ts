@@ -1,13 +1,9 @@
-// @peculiar/x509 2.x reads decorator metadata while its module body runs, so Reflect's metadata API
-// has to exist before it is evaluated; ESM evaluates imports in order, hence this comes first.
-import 'reflect-metadata';
 import { createPrivateKey, randomBytes, webcrypto } from 'node:crypto';
-import * as x509 from '@peculiar/x509';
 import { encodePrivateKey } from './key-pem.js';
+import { x509Library } from './x509-library.js';
 
 // Node's webcrypto and the DOM's Crypto type describe the same object; the library is typed with the latter.
 const crypto = webcrypto as unknown as Crypto;
-x509.cryptoProvider.set(crypto);
 
 const DAY_MS = 86_400_000;
 const RSA_SHA256: RsaHashedKeyGenParams = {
@@ -35,6 +31,7 @@ const RSA_SHA256: RsaHashedKeyGenParams = {
  *   RFC 6125 rules, so it cannot make the certificate valid for anything by accident.
  */
 export async function createFallbackCertificate(now: Date): Promise<string> {
+  const x509 = await x509Library();
   const keys = await crypto.subtle.generateKey(RSA_SHA256, true, ['sign', 'verify']);
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     // 128 random bits like the original's UUID-derived serial; the library prepends 00 when the top bit

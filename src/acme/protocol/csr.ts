@@ -2,11 +2,8 @@
  * The certificate signing request sent to finalize an order (RFC 8555 §7.4): every name in the SAN
  * extension, which is what CAs issue from; the first name also as the subject CN when it fits.
  */
-// @peculiar/x509 2.x reads decorator metadata while its module body runs, so Reflect's metadata API
-// has to exist before it is evaluated; ESM evaluates imports in order, hence this comes first.
-import 'reflect-metadata';
 import { createPublicKey, webcrypto, type KeyObject } from 'node:crypto';
-import * as x509 from '@peculiar/x509';
+import { x509Library } from '../../certs/x509-library.js';
 
 /** RFC 5280's upper bound for a CN (ub-common-name); longer names can only be in the SAN. */
 const MAX_CN_LENGTH = 64;
@@ -48,6 +45,7 @@ export async function createCsr(names: readonly string[], key: KeyObject): Promi
     privateKey: await crypto.subtle.importKey('pkcs8', pkcs8, algorithms.key, false, ['sign']),
     publicKey: await crypto.subtle.importKey('spki', spki, algorithms.key, true, ['verify']),
   };
+  const x509 = await x509Library();
   const csr = await x509.Pkcs10CertificateRequestGenerator.create(
     {
       // The CN is optional and CAs ignore it; a name too long for it is left out rather than cut.
