@@ -8,67 +8,28 @@ import 'reflect-metadata';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { describe, it, type TestContext } from 'node:test';
+import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import type { Config } from '../../src/config.js';
-import { Daemon } from '../../src/daemon.js';
-import { createLogger, silentLogger } from '../../src/log.js';
+import { silentLogger } from '../../src/log.js';
 import { runRenew } from '../../src/renew/command.js';
 import { LOCK_FILE } from '../../src/storage/lock-holder.js';
-import { hostApp } from '../support/apps.js';
-import { cleanupStack } from '../support/cleanup.js';
-import { testConfig } from '../support/config.js';
-import { eventually } from '../support/eventually.js';
-import { startLbReceiver, type LbReceiver } from '../support/lb-receiver.js';
-import { startPeers } from '../support/peers.js';
+import { issuedDaemon, testLogger } from '../support/issued-daemon.js';
 import { freePort } from '../support/ports.js';
 
 const BIN = fileURLToPath(new URL('../../bin/marathon-acme', import.meta.url));
 const exec = promisify(execFile);
 const NAME = 'renew.example.test';
 
-function testLogger() {
-  return process.env['MARATHON_ACME_TEST_LOGS'] === '1' ? createLogger('debug', process.stderr) : silentLogger();
-}
-
 async function serialOf(storage: string, name: string): Promise<string> {
   return new X509Certificate(await readFile(join(storage, 'certs', `${name}.pem`), 'utf8')).serialNumber;
 }
 
-/** pebble, Marathon with one app wanting NAME, a marathon-lb stand-in, and a daemon that has issued NAME's certificate. */
-async function issued(t: TestContext): Promise<{ config: Config; daemon: Daemon; lb: LbReceiver; storage: string; defer: (cleanup: () => Promise<unknown>) => void }> {
-  const defer = cleanupStack(t);
-  const { httpPort, pebble, marathon } = await startPeers(defer);
-  marathon.addApp(hostApp('/renew', { HAPROXY_GROUP: 'external', MARATHON_ACME_0_DOMAIN: NAME }));
-  const lb = await startLbReceiver();
-  defer(() => lb.stop());
-  const storage = await mkdtemp(join(tmpdir(), 'ma-renew-'));
-  defer(() => rm(storage, { recursive: true, force: true }));
-  const config = testConfig({
-    storageDir: storage,
-    acmeDirectoryUrl: pebble.directoryUrl,
-    acmeCaFile: pebble.caFile,
-    marathonUrls: [marathon.url],
-    lbUrls: [lb.url],
-    listen: { host: '127.0.0.1', port: httpPort },
-    keyType: 'ecdsa-p256',
-  });
-  const daemon = new Daemon({ config, logger: testLogger() });
-  await daemon.start();
-  defer(() => daemon.stop(1_000));
-  await eventually('the first certificate', async () => (await readdir(join(storage, 'certs'))).includes(`${NAME}.pem`));
-  await daemon.whenIdle();
-  await daemon.lbSettled();
-  return { config, daemon, lb, storage, defer };
-}
-
 describe('marathon-acme renew', () => {
   it('has the running daemon renew a certificate that is not due, and signal marathon-lb', async (t) => {
-    const { config, daemon, lb, storage } = await issued(t);
+    const { config, daemon, lb, storage } = await issuedDaemon(t, NAME);
     const before = await serialOf(storage, NAME);
     const signals = lb.usr1;
     const result = await runRenew({ config, names: [NAME], all: false, offline: false, waitMs: 60_000 }, silentLogger());
@@ -81,7 +42,7 @@ describe('marathon-acme renew', () => {
   });
 
   it('renews offline with the daemon stopped: answers the challenge itself, signals marathon-lb, leaves no lock', async (t) => {
-    const { config, daemon, lb, storage } = await issued(t);
+    const { config, daemon, lb, storage } = await issuedDaemon(t, NAME);
     await daemon.stop(1_000);
     assert.ok(!(await readdir(storage)).includes(LOCK_FILE), 'the stopped daemon let go of the lock');
     const before = await serialOf(storage, NAME);
@@ -100,7 +61,7 @@ describe('marathon-acme renew', () => {
   });
 
   it('refuses a second daemon, and an offline renewal, while a daemon holds the storage directory', async (t) => {
-    const { config, storage } = await issued(t);
+    const { config, storage } = await issuedDaemon(t, NAME);
     const second = await exec(BIN, ['--listen', `127.0.0.1:${await freePort()}`, '--acme', config.acmeDirectoryUrl, '-m', config.marathonUrls[0] ?? '', storage], { env: { PATH: process.env['PATH'] } })
       .then(() => ({ code: 0, stderr: '' }), (err: unknown) => err as { code: number; stderr: string });
     assert.equal(second.code, 1, second.stderr);
