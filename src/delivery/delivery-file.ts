@@ -8,6 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
 import type { Clock } from '../util/clock.js';
+import { textDigest } from '../util/text-digest.js';
 import { DELIVERY_STATUSES, type DeliveryRecord, type DeliveryStatus } from './types.js';
 
 export const DELIVERY_FILE = 'delivery.json';
@@ -105,6 +106,7 @@ export interface DeliveryFileWriterOptions {
  */
 export class DeliveryFileWriter {
   private latest: readonly DeliveryRecord[] | undefined;
+  /** textDigest of the text last written. */
   private lastText: string | undefined;
   private lastWriteAt = -Infinity;
   private loop: Promise<void> | undefined;
@@ -142,11 +144,12 @@ export class DeliveryFileWriter {
 
   private async write(records: readonly DeliveryRecord[]): Promise<void> {
     const text = serializeDelivery(records, this.options.checkPort);
+    const digest = textDigest(text);
     this.lastWriteAt = this.options.clock.now();
-    if (text === this.lastText) return;
+    if (digest === this.lastText) return;
     try {
       await this.options.store.writeFileAtomic(DELIVERY_FILE, text, 0o600);
-      this.lastText = text;
+      this.lastText = digest;
     } catch (err) {
       this.options.logger.warn({ file: DELIVERY_FILE, err: err instanceof Error ? err.message : String(err) }, 'cannot write the delivery records; the offline status shows older ones until the next write');
     }

@@ -1,5 +1,6 @@
 import type { CertStore } from '../certs/store.js';
 import type { Logger } from '../log.js';
+import { textDigest } from '../util/text-digest.js';
 import { emptyState, parseState, serializeState, STATE_FILE, type DaemonState } from './state.js';
 
 interface QueuedWrite {
@@ -14,6 +15,7 @@ interface QueuedWrite {
  * name (nothing lost) and the daemon goes on with what could be read.
  */
 export class StateFile {
+  /** textDigest of the text last read or written; undefined when that is unknown. */
   private lastWritten: string | undefined;
   /** The write that waits for the one in progress; every save until it starts joins it. */
   private queued: QueuedWrite | undefined;
@@ -34,7 +36,7 @@ export class StateFile {
       await this.store.writeFileAtomic(copy, text, 0o600);
       this.logger.warn({ file: STATE_FILE, keptAs: copy, problems: problems.slice(0, 10) }, 'parts of the state file could not be read; going on with the rest');
     }
-    this.lastWritten = problems.length === 0 ? text : undefined;
+    this.lastWritten = problems.length === 0 ? textDigest(text) : undefined;
     return state;
   }
 
@@ -59,8 +61,9 @@ export class StateFile {
     // Serialised from here on: a change made after this point needs a write of its own.
     this.queued = undefined;
     const text = serializeState(queued.state);
-    if (text === this.lastWritten) return;
+    const digest = textDigest(text);
+    if (digest === this.lastWritten) return;
     await this.store.writeFileAtomic(STATE_FILE, text, 0o600);
-    this.lastWritten = text;
+    this.lastWritten = digest;
   }
 }
