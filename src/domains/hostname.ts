@@ -73,7 +73,11 @@ export function normaliseHostname(raw: string): HostnameResult {
   return { ok: true, name };
 }
 
+/** An IPv4 address is digits and dots only, an IPv6 one always has a colon; isIP's regexes are slow. */
+const MAYBE_IP = /^[0-9.]+$|:/;
+
 function isIpLiteral(name: string): boolean {
+  if (!MAYBE_IP.test(name)) return false;
   if (isIP(name) !== 0) return true;
   return name.startsWith('[') && name.endsWith(']') && isIP(name.slice(1, -1)) === 6;
 }

@@ -81,6 +81,9 @@ const domainLabel = (i: number): string => `MARATHON_ACME_${i}_DOMAIN`;
 const DOMAIN_LABEL = /^MARATHON_ACME_(0|[1-9][0-9]{0,8})_DOMAIN$/;
 const READ_LABEL = /^(?:HAPROXY_GROUP|HAPROXY_(?:0|[1-9][0-9]*)_GROUP|MARATHON_ACME_(?:0|[1-9][0-9]*)_DOMAIN)$/;
 
+/** A cheap first look before READ_LABEL, which most keys (other tools' labels) fail. */
+const mayBeReadLabel = (key: string): boolean => key.startsWith('HAPROXY_') || key.startsWith('MARATHON_ACME_');
+
 type JsonObject = Readonly<Record<string, unknown>>;
 
 function isObject(value: unknown): value is JsonObject {
@@ -178,14 +181,14 @@ function selectFromApp(app: unknown, index: number, options: SelectionOptions, f
     return;
   }
 
+  // Only the labels we read are kept: every sync walks every app's labels, and most are other tools'.
   const labels = new Map<string, string>();
   const domainIndices: number[] = [];
-  for (const [key, value] of Object.entries(rawLabels)) {
+  for (const key of Object.keys(rawLabels)) {
+    if (!mayBeReadLabel(key) || !READ_LABEL.test(key)) continue;
+    const value = rawLabels[key];
     if (typeof value !== 'string') {
-      // Only labels we would read are worth a warning; other tools' labels are none of our business.
-      if (READ_LABEL.test(key)) {
-        warnings.push({ appId: id, label: key, reason: 'label not a string', message: `label ${key} of app ${id} is not a string; ignored` });
-      }
+      warnings.push({ appId: id, label: key, reason: 'label not a string', message: `label ${key} of app ${id} is not a string; ignored` });
       continue;
     }
     labels.set(key, value);
