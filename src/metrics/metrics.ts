@@ -6,10 +6,10 @@
  *
  * Label cardinality is bounded by construction, because every label value comes from a closed set or
  * from something the operator configures:
- * - `domain`, `app_id`: one series per certificate in certs/, replaced wholesale on every update so a
- *   retired certificate (or one that changed app) leaves no series behind; the same for the names
- *   that are failing (wanted names, with or without a certificate) and for the delivery check's
- *   (lb, domain) pairs;
+ * - `domain`, `app_id`: one series per certificate in certs/, made at scrape time from the last list
+ *   handed over (see scrape-time-gauge.ts), so a retired certificate (or one that changed app) leaves
+ *   no series behind; the same for the delivery check's (lb, domain) pairs; the names that are
+ *   failing (wanted names, with or without a certificate) are replaced wholesale on every update;
  * - `app_id` of the label problems: only the apps that have any at the last sync, replaced wholesale
  *   too. One series per app rather than per (app, label, reason): what an alert or a dashboard needs
  *   is "which apps need fixing"; the label and the reason are in the warning logged when the problem
@@ -28,6 +28,7 @@ import type { AcmeEndpoint } from '../acme/protocol/endpoints.js';
 import type { BudgetUsage } from '../acme/rate-budget.js';
 import type { DeliveryRecord } from '../delivery/types.js';
 import type { StreamState } from '../marathon/events.js';
+import { ScrapeTimeGauge } from './scrape-time-gauge.js';
 
 export type AttemptKind = 'issue' | 'renew';
 export type Outcome = 'success' | 'failure';
@@ -103,9 +104,6 @@ const ACME_REQUEST_BUCKETS = [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
 export class Metrics {
   readonly registry = new Registry();
-  private readonly notBefore: Gauge<'domain' | 'app_id'>;
-  private readonly notAfter: Gauge<'domain' | 'app_id'>;
-  private readonly renewAt: Gauge<'domain' | 'app_id'>;
   private readonly attempts: Counter<'kind' | 'outcome' | 'problem'>;
   private readonly acmeRequests: Histogram<'endpoint'>;
   private readonly streamState: Gauge<'state'>;
@@ -114,36 +112,51 @@ export class Metrics {
   private readonly lbSignals: Counter<'lb' | 'outcome'>;
   private readonly certificates: Gauge<'state'>;
   private readonly failures: Gauge<'domain' | 'kind'>;
-  private readonly deliveryStatus: Gauge<'lb' | 'domain' | 'status'>;
-  private readonly deliveryFailing: Gauge<'lb' | 'domain'>;
-  private readonly deliveryLastServed: Gauge<'lb' | 'domain'>;
   private readonly notifications: Counter<'outcome'>;
   private readonly labelProblems: Gauge<'app_id'>;
   private readonly labelWarnings: Counter;
   private readBudget: (() => BudgetUsage) | undefined;
+  private certificateList: readonly CertificateMetric[] = [];
+  private deliveryRecords: readonly DeliveryRecord[] = [];
 
   /** `defaultMetrics: false` leaves out the process metrics (unit tests create many instances). */
   constructor(options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
     if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
-    this.notBefore = new Gauge({
-      name: 'marathon_acme_certificate_not_before_timestamp_seconds',
-      help: 'When each managed certificate became valid (its notBefore), as a Unix time.',
-      labelNames: ['domain', 'app_id'],
-      registers,
-    });
-    this.notAfter = new Gauge({
-      name: 'marathon_acme_certificate_not_after_timestamp_seconds',
-      help: 'When each managed certificate expires (its notAfter), as a Unix time.',
-      labelNames: ['domain', 'app_id'],
-      registers,
-    });
-    this.renewAt = new Gauge({
-      name: 'marathon_acme_certificate_renewal_timestamp_seconds',
-      help: 'When each managed certificate is due for renewal, as a Unix time; in the past while a due renewal has not succeeded.',
-      labelNames: ['domain', 'app_id'],
-      registers,
-    });
+    // Registered through `registers`; nothing else holds them, their series come from the lists at each scrape.
+    new ScrapeTimeGauge(
+      {
+        name: 'marathon_acme_certificate_not_before_timestamp_seconds',
+        help: 'When each managed certificate became valid (its notBefore), as a Unix time.',
+        labelNames: ['domain', 'app_id'],
+        registers,
+      },
+      (add) => {
+        for (const cert of this.certificateList) add(certificateLabels(cert), cert.notBefore / 1000);
+      },
+    );
+    new ScrapeTimeGauge(
+      {
+        name: 'marathon_acme_certificate_not_after_timestamp_seconds',
+        help: 'When each managed certificate expires (its notAfter), as a Unix time.',
+        labelNames: ['domain', 'app_id'],
+        registers,
+      },
+      (add) => {
+        for (const cert of this.certificateList) add(certificateLabels(cert), cert.notAfter / 1000);
+      },
+    );
+    new ScrapeTimeGauge(
+      {
+        name: 'marathon_acme_certificate_renewal_timestamp_seconds',
+        help: 'When each managed certificate is due for renewal, as a Unix time; in the past while a due renewal has not succeeded.',
+        labelNames: ['domain', 'app_id'],
+        registers,
+      },
+      (add) => {
+        for (const cert of this.certificateList) if (cert.renewAt !== undefined) add(certificateLabels(cert), cert.renewAt / 1000);
+      },
+    );
     this.attempts = new Counter({
       name: 'marathon_acme_certificate_attempts_total',
       help: 'Certificate orders attempted, by kind (issue, renew), outcome and the ACME problem type of a failure.',
@@ -191,24 +204,39 @@ export class Metrics {
       labelNames: ['domain', 'kind'],
       registers,
     });
-    this.deliveryStatus = new Gauge({
-      name: 'marathon_acme_delivery_status',
-      help: 'What each marathon-lb serves for each managed name: one series per (lb, domain) with value 1, its status (served, stale, other, unreachable, unchecked) in the label.',
-      labelNames: ['lb', 'domain', 'status'],
-      registers,
-    });
-    this.deliveryFailing = new Gauge({
-      name: 'marathon_acme_delivery_failing',
-      help: '1 when a marathon-lb has not served the stored certificate for a name for longer than the grace after the last signal (a delivery failure), else 0.',
-      labelNames: ['lb', 'domain'],
-      registers,
-    });
-    this.deliveryLastServed = new Gauge({
-      name: 'marathon_acme_delivery_last_served_timestamp_seconds',
-      help: 'When a marathon-lb was last seen serving the stored certificate for a name, as a Unix time; no series before the first time.',
-      labelNames: ['lb', 'domain'],
-      registers,
-    });
+    new ScrapeTimeGauge(
+      {
+        name: 'marathon_acme_delivery_status',
+        help: 'What each marathon-lb serves for each managed name: one series per (lb, domain) with value 1, its status (served, stale, other, unreachable, unchecked) in the label.',
+        labelNames: ['lb', 'domain', 'status'],
+        registers,
+      },
+      (add) => {
+        for (const r of this.deliveryRecords) add({ lb: r.lb, domain: r.name, status: r.status }, 1);
+      },
+    );
+    new ScrapeTimeGauge(
+      {
+        name: 'marathon_acme_delivery_failing',
+        help: '1 when a marathon-lb has not served the stored certificate for a name for longer than the grace after the last signal (a delivery failure), else 0.',
+        labelNames: ['lb', 'domain'],
+        registers,
+      },
+      (add) => {
+        for (const r of this.deliveryRecords) add({ lb: r.lb, domain: r.name }, r.failing ? 1 : 0);
+      },
+    );
+    new ScrapeTimeGauge(
+      {
+        name: 'marathon_acme_delivery_last_served_timestamp_seconds',
+        help: 'When a marathon-lb was last seen serving the stored certificate for a name, as a Unix time; no series before the first time.',
+        labelNames: ['lb', 'domain'],
+        registers,
+      },
+      (add) => {
+        for (const r of this.deliveryRecords) if (r.lastServedAt !== undefined) add({ lb: r.lb, domain: r.name }, r.lastServedAt / 1000);
+      },
+    );
     this.notifications = new Counter({
       name: 'marathon_acme_notifications_total',
       help: 'Notifications sent to the --notify-url receivers, by outcome.',
@@ -278,15 +306,7 @@ export class Metrics {
 
   /** Replaces the per-certificate series with these: certificates not in the list lose theirs. */
   setCertificates(list: readonly CertificateMetric[]): void {
-    this.notBefore.reset();
-    this.notAfter.reset();
-    this.renewAt.reset();
-    for (const cert of list) {
-      const labels = { domain: cert.domain, app_id: cert.appId ?? '' };
-      this.notBefore.set(labels, cert.notBefore / 1000);
-      this.notAfter.set(labels, cert.notAfter / 1000);
-      if (cert.renewAt !== undefined) this.renewAt.set(labels, cert.renewAt / 1000);
-    }
+    this.certificateList = list;
   }
 
   setStoredCounts(counts: StoredCounts): void {
@@ -336,15 +356,7 @@ export class Metrics {
    * LBs, five series per pair would make the scrape five times larger for no query that needs them.
    */
   setDelivery(records: readonly DeliveryRecord[]): void {
-    this.deliveryStatus.reset();
-    this.deliveryFailing.reset();
-    this.deliveryLastServed.reset();
-    for (const r of records) {
-      const pair = { lb: r.lb, domain: r.name };
-      this.deliveryStatus.set({ ...pair, status: r.status }, 1);
-      this.deliveryFailing.set(pair, r.failing ? 1 : 0);
-      if (r.lastServedAt !== undefined) this.deliveryLastServed.set(pair, r.lastServedAt / 1000);
-    }
+    this.deliveryRecords = records;
   }
 
   /** `read` is called at every scrape (see budgetUsage in acme/rate-budget.ts); it must be cheap and not throw. */
@@ -365,6 +377,10 @@ export class Metrics {
   labelWarningsLogged(count: number): void {
     this.labelWarnings.inc(count);
   }
+}
+
+function certificateLabels(cert: CertificateMetric): { domain: string; app_id: string } {
+  return { domain: cert.domain, app_id: cert.appId ?? '' };
 }
 
 function setBudget(gauge: Gauge<'limit'>, usage: BudgetUsage, field: 'used' | 'limit'): void {
