@@ -4,7 +4,7 @@
  * observed from outside through /proc (CPU time, memory). Every benchmark that runs the executable
  * starts it with `spawnDaemon`.
  *
- * It runs as installed, node flags of its `#!/usr/bin/env -S node ...` line included. With
+ * It runs as installed, node flags and variables of its `#!/usr/bin/env -S ...` line included. With
  * BENCH_CPU_PROF=<dir> it runs under `node <those flags> --cpu-prof` instead, and each daemon writes
  * a .cpuprofile into <dir> when it stops.
  */
@@ -15,8 +15,16 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 
 const BIN = fileURLToPath(new URL('../bin/marathon-acme', import.meta.url));
-/** The node flags on bin/marathon-acme's `#!/usr/bin/env -S node ...` line. */
-const LAUNCHER_NODE_FLAGS = (/^#!.*\bnode\b(.*)$/m.exec(readFileSync(BIN, 'utf8'))?.[1] ?? '').split(' ').filter((f) => f !== '');
+const LAUNCHER_LINE = /^#!\S*env -S (.*?)\bnode\b(.*)$/m.exec(readFileSync(BIN, 'utf8'));
+/** The node flags on bin/marathon-acme's `#!/usr/bin/env -S [VAR=value ...] node ...` line. */
+const LAUNCHER_NODE_FLAGS = (LAUNCHER_LINE?.[2] ?? '').split(' ').filter((f) => f !== '');
+/** The environment variables that line sets (glibc's malloc settings). */
+const LAUNCHER_ENV = Object.fromEntries(
+  (LAUNCHER_LINE?.[1] ?? '')
+    .split(' ')
+    .filter((a) => a.includes('='))
+    .map((a) => [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)]),
+);
 /** USER_HZ, the unit of /proc/<pid>/stat times: 100 on every Linux architecture Node runs on. */
 const CLOCK_TICKS = 100;
 /** How much of the daemon's stderr is kept for error messages. */
@@ -114,7 +122,7 @@ export function spawnDaemon(options: DaemonOptions): DaemonProcess {
     ? [BIN]
     : [process.execPath, ...LAUNCHER_NODE_FLAGS, '--cpu-prof', `--cpu-prof-dir=${profileDir}`, BIN];
   const spawnedAt = performance.now();
-  const child = spawn(file, [...prefix, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(file, [...prefix, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...LAUNCHER_ENV } });
   const lines: LogLine[] = [];
   /** Called after every batch of new lines and at the exit. */
   const listeners = new Set<() => void>();

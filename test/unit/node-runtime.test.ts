@@ -66,6 +66,16 @@ describe('Node.js runtime', () => {
     assert.deepEqual(refusing, [], `packages whose engines exclude Node.js ${version}`);
   });
 
+  it('runs node with the launcher\'s memory settings: its V8 flag and the glibc malloc variables', async () => {
+    const line = /^#!\/usr\/bin\/env -S (.*)$/m.exec(await read('bin/marathon-acme'))?.[1];
+    assert.ok(line !== undefined, 'bin/marathon-acme starts with `#!/usr/bin/env -S ...`');
+    // The same `env -S` string, with a script that reports what node was started with in place of the
+    // launcher (execArgv ends with that `-e <script>`); a MALLOC_ARENA_MAX set outside is overridden.
+    const report = 'console.log(JSON.stringify([process.execArgv.slice(0, -2), process.env.MALLOC_ARENA_MAX, process.env.MALLOC_MMAP_THRESHOLD_]))';
+    const { stdout } = await execFileAsync('/usr/bin/env', ['-S', `${line} -e '${report}'`], { env: { ...process.env, MALLOC_ARENA_MAX: '8' } });
+    assert.deepEqual(JSON.parse(stdout), [['--optimize-for-size'], '2', '65536']);
+  });
+
   it('spawns bin/marathon-acme on the Node.js the tests run on', async () => {
     // The tests start the launcher through its `#!/usr/bin/env node` line, i.e. the first `node` on the
     // PATH; npm puts the project's Node.js there, and so must anyone running the tests without npm.
