@@ -135,6 +135,15 @@ export class ZkClient {
     return readStat(await this.session.request(OP.setData, 'setData', path, (w) => w.string(path).buffer(data).int(version)));
   }
 
+  /**
+   * Waits until the server we are connected to has caught up with the leader of the ensemble as of
+   * now: a read after it sees every write any client had committed before (ZooKeeper's reads are
+   * otherwise only as fresh as the server that answers them).
+   */
+  async sync(path: string): Promise<void> {
+    await this.session.request(OP.sync, 'sync', path, (w) => w.string(path));
+  }
+
   async getChildren(path: string, watch?: Watcher): Promise<string[]> {
     if (watch !== undefined) this.addWatch(this.childWatches, path, watch);
     try {

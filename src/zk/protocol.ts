@@ -11,6 +11,7 @@ export const OP = {
   exists: 3,
   getData: 4,
   setData: 5,
+  sync: 9,
   ping: 11,
   getChildren2: 12,
   check: 13,

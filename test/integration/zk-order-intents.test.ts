@@ -1,0 +1,40 @@
+/**
+ * The order fence against Debian's real ZooKeeper 3.8: an intent is recorded only in the same
+ * transaction as a check of the leader's own election node, so an instance whose node is gone cannot
+ * record one, and so cannot order.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { NotLeaderError, ZkOrderIntents } from '../../src/ha/order-intents.js';
+import { ZkClient } from '../../src/zk/client.js';
+import { CREATE_MODE } from '../../src/zk/protocol.js';
+import { parseZkUrl } from '../../src/zk/zk-url.js';
+import { cleanupStack } from '../support/cleanup.js';
+import { eventually } from '../support/eventually.js';
+import { startZooKeeper } from '../support/zookeeper.js';
+
+describe('ZkOrderIntents against a real ZooKeeper', () => {
+  it('records intents only while the leader node is there, and reads back the recent ones', async (t) => {
+    const defer = cleanupStack(t);
+    const zk = await startZooKeeper();
+    defer(() => zk.stop());
+    const client = new ZkClient({ target: parseZkUrl(zk.url('/ma')), sessionTimeoutMs: 4_000, retryDelayMs: 100, onState: () => undefined });
+    defer(() => client.close());
+    client.start();
+    await eventually('connected', () => client.state === 'connected', 10_000);
+    await client.ensurePath('/ma/election');
+    const node = await client.create('/ma/election/x-n_', Buffer.from('me'), CREATE_MODE.ephemeralSequential);
+    const intents = new ZkOrderIntents(client, '/ma', 'me');
+    const now = Date.now();
+    await intents.record(node, ['a.example', 'b.example'], now - 400_000);
+    await intents.record(node, ['c.example'], now);
+    await client.create('/ma/intents/garbage', Buffer.from('not json'));
+    assert.deepEqual(await intents.read(now, 300_000), [{ names: ['c.example'], at: now, by: 'me' }]);
+    assert.equal((await client.getChildren('/ma/intents')).length, 1, 'the old and the unreadable intents were deleted');
+
+    await client.delete(node);
+    await assert.rejects(intents.record(node, ['d.example'], now), (err: unknown) => err instanceof NotLeaderError && /election node .* is gone, so the order for d\.example was not placed/.test(err.message));
+    await assert.rejects(intents.record(undefined, ['d.example'], now), NotLeaderError);
+    assert.deepEqual((await intents.read(now, 300_000)).map((i) => i.names), [['c.example']], 'nothing was recorded without the leader node');
+  });
+});
