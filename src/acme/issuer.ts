@@ -198,8 +198,9 @@ export class AcmeCertificateAuthority implements CertificateAuthority {
       const offered = authz.challenges.map((c) => c.type);
       throw new IssueError(names, `validating ${identifier}`, `the CA offered no http-01 challenge (offered: ${offered.length === 0 ? 'none' : offered.join(', ')})`);
     }
-    // Served before the CA is told to look, and for as long as it may look.
-    responder.add(token, client.keyAuthorization(token));
+    // Served (by every instance, when they share a board) before the CA is told to look, and for as
+    // long as it may look.
+    await step(names, `publishing the challenge for ${identifier}`, () => responder.publish(token, client.keyAuthorization(token)));
     try {
       await step(names, `validating ${identifier}`, async () => {
         await client.answerChallenge(challenge.url);
@@ -207,7 +208,7 @@ export class AcmeCertificateAuthority implements CertificateAuthority {
         await client.waitForAuthorization(authz.url);
       });
     } finally {
-      responder.remove(token);
+      await responder.withdraw(token);
     }
   }
 }

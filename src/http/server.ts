@@ -161,13 +161,31 @@ function handle(handlers: Partial<Record<HttpRoute, Handler>>, req: IncomingMess
 }
 
 function answerChallenge(options: HttpServerOptions, token: string, method: string, res: ServerResponse): void {
-  const keyAuthorization = TOKEN.test(token) ? options.responder.lookup(token) : undefined;
+  const { responder, logger } = options;
+  const valid = TOKEN.test(token);
+  const local = valid ? responder.lookup(token) : undefined;
+  if (local !== undefined || !valid || !responder.shared) {
+    sendChallengeAnswer(logger, token, local, method, res);
+    return;
+  }
+  // Not ours: the leader may have published it for every instance.
+  responder.find(token).then(
+    (shared) => {
+      sendChallengeAnswer(logger, token, shared, method, res);
+    },
+    () => {
+      sendChallengeAnswer(logger, token, undefined, method, res);
+    },
+  );
+}
+
+function sendChallengeAnswer(logger: Logger, token: string, keyAuthorization: string | undefined, method: string, res: ServerResponse): void {
   if (keyAuthorization === undefined) {
-    options.logger.debug({ token: token.slice(0, 80) }, 'challenge request for an unknown token');
+    logger.debug({ token: token.slice(0, 80) }, 'challenge request for an unknown token');
     send(res, method, 404, 'text/plain; charset=utf-8', 'Not Found\n', CLOSE);
     return;
   }
-  options.logger.debug({ token }, 'answered an HTTP-01 challenge');
+  logger.debug({ token }, 'answered an HTTP-01 challenge');
   send(res, method, 200, 'text/plain', keyAuthorization, CLOSE);
 }
 

@@ -138,7 +138,8 @@ export async function withProbe<T>(responder: ChallengeResponder, random: (() =>
   // Shaped like a key authorization (token.thumbprint), with a random second half: nothing but the
   // responder that holds this probe right now can produce it.
   const expected = `${token}.${draw().toString('base64url')}`;
-  responder.add(token, expected);
+  // On the shared board too: the walk goes through marathon-lb, which may pick any instance.
+  await responder.publish(token, expected);
   try {
     return await use({
       token,
@@ -148,7 +149,7 @@ export async function withProbe<T>(responder: ChallengeResponder, random: (() =>
     });
   } finally {
     // Never leave a probe behind: a stale token would be answerable by anyone who learned it.
-    responder.remove(token);
+    await responder.withdraw(token);
   }
 }
 
