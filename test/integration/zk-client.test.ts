@@ -100,11 +100,12 @@ describe('ZooKeeper client against a real ZooKeeper', () => {
     const b = await connectTo(t, zk, '/ma');
     await a.client.ensurePath('/ma/e');
     const node = await a.client.create('/ma/e/n_', Buffer.alloc(0), CREATE_MODE.ephemeralSequential);
+    let deleted: (path: string) => void = () => undefined;
     const gone = new Promise<string>((resolve) => {
-      void b.client.exists(node, (event) => {
-        resolve(event.path);
-      });
+      deleted = resolve;
     });
+    // The watch must be on the server before the session closes, or it would wait for a creation.
+    assert.ok((await b.client.exists(node, (event) => { deleted(event.path); })) !== undefined);
     await a.client.close();
     assert.equal(await gone, node);
     assert.deepEqual(a.states, ['connected', 'closed']);

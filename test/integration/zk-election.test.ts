@@ -79,7 +79,7 @@ describe('leader election against a real ZooKeeper', () => {
     defer(() => zk.stop());
     const proxy = await startTcpProxy([{ port: zk.port }]);
     defer(() => proxy.stop());
-    const sessionTimeoutMs = 2_000;
+    const sessionTimeoutMs = 3_000;
     const a = startInstance(t, 'a', `zk://127.0.0.1:${proxy.port}/ma`, sessionTimeoutMs);
     await eventually('a leads', () => a.role() === 'leader');
     const b = startInstance(t, 'b', zk.url('/ma'), sessionTimeoutMs);
