@@ -14,13 +14,18 @@
  * partial file: HAProxy refuses its whole configuration over one unreadable file in certs/.
  */
 import { constants } from 'node:fs';
-import { access, link, lstat, mkdir, open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
+import { access, mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, normalize, sep } from 'node:path';
-import { parseBundle, type Bundle } from './bundle.js';
+import type { Bundle } from './bundle.js';
+import { loadBundleFile, type FileIdentity, type Loaded } from './bundle-file.js';
 import { createFallbackCertificate } from './default-cert.js';
+import { createFrom, exists, fsyncDir, replaceWith, writeTemporary } from './durable-files.js';
 import { servedName, splitDuplicates } from './file-names.js';
+import { errno, FileExistsError, StorageError, storageError, TMP } from './storage-errors.js';
 import { Limiter } from '../util/limiter.js';
+
+export { sameFile, type FileIdentity } from './bundle-file.js';
+export { FileExistsError, StorageError } from './storage-errors.js';
 
 export interface StoredCert {
   /** The name the file serves: its file name without `.pem`, in lower case. */
@@ -34,18 +39,6 @@ export interface StoredCert {
    * to be told from it (see TIMESTAMP_GRANULARITY_MS).
    */
   identity: FileIdentity | undefined;
-}
-
-/**
- * What tells one version of a file from the next without reading it: every write of ours renames a
- * new inode into place, and any other write changes the size or the timestamps.
- */
-export interface FileIdentity {
-  dev: number;
-  ino: number;
-  size: number;
-  mtimeMs: number;
-  ctimeMs: number;
 }
 
 export interface ListOptions {
@@ -73,8 +66,6 @@ export interface Listing {
   duplicates: DuplicateCert[];
 }
 
-type Loaded = 'skip' | { ok: true; bundle: Bundle; identity: FileIdentity | undefined } | { ok: false; reason: string };
-
 export interface CorruptCert {
   /** The name the file serves (lower case). */
   name: string;
@@ -95,38 +86,18 @@ export interface CertStoreOptions {
   now?: (() => number) | undefined;
 }
 
-/** The storage directory cannot be used; the message is meant for the operator as is. */
-export class StorageError extends Error {
-  override readonly name: string = 'StorageError';
-}
-
-/** A create-only write found the file already there. */
-export class FileExistsError extends StorageError {
-  override readonly name: string = 'FileExistsError';
-}
-
 const CERTS = 'certs';
 /** Hand-kept certificates marathon-lb also loads; never touched by the daemon. */
 export const UNMANAGED = 'unmanaged-certs';
-const TMP = '.tmp';
 const CORRUPT = 'corrupt-certs';
 /** Certificates no app wants any more, moved out of certs/ (never deleted). */
 export const RETIRED = 'retired-certs';
 const DEFAULT_PEM = 'default.pem';
 const CLIENT_KEY = 'client.key';
 const PRIVATE = 0o600;
-/** A bundle is a few KiB; anything this large is not one, and is not worth reading into memory. */
-const MAX_BUNDLE_BYTES = 1024 * 1024;
 /** 255 bytes per file name on common filesystems, minus `.pem`. */
 const MAX_NAME_LENGTH = 251;
 const CONTROL = /[\u0000-\u001f\u007f]/;
-/**
- * A write in the same timestamp tick as the one before leaves the timestamps as they were, and a
- * same-size rewrite in place then leaves the whole identity unchanged. So an identity counts only
- * once the file's ctime is this far in the past: more than Linux filesystems' tick (at most 10 ms),
- * and than the one second of filesystems that keep whole seconds.
- */
-const TIMESTAMP_GRANULARITY_MS = 1000;
 const LIST_CONCURRENCY = 8;
 
 export class CertStore {
@@ -335,72 +306,18 @@ export class CertStore {
    */
   async writeFileAtomic(relativePath: string, content: string, mode: number): Promise<void> {
     const target = this.resolve(relativePath);
-    const temp = await this.writeTemporary(content, mode);
-    try {
-      await rename(temp, target);
-    } catch (err) {
-      await rm(temp, { force: true });
-      throw this.error(`cannot write ${target}`, err);
-    }
-    await fsyncDir(dirname(target));
+    await replaceWith(await this.writeTemporary(content, mode), target);
   }
 
   /** Like writeFileAtomic, but fails with FileExistsError instead of replacing an existing file. */
   private async createFileAtomic(relativePath: string, content: string, mode: number): Promise<void> {
     const target = this.resolve(relativePath);
-    const temp = await this.writeTemporary(content, mode);
-    try {
-      await link(temp, target);
-    } catch (err) {
-      const code = errno(err);
-      if (code === 'EEXIST') {
-        await rm(temp, { force: true });
-        throw new FileExistsError(`${target} already exists; not replacing it`);
-      }
-      if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'ENOSYS') {
-        await rm(temp, { force: true });
-        throw this.error(`cannot create ${target}`, err);
-      }
-      // No hard links on this filesystem (some network and FUSE ones). rename() cannot refuse to
-      // replace, so check first: only two processes creating the file in the same instant can race.
-      if (await exists(target)) {
-        await rm(temp, { force: true });
-        throw new FileExistsError(`${target} already exists; not replacing it`);
-      }
-      await rename(temp, target).catch(async (renameErr: unknown) => {
-        await rm(temp, { force: true });
-        throw this.error(`cannot create ${target}`, renameErr);
-      });
-      await fsyncDir(dirname(target));
-      return;
-    }
-    // The target is complete and durable once the directory entry is; the temporary name is just extra.
-    await fsyncDir(dirname(target));
-    await unlink(temp).catch(() => undefined);
+    await createFrom(await this.writeTemporary(content, mode), target);
   }
 
-  private async writeTemporary(content: string, mode: number): Promise<string> {
-    const path = join(this.root, TMP, `${process.pid}-${randomBytes(8).toString('hex')}`);
-    const handle = await open(path, 'wx', mode).catch(async (err: unknown) => {
-      if (errno(err) !== 'ENOENT') throw this.error(`cannot create a temporary file in ${join(this.root, TMP)}`, err);
-      // Written before init() ran, or the directory was removed under us.
-      await this.ensureDir(TMP, 0o700);
-      return open(path, 'wx', mode).catch((retryErr: unknown) => {
-        throw this.error(`cannot create a temporary file in ${join(this.root, TMP)}`, retryErr);
-      });
-    });
-    try {
-      // open() applies the umask; the mode asked for is the mode wanted.
-      await handle.chmod(mode);
-      await handle.writeFile(content, 'utf8');
-      await handle.sync();
-    } catch (err) {
-      await handle.close().catch(() => undefined);
-      await rm(path, { force: true });
-      throw this.error(`cannot write the temporary file ${path}`, err);
-    }
-    await handle.close();
-    return path;
+  private writeTemporary(content: string, mode: number): Promise<string> {
+    // Missing when written before init() ran, or when the directory was removed under us.
+    return writeTemporary(join(this.root, TMP), content, mode, () => this.ensureDir(TMP, 0o700));
   }
 
   private async checkRoot(): Promise<void> {
@@ -485,37 +402,10 @@ export class CertStore {
     }
   }
 
-  /**
-   * 'skip' when there is nothing to read: no file, or a directory or other non-file; 'unchanged' when
-   * `unchanged` says so of the file's identity.
-   */
   private load(path: string, reportNonFiles?: boolean): Promise<Loaded>;
   private load(path: string, reportNonFiles: boolean, unchanged: ((identity: FileIdentity) => boolean) | undefined): Promise<Loaded | 'unchanged'>;
-  private async load(path: string, reportNonFiles = false, unchanged?: (identity: FileIdentity) => boolean): Promise<Loaded | 'unchanged'> {
-    let info;
-    try {
-      info = await stat(path);
-    } catch (err) {
-      if (errno(err) !== 'ENOENT') throw this.error(`cannot access ${path}`, err);
-      // stat() follows symbolic links; a dangling one still breaks HAProxy and so is reported.
-      const isLink = await lstat(path).then((l) => l.isSymbolicLink(), () => false);
-      return isLink ? { ok: false, reason: 'it is a symbolic link to a file that does not exist' } : 'skip';
-    }
-    if (!info.isFile()) return reportNonFiles ? { ok: false, reason: 'it is not a regular file' } : 'skip';
-    const identity: FileIdentity = { dev: info.dev, ino: info.ino, size: info.size, mtimeMs: info.mtimeMs, ctimeMs: info.ctimeMs };
-    if (unchanged?.(identity) === true) return 'unchanged';
-    // The content read below is at least as new as `identity`; a change after it shows as another identity.
-    const settled = this.now() - info.ctimeMs >= TIMESTAMP_GRANULARITY_MS;
-    if (info.size > MAX_BUNDLE_BYTES) return { ok: false, reason: `it is ${info.size} bytes, far too large for a certificate bundle` };
-    let text: string;
-    try {
-      text = await readFile(path, 'utf8');
-    } catch (err) {
-      if (errno(err) === 'ENOENT') return 'skip';
-      throw this.error(`cannot read ${path}`, err);
-    }
-    const parsed = parseBundle(text);
-    return parsed.ok ? { ok: true, bundle: parsed.bundle, identity: settled ? identity : undefined } : parsed;
+  private load(path: string, reportNonFiles = false, unchanged?: (identity: FileIdentity) => boolean): Promise<Loaded | 'unchanged'> {
+    return loadBundleFile(path, this.now(), reportNonFiles, unchanged);
   }
 
   private certPath(name: string): string {
@@ -540,11 +430,7 @@ export class CertStore {
   }
 
   private error(what: string, err: unknown): StorageError {
-    const code = errno(err);
-    if (code === 'EXDEV') {
-      return new StorageError(`${what}: ${TMP}/ and the target are on different filesystems; keep the storage directory on one`, { cause: err });
-    }
-    return new StorageError(`${what}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    return storageError(what, err);
   }
 }
 
@@ -568,43 +454,8 @@ function assertPlainFileName(name: string): void {
   if (name.startsWith('.')) throw new StorageError(`unsafe certificate name "${name}": it starts with "."`);
 }
 
-export function sameFile(a: FileIdentity | undefined, b: FileIdentity): boolean {
-  return a !== undefined && a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs;
-}
-
-/** Directory entries are only durable once the directory itself is synced. */
-async function fsyncDir(path: string): Promise<void> {
-  let handle;
-  try {
-    handle = await open(path, 'r');
-    await handle.sync();
-  } catch (err) {
-    // Some filesystems cannot fsync a directory; they order metadata themselves.
-    const code = errno(err);
-    if (code !== 'EINVAL' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'EISDIR') {
-      throw new StorageError(`cannot sync directory ${path}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
-    }
-  } finally {
-    await handle?.close();
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await lstat(path);
-    return true;
-  } catch (err) {
-    if (errno(err) === 'ENOENT') return false;
-    throw err;
-  }
-}
-
 /** 2026-11-28T15:10:08.123Z → 20261128T151008.123Z: sortable, and no colons for tools that mind them. */
 function fileTimestamp(date: Date): string {
   return date.toISOString().replace(/[-:]/g, '');
 }
 
-function errno(err: unknown): string | undefined {
-  if (typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string') return err.code;
-  return undefined;
-}
