@@ -30,7 +30,9 @@ import { buildDaemonStatusView } from './daemon/status-view.js';
 import type { CertificateManager } from './sync/certificates.js';
 import { createCertificateAuthority, createCertificateManager, openStorage, type OpenedStorage } from './daemon/components.js';
 import { watchRenewRequests } from './renew/request-watcher.js';
-import { StorageLock } from './storage/lock.js';
+import type { StorageLock, StorageLockOptions } from './storage/lock.js';
+import { followerHealth, tryStorageLock, waitForStorageLock, type LockAttempt } from './daemon/storage-leadership.js';
+import { FileChallengeBoard } from './ha/file-challenge-board.js';
 import type { ForcedRenewal } from './sync/forced-renewal.js';
 import { Coalescer } from './sync/coalescer.js';
 import { RetryTimer } from './sync/retry-timer.js';
@@ -64,6 +66,9 @@ export interface DaemonDeps {
  */
 const MIN_SYNC_INTERVAL_MS = 1_000;
 
+/** Challenge files older than this on the board at takeover are a dead leader's: validations last seconds. */
+const STALE_CHALLENGE_MS = 10 * 60_000;
+
 /** How long one /status view is served again before the storage directory is read anew. */
 const STATUS_CACHE_MS = 2_000;
 
@@ -87,7 +92,9 @@ export class Daemon {
   /** A start-up error found by the constructor (which cannot report it): start() throws it. */
   private setupError: Error | undefined;
   private acmeAgent: Agent | undefined;
-  private readonly responder = new ChallengeResponder();
+  /** Where the leader publishes its pending challenges, so that a follower on the directory can answer them. */
+  private readonly board: FileChallengeBoard;
+  private readonly responder: ChallengeResponder;
   private readonly store: CertStore;
   private readonly marathon: MarathonClient;
   private readonly delivery: DeliveryController;
@@ -110,6 +117,8 @@ export class Daemon {
   private server: Server | undefined;
   /** The storage directory's lock, held from start to stop: one process works on it at a time. */
   private lock: StorageLock | undefined;
+  /** Who holds the storage lock while this instance follows (as the lock describes them); undefined while leading. */
+  private heldBy: string | undefined;
   private manager: CertificateManager | undefined;
   private accountReady = false;
   private accountError: string | undefined;
@@ -132,6 +141,8 @@ export class Daemon {
     this.random = deps.random ?? Math.random;
     this.logger = deps.logger;
     this.store = new CertStore(config.storageDir, { logger: this.logger });
+    this.board = new FileChallengeBoard(config.storageDir);
+    this.responder = new ChallengeResponder(this.board);
     this.marathonAgent = this.createMarathonAgent(config.marathonCaFile);
     this.marathon = new MarathonClient({
       urls: config.marathonUrls,
@@ -225,18 +236,72 @@ export class Daemon {
   /**
    * Storage first (marathon-lb's HAProxy needs certs/ and default.pem before anything else), then the
    * listener, then everything that talks to the network runs in the background and never gives up.
+   * When another instance holds the storage directory, this one follows: it listens at once, answers
+   * the challenges the leader publishes, and leads once the lock is given up or goes stale.
    */
   async start(): Promise<void> {
-    const { config } = this.deps;
     if (this.setupError !== undefined) throw new StartupError(this.setupError.message, { cause: this.setupError });
-    let opened: OpenedStorage;
+    let attempt: LockAttempt;
     try {
       // Before anything touches the directory: a second daemon's start-up would remove the first one's temporary files.
-      this.lock = await StorageLock.acquire({ dir: config.storageDir, purpose: 'daemon', clock: this.clock, logger: this.logger, onLost: (err) => { this.reportFatal(err); } });
+      attempt = await tryStorageLock(this.lockOptions());
+    } catch (err) {
+      throw new StartupError(errorMessage(err), { cause: err });
+    }
+    if (attempt.kind === 'held') {
+      await this.follow(attempt.by);
+      return;
+    }
+    this.lock = attempt.lock;
+    await this.lead();
+  }
+
+  private lockOptions(): StorageLockOptions {
+    return { dir: this.deps.config.storageDir, purpose: 'daemon', clock: this.clock, logger: this.logger, onLost: (err) => { this.reportFatal(err); } };
+  }
+
+  private async follow(heldBy: string): Promise<void> {
+    this.heldBy = heldBy;
+    await this.listenHttp();
+    this.logger.info(
+      { holder: heldBy },
+      'another marathon-acme holds the storage directory: following it (answering the challenges it publishes) and leading once its lock is given up or goes stale',
+    );
+    this.background.push(
+      (async () => {
+        const lock = await waitForStorageLock({
+          lock: this.lockOptions(),
+          clock: this.clock,
+          logger: this.logger,
+          signal: this.stopping.signal,
+          onHeld: (by) => {
+            this.heldBy = by;
+          },
+        });
+        if (lock === undefined) return;
+        this.lock = lock;
+        this.heldBy = undefined;
+        this.logger.info('took the storage directory over: leading from now on');
+        try {
+          await this.lead();
+        } catch (err) {
+          this.reportFatal(err instanceof Error ? err : new Error(String(err)));
+        }
+      })(),
+    );
+  }
+
+  /** Everything the instance holding the storage lock does: open the storage, order, sync, signal. */
+  private async lead(): Promise<void> {
+    const { config } = this.deps;
+    let opened: OpenedStorage;
+    try {
       opened = await openStorage(this.store, this.clock, this.logger, accountLookup(config, { clock: this.clock, logger: this.logger }));
     } catch (err) {
       throw new StartupError(errorMessage(err), { cause: err });
     }
+    // A leader that died mid-validation left its tokens on the board; they answer nothing any more.
+    await this.board.sweep(this.clock.now(), STALE_CHALLENGE_MS);
     const { accountKeyPem, state } = opened;
     const acmeAgent = await this.openAcmeAgent();
     const ca =
@@ -262,22 +327,7 @@ export class Daemon {
     this.logger.info({ count: this.manager.managed.size }, 'loaded stored certificates');
     this.defaultFingerprint = await defaultFingerprint(this.store);
     await this.report();
-
-    const server = createHttpServer({
-      responder: this.responder,
-      health: () => this.health(),
-      metrics: this.metrics,
-      status: { view: () => this.statusView() },
-      logger: this.logger,
-    });
-    try {
-      const address = await listen(server, config.listen.host, config.listen.port);
-      this.boundPort = address.port;
-    } catch (err) {
-      throw new StartupError(errorMessage(err), { cause: err });
-    }
-    this.server = server;
-    this.logger.info({ listen: `${config.listen.host}:${this.boundPort}` }, 'serving HTTP-01 challenges, ping, health, metrics and status');
+    if (this.server === undefined) await this.listenHttp();
 
     // The first round of delivery checks shows, right after a restart, which LB serves what.
     this.delivery.start();
@@ -337,6 +387,25 @@ export class Daemon {
         renew: (request) => this.renewAsked(request.all ? 'all' : request.names),
       }),
     );
+  }
+
+  private async listenHttp(): Promise<void> {
+    const { config } = this.deps;
+    const server = createHttpServer({
+      responder: this.responder,
+      health: () => this.health(),
+      metrics: this.metrics,
+      status: { view: () => this.statusView() },
+      logger: this.logger,
+    });
+    try {
+      const address = await listen(server, config.listen.host, config.listen.port);
+      this.boundPort = address.port;
+    } catch (err) {
+      throw new StartupError(errorMessage(err), { cause: err });
+    }
+    this.server = server;
+    this.logger.info({ listen: `${config.listen.host}:${this.boundPort}` }, 'serving HTTP-01 challenges, ping, health, metrics and status');
   }
 
   private createMarathonAgent(caFile: string | undefined): Agent {
@@ -400,7 +469,8 @@ export class Daemon {
   }
 
   health(): HealthReport {
-    return judgeHealth({
+    if (this.heldBy !== undefined) return followerHealth(this.heldBy);
+    const report = judgeHealth({
       now: this.clock.now(),
       listening: this.server !== undefined,
       accountReady: this.accountReady,
@@ -412,6 +482,7 @@ export class Daemon {
       pendingLbSignals: this.delivery.pendingSignals.length,
       deliveryFailures: this.delivery.records().filter((r) => r.failing).length,
     });
+    return { ...report, details: { role: 'leader', ...report.details } };
   }
 
   /**

@@ -6,21 +6,22 @@
  */
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { X509Certificate } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
+import { request } from 'undici';
 import { silentLogger } from '../../src/log.js';
 import { runRenew } from '../../src/renew/command.js';
 import { LOCK_FILE } from '../../src/storage/lock-holder.js';
 import { issuedDaemon, testLogger } from '../support/issued-daemon.js';
+import { eventually } from '../support/eventually.js';
 import { freePort } from '../support/ports.js';
 
 const BIN = fileURLToPath(new URL('../../bin/marathon-acme', import.meta.url));
-const exec = promisify(execFile);
 const NAME = 'renew.example.test';
 
 async function serialOf(storage: string, name: string): Promise<string> {
@@ -60,13 +61,21 @@ describe('marathon-acme renew', () => {
     assert.ok(!(await readdir(storage)).includes(LOCK_FILE));
   });
 
-  it('refuses a second daemon, and an offline renewal, while a daemon holds the storage directory', async (t) => {
+  it('makes a second daemon a follower, and refuses an offline renewal, while a daemon holds the storage directory', async (t) => {
     const { config, storage } = await issuedDaemon(t, NAME);
-    const second = await exec(BIN, ['--listen', `127.0.0.1:${await freePort()}`, '--acme', config.acmeDirectoryUrl, '-m', config.marathonUrls[0] ?? '', storage], { env: { PATH: process.env['PATH'] } })
-      .then(() => ({ code: 0, stderr: '' }), (err: unknown) => err as { code: number; stderr: string });
-    assert.equal(second.code, 1, second.stderr);
-    assert.match(second.stderr, new RegExp(`locked by marathon-acme daemon, pid ${process.pid} on host .*only one marathon-acme may work on a storage directory`));
-    assert.doesNotMatch(second.stderr, /\bat .*\.js:\d+/);
+    const port = await freePort();
+    const second = spawn(BIN, ['--listen', `127.0.0.1:${port}`, '--acme', config.acmeDirectoryUrl, '-m', config.marathonUrls[0] ?? '', storage], { env: { PATH: process.env['PATH'] }, stdio: 'ignore' });
+    const exited = once(second, 'exit');
+    t.after(() => second.kill('SIGKILL'));
+    let health: Record<string, unknown> = {};
+    await eventually('the second daemon answers /health', async () => {
+      health = await request(`http://127.0.0.1:${port}/health`).then(async (res) => (await res.body.json()) as Record<string, unknown>, () => ({}));
+      return health['role'] !== undefined;
+    });
+    assert.equal(health['role'], 'follower');
+    assert.match(String(health['leader']), new RegExp(`locked by marathon-acme daemon, pid ${process.pid} on host `));
+    second.kill('SIGTERM');
+    assert.deepEqual(await exited, [0, null], 'a follower stops cleanly');
     const before = await serialOf(storage, NAME);
     const offline = await runRenew({ config, names: [NAME], all: false, offline: true, waitMs: 0 }, silentLogger());
     assert.equal(offline.code, 1);
