@@ -43,7 +43,14 @@ export async function waitForStorageLock(options: WaitOptions): Promise<StorageL
     if (isAborted(signal)) return undefined;
     try {
       const attempt = await tryStorageLock(options.lock);
-      if (attempt.kind === 'acquired') return attempt.lock;
+      if (attempt.kind === 'acquired') {
+        // Stopped while the lock was being taken: a stopping daemon must not start to lead.
+        if (isAborted(signal)) {
+          await attempt.lock.release();
+          return undefined;
+        }
+        return attempt.lock;
+      }
       options.onHeld(attempt.by);
     } catch (err) {
       logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'cannot try the storage lock; trying again shortly');

@@ -17,7 +17,11 @@ export interface TcpProxy {
   stop(): Promise<void>;
 }
 
-export async function startTcpProxy(targets: ReadonlyArray<{ host?: string; port: number }>): Promise<TcpProxy> {
+/**
+ * `port`: where to listen (default: a free one). A target that refuses the connection is skipped for
+ * the next one, as a load balancer's health check would take a dead instance out.
+ */
+export async function startTcpProxy(targets: ReadonlyArray<{ host?: string; port: number }>, port = 0): Promise<TcpProxy> {
   if (targets.length === 0) throw new Error('a proxy needs at least one target');
   const sockets = new Set<Socket>();
   const accepted = targets.map(() => 0);
@@ -43,21 +47,37 @@ export async function startTcpProxy(targets: ReadonlyArray<{ host?: string; port
     });
   };
   const server: Server = createServer((client) => {
-    const index = next++ % targets.length;
-    const target = targets[index];
-    if (target === undefined) return;
-    accepted[index] = (accepted[index] ?? 0) + 1;
-    const upstream = connect({ host: target.host ?? '127.0.0.1', port: target.port });
     track(client);
-    track(upstream);
-    forward(client, upstream);
-    forward(upstream, client);
-    client.on('close', () => upstream.destroy());
-    upstream.on('close', () => client.destroy());
+    client.pause();
+    const first = next++;
+    const tryTarget = (attempt: number): void => {
+      const index = (first + attempt) % targets.length;
+      const target = targets[index];
+      if (target === undefined || attempt >= targets.length) {
+        client.destroy();
+        return;
+      }
+      const upstream = connect({ host: target.host ?? '127.0.0.1', port: target.port });
+      let connected = false;
+      upstream.once('error', () => {
+        if (!connected) tryTarget(attempt + 1);
+      });
+      upstream.once('connect', () => {
+        connected = true;
+        accepted[index] = (accepted[index] ?? 0) + 1;
+        track(upstream);
+        forward(client, upstream);
+        forward(upstream, client);
+        client.resume();
+        client.on('close', () => upstream.destroy());
+        upstream.on('close', () => client.destroy());
+      });
+    };
+    tryTarget(0);
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
+    server.listen(port, '127.0.0.1', () => {
       resolve();
     });
   });
