@@ -262,6 +262,7 @@ export class Daemon {
 
   private async follow(heldBy: string): Promise<void> {
     this.heldBy = heldBy;
+    this.metrics.setRole('follower', this.clock.now());
     await this.listenHttp();
     this.logger.info(
       { holder: heldBy },
@@ -294,6 +295,7 @@ export class Daemon {
   /** Everything the instance holding the storage lock does: open the storage, order, sync, signal. */
   private async lead(): Promise<void> {
     const { config } = this.deps;
+    this.metrics.setRole('leader', this.clock.now());
     let opened: OpenedStorage;
     try {
       opened = await openStorage(this.store, this.clock, this.logger, accountLookup(config, { clock: this.clock, logger: this.logger }));

@@ -109,6 +109,10 @@ export class Metrics {
   private readonly streamState: Gauge<'state'>;
   private readonly lastEvent: Gauge;
   private readonly lastSync: Gauge;
+  private readonly leader: Gauge;
+  private readonly leaderSince: Gauge;
+  private readonly leadershipChanges: Counter;
+  private role: 'leader' | 'follower' | undefined;
   private readonly lbSignals: Counter<'lb' | 'outcome'>;
   private readonly certificates: Gauge<'state'>;
   private readonly failures: Gauge<'domain' | 'kind'>;
@@ -184,6 +188,21 @@ export class Metrics {
     this.lastSync = new Gauge({
       name: 'marathon_acme_marathon_last_sync_success_timestamp_seconds',
       help: 'When the app list was last read from Marathon successfully, as a Unix time; 0 before the first.',
+      registers,
+    });
+    this.leader = new Gauge({
+      name: 'marathon_acme_leader',
+      help: '1 while this instance leads (orders, syncs, signals), 0 while it follows another on the same storage directory.',
+      registers,
+    });
+    this.leaderSince = new Gauge({
+      name: 'marathon_acme_leader_since_timestamp_seconds',
+      help: 'When this instance last became the leader, as a Unix time; 0 while it follows.',
+      registers,
+    });
+    this.leadershipChanges = new Counter({
+      name: 'marathon_acme_leadership_changes_total',
+      help: 'Times this instance started or stopped leading after its start.',
       registers,
     });
     this.lbSignals = new Counter({
@@ -334,6 +353,15 @@ export class Metrics {
   }
 
   /** `at`: epoch ms. */
+  /** `at`: epoch ms of the change. The role an instance starts in is not counted as a change. */
+  setRole(role: 'leader' | 'follower', at: number): void {
+    if (this.role === role) return;
+    if (this.role !== undefined) this.leadershipChanges.inc();
+    this.role = role;
+    this.leader.set(role === 'leader' ? 1 : 0);
+    this.leaderSince.set(role === 'leader' ? at / 1000 : 0);
+  }
+
   syncSucceeded(at: number): void {
     this.lastSync.set(at / 1000);
   }

@@ -32,6 +32,7 @@ describe('a second daemon on the same storage directory', () => {
     assert.match(String(health.body['leader']), new RegExp(`locked by marathon-acme daemon, pid ${process.pid}`));
     assert.equal((await getJson(follower.port, '/ready')).status, 200, 'a follower is ready to answer challenges');
     assert.equal((await getJson(follower.port, '/status.json')).status, 200, 'its status page reads the shared directory');
+    assert.match(await (await request(`http://127.0.0.1:${follower.port}/metrics`)).body.text(), /^marathon_acme_leader 0$/m);
     assert.equal((await getJson(leader.port, '/health')).body['role'], 'leader');
 
     // What the leader publishes while a validation is under way (done here directly: an order's
@@ -49,6 +50,9 @@ describe('a second daemon on the same storage directory', () => {
       const ready = await getJson(follower.port, '/ready');
       return ready.status === 200 && ready.body['managedCertificates'] === 1;
     }, 30_000);
+    const metrics = await (await request(`http://127.0.0.1:${follower.port}/metrics`)).body.text();
+    assert.match(metrics, /^marathon_acme_leader 1$/m);
+    assert.match(metrics, /^marathon_acme_leadership_changes_total 1$/m, 'one change: follower to leader');
     const stale = await request(`http://127.0.0.1:${follower.port}/.well-known/acme-challenge/tok_follow`);
     await stale.body.dump();
     assert.equal(stale.statusCode, 200, 'a token younger than the sweep age stays until its publisher withdraws it');

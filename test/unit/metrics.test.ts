@@ -182,6 +182,26 @@ describe('metrics', () => {
     assert.equal(await value(metrics, 'marathon_acme_marathon_last_sync_success_timestamp_seconds'), 1_750_000_001);
   });
 
+  it('shows whether this instance leads, since when, and how often that changed after its start', async () => {
+    const metrics = new Metrics({ defaultMetrics: false });
+    metrics.setRole('follower', 1_750_000_000_000);
+    assert.deepEqual(
+      [await value(metrics, 'marathon_acme_leader'), await value(metrics, 'marathon_acme_leader_since_timestamp_seconds'), await value(metrics, 'marathon_acme_leadership_changes_total')],
+      [0, 0, 0],
+      'the role it starts in is no change',
+    );
+    metrics.setRole('leader', 1_750_000_002_500);
+    metrics.setRole('leader', 1_750_000_009_000);
+    assert.deepEqual(
+      [await value(metrics, 'marathon_acme_leader'), await value(metrics, 'marathon_acme_leader_since_timestamp_seconds'), await value(metrics, 'marathon_acme_leadership_changes_total')],
+      [1, 1_750_000_002.5, 1],
+      'leading again is no change, and keeps its start',
+    );
+    metrics.setRole('follower', 1_750_000_010_000);
+    assert.equal(await value(metrics, 'marathon_acme_leadership_changes_total'), 2);
+    assert.equal(await value(metrics, 'marathon_acme_leader_since_timestamp_seconds'), 0);
+  });
+
   it('counts LB signals by LB and outcome, and certificate files by state', async () => {
     const metrics = new Metrics({ defaultMetrics: false });
     metrics.lbSignal('http://***@lb1:9090', 'success');
