@@ -9,6 +9,12 @@
  */
 import type { ChallengeBoard } from '../ha/challenge-board.js';
 
+/**
+ * An HTTP-01 token as RFC 8555 §8.3 allows it (base64url), with a bound: what the HTTP server
+ * answers for, what a preflight probe is, and what may become a file or node name on a board.
+ */
+export const CHALLENGE_TOKEN = /^[A-Za-z0-9_-]{1,256}$/;
+
 export class ChallengeResponder {
   private readonly pending = new Map<string, string>();
 

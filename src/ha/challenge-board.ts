@@ -1,3 +1,5 @@
+import { CHALLENGE_TOKEN } from '../acme/challenges.js';
+
 /**
  * Where the leader puts the HTTP-01 key authorizations it is waiting on, so that any instance can
  * answer the CA: marathon-lb sends `/.well-known/acme-challenge/<token>` to whichever instance it
@@ -12,16 +14,14 @@ export interface ChallengeBoard {
   lookup(token: string): Promise<string | undefined>;
 }
 
-/**
- * RFC 8555 §8.3: a token is base64url, and it becomes a file or node name on a board, so nothing else
- * may pass (no `/`, no `.`).
- */
-export const BOARD_TOKEN = /^[A-Za-z0-9_-]{1,256}$/;
+/** A key authorization is a token, a dot and a thumbprint: under 200 bytes. Anything longer is not ours. */
+export const MAX_KEY_AUTHORIZATION = 1_024;
 
 export class BoardTokenError extends Error {
   override readonly name = 'BoardTokenError';
 }
 
+/** A token becomes a file or node name on a board, so nothing but base64url may pass (no `/`, no `.`). */
 export function checkBoardToken(token: string): void {
-  if (!BOARD_TOKEN.test(token)) throw new BoardTokenError(`the challenge token '${token.slice(0, 60)}' is not base64url; not publishing it`);
+  if (!CHALLENGE_TOKEN.test(token)) throw new BoardTokenError(`the challenge token '${token.slice(0, 60)}' is not base64url; not publishing it`);
 }

@@ -9,10 +9,10 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BOARD_TOKEN, checkBoardToken, type ChallengeBoard } from './challenge-board.js';
+import { CHALLENGE_TOKEN } from '../acme/challenges.js';
+import { checkBoardToken, MAX_KEY_AUTHORIZATION, type ChallengeBoard } from './challenge-board.js';
 
 export const CHALLENGES_DIR = 'challenges';
-const MAX_KEY_AUTHORIZATION = 1_024;
 
 export class FileChallengeBoard implements ChallengeBoard {
   private readonly dir: string;
@@ -41,7 +41,7 @@ export class FileChallengeBoard implements ChallengeBoard {
   }
 
   async lookup(token: string): Promise<string | undefined> {
-    if (!BOARD_TOKEN.test(token)) return undefined;
+    if (!CHALLENGE_TOKEN.test(token)) return undefined;
     try {
       const text = await readFile(join(this.dir, token), 'utf8');
       return text.length > MAX_KEY_AUTHORIZATION ? undefined : text;

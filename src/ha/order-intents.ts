@@ -77,7 +77,7 @@ export class ZkOrderIntents {
     try {
       await this.client.multi([
         { op: 'check', path: leaderNode, version: 0 },
-        { op: 'create', path: `${this.dir}/i_`, data, acl: [], mode: CREATE_MODE.persistentSequential },
+        { op: 'create', path: `${this.dir}/i_`, data, mode: CREATE_MODE.persistentSequential },
       ]);
     } catch (err) {
       if (err instanceof ZkError && err.path === leaderNode && (err.code === ERR.noNode || err.code === ERR.badVersion)) {

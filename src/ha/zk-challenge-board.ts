@@ -8,10 +8,9 @@
  */
 import type { ZkClient } from '../zk/client.js';
 import { CREATE_MODE, ERR, ZkError } from '../zk/protocol.js';
-import { BOARD_TOKEN, checkBoardToken, type ChallengeBoard } from './challenge-board.js';
+import { CHALLENGE_TOKEN } from '../acme/challenges.js';
+import { checkBoardToken, MAX_KEY_AUTHORIZATION, type ChallengeBoard } from './challenge-board.js';
 
-/** A key authorization is a token, a dot and a thumbprint: under 200 bytes. Anything longer is not ours. */
-const MAX_KEY_AUTHORIZATION = 1_024;
 
 export class ZkChallengeBoard implements ChallengeBoard {
   private readonly dir: string;
@@ -49,7 +48,7 @@ export class ZkChallengeBoard implements ChallengeBoard {
   }
 
   async lookup(token: string): Promise<string | undefined> {
-    if (!BOARD_TOKEN.test(token)) return undefined;
+    if (!CHALLENGE_TOKEN.test(token)) return undefined;
     try {
       await this.client.sync(this.dir);
       const { data } = await this.client.getData(this.node(token));

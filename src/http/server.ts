@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { ChallengeResponder } from '../acme/challenges.js';
+import { CHALLENGE_TOKEN, type ChallengeResponder } from '../acme/challenges.js';
 import type { Logger } from '../log.js';
 import { renderStatusPage, type StatusView } from '../status/page.js';
 
@@ -61,8 +61,6 @@ function routeOf(path: string): HttpRoute | undefined {
 
 type Handler = (path: string, method: string, res: ServerResponse) => void;
 
-/** RFC 8555 §8.1: tokens are base64url; anything else cannot be one of ours. */
-const TOKEN = /^[A-Za-z0-9_-]{1,256}$/;
 const ALLOW = ['Allow', 'GET, HEAD'];
 /**
  * Challenge answers (key authorization, unknown token, ping) close their connection. A load balancer that keeps server
@@ -162,7 +160,7 @@ function handle(handlers: Partial<Record<HttpRoute, Handler>>, req: IncomingMess
 
 function answerChallenge(options: HttpServerOptions, token: string, method: string, res: ServerResponse): void {
   const { responder, logger } = options;
-  const valid = TOKEN.test(token);
+  const valid = CHALLENGE_TOKEN.test(token);
   const local = valid ? responder.lookup(token) : undefined;
   if (local !== undefined || !valid || !responder.shared) {
     sendChallengeAnswer(logger, token, local, method, res);

@@ -22,7 +22,7 @@ import { randomBytes } from 'node:crypto';
 import { lookup as dnsLookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { Agent, request, type Dispatcher } from 'undici';
-import type { ChallengeResponder } from '../acme/challenges.js';
+import { CHALLENGE_TOKEN, type ChallengeResponder } from '../acme/challenges.js';
 
 export type PreflightFailureKind = 'dns' | 'connection' | 'timeout' | 'wrong-answer' | 'wrong-redirect' | 'http-status';
 
@@ -87,8 +87,6 @@ const REDIRECT_STATUSES: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]
 const MAX_BODY_BYTES = 4096;
 /** The CA ignores trailing spaces, tabs and line breaks of the body (Boulder trims exactly these). */
 const TRAILING_WHITESPACE = /[ \t\r\n]+$/;
-/** Same shape the HTTP server accepts as a token; anything else would never be looked up. */
-const TOKEN = /^[A-Za-z0-9_-]{1,256}$/;
 const URL_SYNTAX = /[\s/?#@:\\[\]%]/;
 const REFUSED = 'connection refused at ';
 const USER_AGENT = 'marathon-acme preflight';
@@ -134,7 +132,7 @@ export async function preflight(name: string, options: PreflightOptions): Promis
 export async function withProbe<T>(responder: ChallengeResponder, random: (() => Buffer) | undefined, use: (probe: ChallengeProbe) => Promise<T>): Promise<T> {
   const draw = random ?? ((): Buffer => randomBytes(32));
   const token = draw().toString('base64url');
-  if (!TOKEN.test(token)) throw new RangeError('the random source must give 1 to 192 bytes for a probe token');
+  if (!CHALLENGE_TOKEN.test(token)) throw new RangeError('the random source must give 1 to 192 bytes for a probe token');
   // Shaped like a key authorization (token.thumbprint), with a random second half: nothing but the
   // responder that holds this probe right now can produce it.
   const expected = `${token}.${draw().toString('base64url')}`;

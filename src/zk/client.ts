@@ -28,6 +28,9 @@ import type { ZkTarget } from './zk-url.js';
 
 export type Watcher = (event: WatchEvent) => void;
 
+/** An operation of `multi`; the nodes it creates get the client's ACL, like `create`'s. */
+export type TransactionOp = Exclude<MultiOp, { op: 'create' }> | Omit<Extract<MultiOp, { op: 'create' }>, 'acl'>;
+
 export interface ZkClientOptions {
   target: ZkTarget;
   sessionTimeoutMs: number;
@@ -161,8 +164,8 @@ export class ZkClient {
    * All operations or none. A failed transaction rejects with the ZkError of the first operation that
    * failed, its path included (a version check on the leader node that failed reads BADVERSION or NONODE).
    */
-  async multi(ops: readonly MultiOp[]): Promise<MultiResult[]> {
-    const withAcl = ops.map((op) => (op.op === 'create' ? { ...op, acl: this.acl } : op));
+  async multi(ops: readonly TransactionOp[]): Promise<MultiResult[]> {
+    const withAcl = ops.map((op): MultiOp => (op.op === 'create' ? { ...op, acl: this.acl } : op));
     const r: JuteReader = await this.session.request(OP.multi, 'multi', undefined, (w: JuteWriter) => {
       for (const op of withAcl) writeMultiOp(w, op);
       w.int(-1).bool(true).int(-1);

@@ -21,7 +21,7 @@ import { promisify } from 'node:util';
 import { eventually } from '../support/eventually.js';
 import { MarathonEmulator } from '../support/marathon-emulator.js';
 import { freePort } from '../support/ports.js';
-import { dockerignore, parseDockerfile } from '../support/dockerfile.js';
+import { dockerignore, parseDockerfile } from '../../scripts/dockerfile.js';
 
 const execFileAsync = promisify(execFile);
 const REPO = fileURLToPath(new URL('../..', import.meta.url));

@@ -77,14 +77,14 @@ describe('ZooKeeper client against a real ZooKeeper', () => {
     const leader = await client.create('/ma/leader-n_', Buffer.alloc(0), CREATE_MODE.ephemeralSequential);
     const results = await client.multi([
       { op: 'check', path: leader, version: 0 },
-      { op: 'create', path: '/ma/intents/one', data: Buffer.from('{}'), acl: [], mode: CREATE_MODE.persistent },
+      { op: 'create', path: '/ma/intents/one', data: Buffer.from('{}'), mode: CREATE_MODE.persistent },
     ]);
     assert.deepEqual(results, [{ op: 'check' }, { op: 'create', path: '/ma/intents/one' }]);
     await client.delete(leader);
     await assert.rejects(
       client.multi([
         { op: 'check', path: leader, version: 0 },
-        { op: 'create', path: '/ma/intents/two', data: Buffer.from('{}'), acl: [], mode: CREATE_MODE.persistent },
+        { op: 'create', path: '/ma/intents/two', data: Buffer.from('{}'), mode: CREATE_MODE.persistent },
       ]),
       (err: unknown) => isZkError(ERR.noNode)(err) && err instanceof Error && /multi \(check 1 of 2\) \/ma\/leader-n_\d+ failed: NONODE/.test(err.message),
     );

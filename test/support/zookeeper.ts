@@ -13,6 +13,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connectFrame } from '../../src/zk/protocol.js';
 import { freePort } from './ports.js';
 
 export const ZOOKEEPER_JAR = '/usr/share/java/zookeeper.jar';
@@ -118,14 +119,8 @@ function handshakes(port: number): Promise<boolean> {
     // While it loads its database the server accepts and closes connections without a word.
     socket.on('close', () => { done(false); });
     socket.on('connect', () => {
-      // A connect request for a new session (protocol 0, zxid 0, timeout 4 s, session 0, 16-byte
-      // password, not read-only): a server that answers it with a frame is serving.
-      const body = Buffer.alloc(4 + 8 + 4 + 8 + 4 + 16 + 1);
-      body.writeInt32BE(4000, 12);
-      body.writeInt32BE(16, 24);
-      const frame = Buffer.alloc(4);
-      frame.writeInt32BE(body.length);
-      socket.write(Buffer.concat([frame, body]));
+      // A new session's handshake: a server that answers it with a frame is serving.
+      socket.write(connectFrame({ lastZxidSeen: 0n, timeoutMs: 4_000, sessionId: 0n, password: Buffer.alloc(16) }));
     });
     socket.on('data', (chunk) => { done(chunk.length >= 4); });
   });

@@ -8,7 +8,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import { parseCli } from '../../src/cli.js';
 import { LIVENESS_ROUTE } from '../../src/http/server.js';
-import { parseDockerfile } from '../support/dockerfile.js';
+import { parseDockerfile } from '../../scripts/dockerfile.js';
 
 const root = new URL('../../', import.meta.url);
 const read = (path: string): Promise<string> => readFile(new URL(path, root), 'utf8');

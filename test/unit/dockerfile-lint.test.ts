@@ -1,5 +1,5 @@
 /**
- * The Dockerfile lint (test/support/dockerfile-lint.ts): the repository's Dockerfile passes it, and
+ * The Dockerfile lint (scripts/dockerfile-lint.ts): the repository's Dockerfile passes it, and
  * each rule fails a Dockerfile that breaks it, so a passing lint means something. CI has no Docker
  * engine and Debian has no hadolint; this and test/integration/container.test.ts are the image's
  * checks there.
@@ -10,7 +10,7 @@ import { readFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { lintDockerfile, type Rule } from '../support/dockerfile-lint.js';
+import { lintDockerfile, type Rule } from '../../scripts/dockerfile-lint.js';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 
