@@ -164,7 +164,8 @@ describe('adopting certificate files named in other letter case', () => {
     const signals = lb.usr1;
     const renewed = await runRenew({ config, names: [name], all: false, offline: false, waitMs: 60_000 }, silentLogger());
     assert.equal(renewed.code, 0, renewed.text);
-    assert.deepEqual(ordersFor(name).map((o) => [o.identifiers, o.status]), [[[name], 201]]);
+    // pebble rejects some nonces on purpose (400 badNonce, retried by the client): not orders.
+    assert.deepEqual(ordersFor(name).filter((o) => o.status !== 400).map((o) => [o.identifiers, o.status]), [[[name], 201]]);
     assert.deepEqual(await certFiles(), ['mixed.example.test.pem'], 'one file for the name, in lower case');
     assert.equal((await readdir(storage)).includes('retired-certs'), false);
     const file = join(storage, 'certs', `${name}.pem`);
