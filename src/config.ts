@@ -3,6 +3,7 @@ import { normaliseHostname } from './domains/hostname.js';
 import type { LogLevel } from './log.js';
 import type { MultipleDomainsMode } from './marathon/apps.js';
 import type { PreflightMode } from './preflight/decision.js';
+import type { ZkTarget } from './zk/zk-url.js';
 
 /** Everything the daemon needs to know, already validated. Durations are milliseconds; 0 disables. */
 export interface Config {
@@ -49,6 +50,12 @@ export interface Config {
   notifyUrls: string[];
   /** Failures in a row of an issue or renewal before it is notified. */
   notifyAfterFailures: number;
+  /** The ZooKeeper ensemble and path of the instances' group (--zk); undefined: the storage lock decides who leads. */
+  zk: ZkTarget | undefined;
+  /** The session timeout asked of ZooKeeper. */
+  zkSessionTimeoutMs: number;
+  /** How long a new leader leaves alone a name another instance recorded an order for. */
+  zkOrderWindowMs: number;
 }
 
 export const KEY_TYPES = ['rsa2048', 'rsa4096', 'ecdsa-p256', 'ecdsa-p384'] as const;

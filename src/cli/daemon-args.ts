@@ -1,3 +1,4 @@
+import type { ZkTarget } from '../zk/zk-url.js';
 import { existsSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import { ConfigError, parseSeconds, type Config, type KeyType } from '../config.js';
@@ -226,6 +227,9 @@ export function toConfig(values: ReadonlyMap<string, unknown>, storageDir: strin
       deliveryCheckIntervalMs: values.get('deliveryCheckInterval') as number,
       notifyUrls: (values.get('notifyUrl') as string[] | undefined) ?? [],
       notifyAfterFailures: values.get('notifyAfterFailures') as number,
+      zk: values.get('zk') as ZkTarget | undefined,
+      zkSessionTimeoutMs: values.get('zkSessionTimeout') as number,
+      zkOrderWindowMs: values.get('zkOrderWindow') as number,
     },
   };
 }

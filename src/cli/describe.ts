@@ -34,6 +34,9 @@ export function describeConfig(config: Config): Record<string, unknown> {
     deliveryCheckIntervalSeconds: config.deliveryCheckIntervalMs / 1000,
     notifyUrls: config.notifyUrls.map(webhookDisplay),
     notifyAfterFailures: config.notifyAfterFailures,
+    zk: config.zk?.display ?? null,
+    zkSessionTimeoutSeconds: config.zkSessionTimeoutMs / 1000,
+    zkOrderWindowSeconds: config.zkOrderWindowMs / 1000,
     logLevel: config.logLevel,
   };
 }

@@ -20,6 +20,7 @@ import { LOG_FORMATS, LOG_LEVELS } from '../log.js';
 import { MULTIPLE_DOMAINS_MODES } from '../marathon/apps.js';
 import { parseWebhookUrlList } from '../notify/target.js';
 import { PREFLIGHT_MODES } from '../preflight/decision.js';
+import { parseZkOption, parseZkOrderWindow, parseZkSessionTimeout } from '../ha/zk-options.js';
 
 /**
  * One row per option: the single definition that the parser, the environment mapping and the help
@@ -277,6 +278,30 @@ export const OPTIONS: readonly OptionSpec[] = [
     description: 'How many failures in a row of an issue or renewal make a notification',
     defaultText: '3',
     parse: parsePositiveInteger,
+  },
+  {
+    flags: '--zk <url>',
+    key: 'zk',
+    description:
+      'zk://[user:password@]host:port[,host:port...]/path: run as one of several instances that share the storage directory, elect a leader in ZooKeeper under this path and answer each other\'s challenges; the credentials are ZooKeeper digest credentials, never logged (default: none, the storage directory\'s lock decides which instance leads)',
+    parse: parseZkOption,
+    secret: true,
+  },
+  {
+    flags: '--zk-session-timeout <seconds>',
+    key: 'zkSessionTimeout',
+    description:
+      'With --zk: the ZooKeeper session timeout to ask for; a leader cut off from ZooKeeper stops ordering after two thirds of it, and another instance leads about this long after a leader dies; at least 2',
+    defaultText: '6',
+    parse: parseZkSessionTimeout,
+  },
+  {
+    flags: '--zk-order-window <seconds>',
+    key: 'zkOrderWindow',
+    description:
+      'With --zk: how long a new leader leaves alone a name that a previous leader recorded an order for (that order may still complete), after which it orders the name only if the storage directory still lacks it; longer than any order takes',
+    defaultText: '300',
+    parse: parseZkOrderWindow,
   },
   {
     flags: '--log-level <level>',

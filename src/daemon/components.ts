@@ -15,6 +15,7 @@ import type { Logger } from '../log.js';
 import { StateFile } from '../state/state-file.js';
 import type { DaemonState } from '../state/state.js';
 import { CertificateManager, type CertificateManagerOptions } from '../sync/certificates.js';
+import type { OrderFence } from '../sync/order-fence.js';
 import type { Clock } from '../util/clock.js';
 
 export interface OpenedStorage {
@@ -78,6 +79,8 @@ export interface ManagerParts {
   /** Where the HTTP server answers from: the preflight publishes its probes there. */
   responder: ChallengeResponder;
   lookup?: ((hostname: string) => Promise<string[]>) | undefined;
+  /** Asked before each order when several instances share the storage directory. */
+  fence?: OrderFence | undefined;
 }
 
 type Hooks = Pick<CertificateManagerOptions, 'onAttempt' | 'onWritten'>;
@@ -92,6 +95,7 @@ export function createCertificateManager(config: Config, parts: ManagerParts, ho
     state: parts.opened.state,
     stateFile: parts.opened.stateFile,
     random: parts.random,
+    fence: parts.fence,
     ...hooks,
     preflight: config.preflight !== 'off'
       ? {

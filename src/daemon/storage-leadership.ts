@@ -5,7 +5,6 @@
  * seconds, taking over once its holder has given it up or gone stale (at once when the holder was a
  * process on this host that no longer exists, else after the lock's 60 s staleness).
  */
-import type { HealthReport } from '../http/server.js';
 import type { Logger } from '../log.js';
 import { StorageLock, StorageLockedError, type StorageLockOptions } from '../storage/lock.js';
 import { isAborted, type Clock } from '../util/clock.js';
@@ -57,12 +56,4 @@ export async function waitForStorageLock(options: WaitOptions): Promise<StorageL
     }
   }
   return undefined;
-}
-
-/**
- * A follower is healthy while it answers: that is its whole job until it leads. `heldBy` is the lock
- * holder as the lock describes it (pid, host, last heartbeat).
- */
-export function followerHealth(heldBy: string): HealthReport {
-  return { healthy: true, problems: [], details: { role: 'follower', leader: heldBy } };
 }

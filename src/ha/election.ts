@@ -8,8 +8,8 @@
  * The role is as safe as we can know it: `leader` only after a read of the children showed our node
  * first; `candidate` from the moment the connection is lost (the session may be expiring on the
  * server, and some clients never hear of it during a partition) until a read after reconnecting says
- * otherwise. An expired session ends this election for good (its node is gone); the owner starts a
- * new one on a new session. Orders are fenced separately, by a ZooKeeper transaction that checks our
+ * otherwise. After an expired session (its node is gone) we stand again in the client's new session;
+ * a closed client ends the election. Orders are fenced separately, by a ZooKeeper transaction that checks our
  * node (see `leaderNode`).
  */
 import { randomUUID } from 'node:crypto';
@@ -49,7 +49,7 @@ export interface LeaderElectionOptions {
 const SEQUENCE = /-n_(\d{10})$/;
 
 export class LeaderElection {
-  private readonly id: string;
+  private id: string;
   private node: string | undefined;
   private role: Role = 'candidate';
   private leader: string | undefined;
@@ -75,6 +75,18 @@ export class LeaderElection {
     return this.role === 'leader' ? this.node : undefined;
   }
 
+  /**
+   * Reads the election again and says whether our node is still the lowest: what a leader asks before
+   * it takes up work, since the role it was told may be older than the last read.
+   */
+  async confirm(): Promise<boolean> {
+    const node = this.leaderNode;
+    if (node === undefined || this.options.client.state !== 'connected') return false;
+    const children = await this.options.client.getChildren(this.options.path);
+    const lowest = children.filter((c) => SEQUENCE.test(c)).sort((a, b) => sequenceOf(a) - sequenceOf(b))[0];
+    return lowest !== undefined && `${this.options.path}/${lowest}` === node && this.role === 'leader';
+  }
+
   /** Feed it every state of the client's session. */
   sessionState(state: ZkState): void {
     if (this.ended) return;
@@ -88,11 +100,17 @@ export class LeaderElection {
         this.setRole('candidate', undefined, 'the connection to ZooKeeper was lost; not acting as leader until it is back and leadership is confirmed');
         return;
       case 'expired':
+        // The client goes on in a new session; we stand again with a new node under a new id, so that
+        // the old node (gone, or about to go, with the old session) can never be taken for ours.
+        this.node = undefined;
+        this.id = randomUUID();
+        this.setRole('candidate', undefined, 'the ZooKeeper session expired; its election node is gone; standing again in a new session');
+        return;
       case 'closed':
         this.ended = true;
         if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
         this.node = undefined;
-        this.setRole('candidate', undefined, state === 'expired' ? 'the ZooKeeper session expired; its election node is gone' : 'the ZooKeeper session was closed');
+        this.setRole('candidate', undefined, 'the ZooKeeper session was closed');
         return;
     }
   }

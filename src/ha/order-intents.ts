@@ -67,7 +67,7 @@ export class ZkOrderIntents {
    * Records the intent to order `names`, fenced by `leaderNode` (our election node, undefined when we
    * do not lead). Throws NotLeaderError when that node is gone; other ZooKeeper errors as they are.
    */
-  async record(leaderNode: string | undefined, names: readonly string[], now: number): Promise<void> {
+  async record(leaderNode: string | undefined, names: readonly string[], now: number): Promise<string> {
     if (leaderNode === undefined) throw new NotLeaderError('not the leader: no order may be placed');
     if (!this.prepared) {
       await this.client.ensurePath(this.dir);
@@ -75,15 +75,30 @@ export class ZkOrderIntents {
     }
     const data = Buffer.from(JSON.stringify({ names, at: now, by: this.identity }), 'utf8');
     try {
-      await this.client.multi([
+      const results = await this.client.multi([
         { op: 'check', path: leaderNode, version: 0 },
         { op: 'create', path: `${this.dir}/i_`, data, mode: CREATE_MODE.persistentSequential },
       ]);
+      const created = results[1];
+      if (created?.op !== 'create') throw new Error(`ZooKeeper answered the order intent for ${names.join(', ')} without the node it created`);
+      return created.path;
     } catch (err) {
       if (err instanceof ZkError && err.path === leaderNode && (err.code === ERR.noNode || err.code === ERR.badVersion)) {
         throw new NotLeaderError(`not the leader any more: our election node ${leaderNode} is gone, so the order for ${names.join(', ')} was not placed`);
       }
       throw err;
+    }
+  }
+
+  /**
+   * Removes an intent whose order has ended (issued or failed): a leader taking over after a clean
+   * hand-over then has nothing to wait for. Intents never withdrawn (a crash) age out instead.
+   */
+  async withdraw(path: string): Promise<void> {
+    try {
+      await this.client.delete(path);
+    } catch (err) {
+      if (!(err instanceof ZkError && err.code === ERR.noNode)) throw err;
     }
   }
 

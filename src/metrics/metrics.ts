@@ -29,6 +29,8 @@ import type { BudgetUsage } from '../acme/rate-budget.js';
 import type { DeliveryRecord } from '../delivery/types.js';
 import type { StreamState } from '../marathon/events.js';
 import { ScrapeTimeGauge } from './scrape-time-gauge.js';
+import { LeadershipMetrics } from './leadership-metrics.js';
+import type { ZkState } from '../zk/session.js';
 
 export type AttemptKind = 'issue' | 'renew';
 export type Outcome = 'success' | 'failure';
@@ -109,10 +111,7 @@ export class Metrics {
   private readonly streamState: Gauge<'state'>;
   private readonly lastEvent: Gauge;
   private readonly lastSync: Gauge;
-  private readonly leader: Gauge;
-  private readonly leaderSince: Gauge;
-  private readonly leadershipChanges: Counter;
-  private role: 'leader' | 'follower' | undefined;
+  private readonly leadership: LeadershipMetrics;
   private readonly lbSignals: Counter<'lb' | 'outcome'>;
   private readonly certificates: Gauge<'state'>;
   private readonly failures: Gauge<'domain' | 'kind'>;
@@ -190,21 +189,7 @@ export class Metrics {
       help: 'When the app list was last read from Marathon successfully, as a Unix time; 0 before the first.',
       registers,
     });
-    this.leader = new Gauge({
-      name: 'marathon_acme_leader',
-      help: '1 while this instance leads (orders, syncs, signals), 0 while it follows another on the same storage directory.',
-      registers,
-    });
-    this.leaderSince = new Gauge({
-      name: 'marathon_acme_leader_since_timestamp_seconds',
-      help: 'When this instance last became the leader, as a Unix time; 0 while it follows.',
-      registers,
-    });
-    this.leadershipChanges = new Counter({
-      name: 'marathon_acme_leadership_changes_total',
-      help: 'Times this instance started or stopped leading after its start.',
-      registers,
-    });
+    this.leadership = new LeadershipMetrics(this.registry);
     this.lbSignals = new Counter({
       name: 'marathon_acme_lb_signals_total',
       help: 'Reload signals (USR1) sent to marathon-lb, by load balancer and outcome.',
@@ -352,14 +337,13 @@ export class Metrics {
     this.lastEvent.set(at / 1000);
   }
 
-  /** `at`: epoch ms. */
-  /** `at`: epoch ms of the change. The role an instance starts in is not counted as a change. */
-  setRole(role: 'leader' | 'follower', at: number): void {
-    if (this.role === role) return;
-    if (this.role !== undefined) this.leadershipChanges.inc();
-    this.role = role;
-    this.leader.set(role === 'leader' ? 1 : 0);
-    this.leaderSince.set(role === 'leader' ? at / 1000 : 0);
+  /** `at`: epoch ms of the change. */
+  setRole(role: 'leader' | 'follower' | 'candidate', at: number): void {
+    this.leadership.setRole(role, at);
+  }
+
+  setZkState(state: ZkState): void {
+    this.leadership.setZkState(state);
   }
 
   syncSucceeded(at: number): void {

@@ -27,9 +27,20 @@ export interface LbStatus extends ComponentState {
   url: string;
 }
 
+/** Which part this instance plays among the instances on one storage directory. */
+export interface InstanceView {
+  role: 'leader' | 'follower' | 'candidate';
+  /** Who leads, as this instance knows it; null while unknown. */
+  leader: string | null;
+  /** The ZooKeeper connection state with --zk; null without. */
+  zookeeper: string | null;
+}
+
 export interface StatusView {
   generatedAt: string;
   version: string;
+  /** Shown by the running daemon; absent from the offline `status` command's view. */
+  instance?: InstanceView;
   marathon: ComponentState & { urls: string[]; eventStream: string; lastSyncAt: string | null };
   account: ComponentState & { directory: string };
   lbs: LbStatus[];
@@ -145,6 +156,15 @@ function describeCount(rows: readonly StatusRow[]): string {
   return `${count(files)} certificate${files === 1 ? '' : 's'}${names === 0 ? '' : `, ${count(names)} name${names === 1 ? '' : 's'} without one`}`;
 }
 
+function instanceCard(instance: InstanceView): string {
+  const summary =
+    instance.role === 'leader'
+      ? 'leader: this instance syncs, orders and signals'
+      : `${instance.role}: answers challenges; ${instance.leader === null ? 'no leader known yet' : `the leader is ${instance.leader}`}`;
+  const detail = instance.zookeeper === null ? 'leadership by the storage lock' : `ZooKeeper: ${instance.zookeeper}`;
+  return card('This instance', instance.role === 'candidate' ? 'warn' : 'ok', summary, `<p class="detail">${escape(detail)}</p>`);
+}
+
 export function renderStatusPage(view: StatusView): string {
   const rows = view.certificates;
   const now = Date.parse(view.generatedAt);
@@ -153,6 +173,7 @@ export function renderStatusPage(view: StatusView): string {
   for (const row of rows) counts.set(row.state, (counts.get(row.state) ?? 0) + 1);
   const tally = CERTIFICATE_STATES.filter((s) => counts.has(s)).map((s) => `${count(counts.get(s) ?? 0)} ${s}`).join(', ');
   const cards = [
+    ...(view.instance === undefined ? [] : [instanceCard(view.instance)]),
     card('Marathon', view.marathon.level, view.marathon.summary, `<p class="detail">${escape(view.marathon.urls.join(', '))}<br>event stream: ${escape(view.marathon.eventStream)}; last sync: ${escape(dateTime(view.marathon.lastSyncAt))}</p>`),
     card('ACME account', view.account.level, view.account.summary, `<p class="detail">${escape(view.account.directory)}</p>`),
     ...view.lbs.map((lb) => lbCard(lb, view.delivery)),

@@ -70,6 +70,11 @@ export interface StorageLockOptions {
   pidAlive?: ((pid: number) => boolean) | undefined;
   heartbeatMs?: number | undefined;
   staleMs?: number | undefined;
+  /**
+   * Whether a live holder may be displaced anyway: an instance elected by ZooKeeper takes the lock
+   * from another instance of its group, which ZooKeeper has already deposed.
+   */
+  takeOverLive?: ((holder: LockRecord) => boolean) | undefined;
   /** Told once when another process turned out to hold the lock: stop working on the directory. */
   onLost?: ((err: Error) => void) | undefined;
 }
@@ -84,6 +89,11 @@ export class StorageLock {
     private record: LockRecord,
   ) {
     this.heartbeat = this.beat();
+  }
+
+  /** Another process took the lock over: whoever holds this object must stop working on the directory. */
+  get isLost(): boolean {
+    return this.lost;
   }
 
   get path(): string {
@@ -126,11 +136,12 @@ export class StorageLock {
         logger.warn({ file: path, ageMs: look.ageMs }, 'took over an unreadable storage lock nobody had touched for a minute');
         continue;
       }
-      if (look.verdict.kind === 'live') throw new StorageLockedError(lockedMessage(dir, look.record, clock.now(), staleMs), look.record);
+      const live = look.verdict.kind === 'live';
+      if (live && options.takeOverLive?.(look.record) !== true) throw new StorageLockedError(lockedMessage(dir, look.record, clock.now(), staleMs), look.record);
       await takeOver(dir, look.text);
       logger.warn(
-        { file: path, holder: { pid: look.record.pid, hostname: look.record.hostname, purpose: look.record.purpose }, reason: look.verdict.reason },
-        'took over a stale storage lock',
+        { file: path, holder: { pid: look.record.pid, hostname: look.record.hostname, purpose: look.record.purpose }, reason: look.verdict.kind === 'live' ? 'deposed by the ZooKeeper election' : look.verdict.reason },
+        live ? 'took the storage lock from an instance that no longer leads' : 'took over a stale storage lock',
       );
     }
     throw new StorageLockedError(`could not lock storage directory ${dir}: other processes keep taking ${path}`, undefined);

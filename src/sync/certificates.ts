@@ -23,6 +23,7 @@ import { Limiter } from '../util/limiter.js';
 import { checkBudget, LETS_ENCRYPT_LIMITS, recordOrder, releaseReservation, type BudgetLimits } from '../acme/rate-budget.js';
 import type { PreflightSettings } from '../preflight/gate.js';
 import { OrderNotSent } from './order-not-sent.js';
+import { OrderFenced, type OrderFence } from './order-fence.js';
 import { PreflightStep, type PreflightPass } from './preflight-step.js';
 import { attemptOutcome, caWaitRefusal, type ForcedRenewal } from './forced-renewal.js';
 
@@ -47,6 +48,8 @@ export interface CertificateManagerOptions {
    * at once instead of after the whole batch (the first of 50 new names must not wait for the last).
    */
   onWritten?: ((name: string, reason: 'new' | 'names changed' | 'renewal') => void) | undefined;
+  /** Asked right before each order is sent, when several instances share the storage directory. */
+  fence?: OrderFence | undefined;
 }
 
 /** The outcome of one order attempt, for whoever counts them. */
@@ -418,6 +421,7 @@ export class CertificateManager {
     // Set once the order's budget slots are reserved, with the time they were stamped.
     let reserved: { names: string[]; at: number } | undefined;
     let checked: PreflightPass | undefined;
+    let release: (() => Promise<void>) | undefined;
     try {
       checked = await this.preflightStep.check(names, log);
       const orderNames = checked.names;
@@ -425,6 +429,8 @@ export class CertificateManager {
       // a renewal that dropped a name counts like any new certificate.
       const stored = this.index.get(name);
       const renewal = reason === 'renewal' && stored !== undefined && sameNameSet(orderNames, renewalNames(stored));
+      // Before the budget: its check and its spending must not be split by an await.
+      if (this.options.fence !== undefined) release = await this.options.fence.admit(orderNames);
       const budget = checkBudget(this.options.state.budget, orderNames, clock.now(), this.limits, { renewal });
       if (!budget.allowed) throw new OrderNotSent({ type: 'budget', detail: budget.reason, status: undefined }, budget.retryAt);
       // Spent before the order is sent, so that orders in flight at the same time all see it.
@@ -453,6 +459,11 @@ export class CertificateManager {
       return true;
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
+      if (err instanceof OrderFenced) {
+        // Not the name's failure: whoever leads now orders it, so nothing is recorded against it.
+        log.warn({ err: message }, 'not ordering: this instance may not order now');
+        return false;
+      }
       if (reserved !== undefined) {
         // The certificate slots go back; the order slot too when the order never reached the CA.
         const orderSent = !(err instanceof IssueError && err.step === 'account registration');
@@ -485,6 +496,11 @@ export class CertificateManager {
         reason === 'renewal' ? 'renewing the certificate failed; will retry after a pause' : 'issuing the certificate failed; will retry after a pause',
       );
       return false;
+    } finally {
+      // Only once the outcome is stored: until then the order may still be in flight.
+      await release?.().catch((err: unknown) => {
+        log.debug({ err: err instanceof Error ? err.message : String(err) }, 'could not withdraw the order intent; it ages out');
+      });
     }
   }
 

@@ -40,7 +40,9 @@ export interface ZkClientOptions {
 }
 
 export class ZkClient {
-  private readonly session: ZkSession;
+  /** Replaced by a new one when it expires, so the owner keeps one client for the process's life. */
+  private session: ZkSession;
+  private closed = false;
   /** Watches set by `exists`, by path; fired by created, deleted and data-changed events. */
   private readonly nodeWatches = new Map<string, Watcher[]>();
   /** Watches set by `getChildren`, by path; fired by children-changed and deleted events. */
@@ -48,28 +50,41 @@ export class ZkClient {
   /** Nodes we create are readable by anyone, or only by our credentials when the URL has some. */
   private readonly acl: readonly Acl[];
 
-  constructor(options: ZkClientOptions) {
+  constructor(private readonly options: ZkClientOptions) {
     this.acl = options.target.digest === undefined ? OPEN_ACL : CREATOR_ACL;
-    this.session = new ZkSession({
+    this.session = this.newSession();
+  }
+
+  private newSession(): ZkSession {
+    const { options } = this;
+    const session: ZkSession = new ZkSession({
       servers: options.target.servers,
       digest: options.target.digest,
       sessionTimeoutMs: options.sessionTimeoutMs,
       random: options.random,
       retryDelayMs: options.retryDelayMs,
       onWatch: (event) => {
-        this.fire(event);
+        if (session === this.session) this.fire(event);
       },
       onState: (state, detail) => {
+        if (session !== this.session) return;
         // A new connection has none of the old one's watches; nothing will fire them any more.
         if (state !== 'connected') {
           this.nodeWatches.clear();
           this.childWatches.clear();
         }
         options.onState(state, detail);
+        // An expired session is over for good (its ephemeral nodes are gone); work goes on in a new one.
+        if (state === 'expired' && !this.closed) {
+          this.session = this.newSession();
+          this.session.start();
+        }
       },
     });
+    return session;
   }
 
+  /** `expired` is passing: a new session is connecting right after it is reported. */
   get state(): ZkState {
     return this.session.current;
   }
@@ -87,6 +102,7 @@ export class ZkClient {
   }
 
   close(): Promise<void> {
+    this.closed = true;
     return this.session.close();
   }
 

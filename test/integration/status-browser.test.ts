@@ -131,9 +131,10 @@ describe('status page in a browser', () => {
     assert.match(await shopRow.innerText(), /\/shop port 0/);
     assert.match(await shopRow.innerText(), /Pebble Intermediate/i, 'the issuer is pebble');
     const cards = await phone.locator('.card').allInnerTexts();
-    assert.equal(cards.length, 4, 'Marathon, the account and two LBs');
-    assert.match(cards[0] ?? '', /Marathon[\s\S]*last sync succeeded/);
-    assert.match(cards[1] ?? '', /ACME account[\s\S]*registered/);
+    assert.equal(cards.length, 5, 'this instance, Marathon, the account and two LBs');
+    assert.match(cards[0] ?? '', /This instance[\s\S]*leader[\s\S]*storage lock/);
+    assert.match(cards[1] ?? '', /Marathon[\s\S]*last sync succeeded/);
+    assert.match(cards[2] ?? '', /ACME account[\s\S]*registered/);
     const deadCard = phone.locator('.card', { hasText: deadLb });
     assert.notEqual(await deadCard.getAttribute('class'), 'card ok', 'an LB never reached is not green');
     // On a phone the table becomes one card per certificate: no header row, label before each value.

@@ -1,0 +1,48 @@
+/**
+ * What an instance that does not lead tells the outside world. Its job until it leads is to answer the
+ * challenges the leader publishes, so it is healthy while it listens: a follower restarted by Marathon
+ * for an unhealthy leader (or an unreachable ZooKeeper) would only take a challenge responder away.
+ */
+import type { HealthReport } from '../http/server.js';
+import { readStatus } from '../status/command.js';
+import type { InstanceView, StatusView } from '../status/page.js';
+
+export type InstanceRole = 'leader' | 'follower' | 'candidate';
+
+/**
+ * `leader`: who leads as this instance knows it (the storage lock's description of its holder, or the
+ * leader's identity from ZooKeeper); `extra`: the ZooKeeper connection state with --zk.
+ */
+export function followerHealth(role: InstanceRole, leader: string | undefined, listening: boolean, extra: Record<string, unknown>): HealthReport {
+  return {
+    healthy: listening,
+    problems: listening ? [] : ['not listening yet'],
+    details: { role, ...extra, leader: leader ?? null },
+  };
+}
+
+export interface FollowerStatusInput {
+  now: number;
+  version: string;
+  storageDir: string;
+  marathonUrls: string[];
+  acmeDirectoryUrl: string;
+  instance: InstanceView;
+}
+
+/** The stored certificates as every instance can read them; Marathon, the account and the LBs are the leader's. */
+export async function followerStatusView(input: FollowerStatusInput): Promise<StatusView> {
+  const report = await readStatus(input.storageDir, input.now);
+  const leader = input.instance.leader === null ? 'the leader' : `the leader (${input.instance.leader})`;
+  const elsewhere = { level: 'ok' as const, summary: `this instance is a ${input.instance.role}: ${leader} does this` };
+  return {
+    generatedAt: new Date(input.now).toISOString(),
+    version: input.version,
+    instance: input.instance,
+    marathon: { ...elsewhere, urls: input.marathonUrls, eventStream: 'not watched by this instance', lastSyncAt: null },
+    account: { ...elsewhere, directory: input.acmeDirectoryUrl },
+    lbs: [],
+    delivery: null,
+    certificates: report.certificates,
+  };
+}
