@@ -18,6 +18,7 @@ import { tryStorageLock, waitForStorageLock, LOCK_RETRY_MS } from './daemon/stor
 import { followerHealth, followerStatusView, type InstanceRole } from './daemon/follower.js';
 import { FileChallengeBoard } from './ha/file-challenge-board.js';
 import type { ChallengeBoard } from './ha/challenge-board.js';
+import { MirroredChallengeBoard } from './ha/mirrored-challenge-board.js';
 import { namesHeldByOthers } from './ha/order-intents.js';
 import type { RoleChange } from './ha/election.js';
 import { ZkLeadership } from './ha/zk-leadership.js';
@@ -61,7 +62,7 @@ export class Daemon {
   private setupError: Error | undefined;
   /** Where the leader publishes its pending challenges, so that every instance can answer them. */
   private readonly board: ChallengeBoard;
-  private readonly fileBoard: FileChallengeBoard | undefined;
+  private readonly fileBoard: FileChallengeBoard;
   private readonly responder: ChallengeResponder;
   private readonly store: CertStore;
   private readonly marathon: MarathonClient;
@@ -101,8 +102,8 @@ export class Daemon {
     this.random = deps.random ?? Math.random;
     this.logger = deps.logger;
     this.store = new CertStore(config.storageDir, { logger: this.logger });
+    this.fileBoard = new FileChallengeBoard(config.storageDir);
     if (config.zk === undefined) {
-      this.fileBoard = new FileChallengeBoard(config.storageDir);
       this.board = this.fileBoard;
       this.fence = { admit: () => this.admitWithLock() };
     } else {
@@ -120,7 +121,7 @@ export class Daemon {
         },
       });
       this.zk = zk;
-      this.board = zk.board;
+      this.board = new MirroredChallengeBoard(zk.board, this.fileBoard);
       this.fence = new ZkOrderFence({ intents: zk.intents, leaderNode: () => zk.leaderNode, clock: this.clock, held: () => this.handover });
     }
     this.responder = new ChallengeResponder(this.board);
@@ -239,7 +240,7 @@ export class Daemon {
   private async lead(): Promise<void> {
     const handover = this.handover;
     // A leader that died mid-validation left its tokens on the board; they answer nothing any more.
-    await this.fileBoard?.sweep(this.clock.now(), STALE_CHALLENGE_MS);
+    await this.fileBoard.sweep(this.clock.now(), STALE_CHALLENGE_MS);
     const parts: TermParts = {
       deps: this.deps,
       clock: this.clock,
@@ -440,7 +441,7 @@ export class Daemon {
   }
 
   health(): HealthReport {
-    const zk = this.zk === undefined ? {} : { zookeeper: this.zk.state };
+    const zk = this.zk === undefined ? {} : { zookeeper: this.zk.state, leader: this.term === undefined ? this.leaderText ?? null : this.zk.identity };
     const term = this.term;
     if (term === undefined) return followerHealth(this.role, this.leaderText, this.server !== undefined, zk);
     const report = term.health(this.server !== undefined);
@@ -467,7 +468,7 @@ export class Daemon {
     const version = this.deps.version ?? 'unknown';
     const instance = {
       role: this.role,
-      leader: this.term !== undefined ? 'this instance' : this.leaderText ?? null,
+      leader: this.term !== undefined ? this.zk?.identity ?? 'this instance' : this.leaderText ?? null,
       zookeeper: this.zk?.state ?? null,
     };
     const term = this.term;

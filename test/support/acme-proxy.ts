@@ -174,6 +174,8 @@ function pathPattern(pathname: string): string {
 export class AcmeProxy {
   readonly directoryUrl: string;
   readonly orders: ObservedOrder[] = [];
+  /** When (epoch ms) each newOrder of `orders` arrived, index for index. */
+  readonly orderTimes: number[] = [];
   readonly requests = new Map<string, number>();
   /** The same counts split by method, keyed `METHOD /path` (e.g. `HEAD /nonce-plz`, `POST /my-order`). */
   readonly requestsByMethod = new Map<string, number>();
@@ -363,8 +365,11 @@ export class AcmeProxy {
     const host = req.headers.host ?? this.#ownHost;
 
     const newOrder = method === 'POST' && path === this.#newOrderPath ? decodeNewOrder(body) : undefined;
+    const arrived = Date.now();
     const observe = (status: number): void => {
-      if (newOrder !== undefined) this.orders.push({ ...newOrder, status });
+      if (newOrder === undefined) return;
+      this.orders.push({ ...newOrder, status });
+      this.orderTimes.push(arrived);
     };
 
     const fault = this.#takeFault(path);

@@ -200,6 +200,21 @@ describe('metrics', () => {
     metrics.setRole('follower', 1_750_000_010_000);
     assert.equal(await value(metrics, 'marathon_acme_leadership_changes_total'), 2);
     assert.equal(await value(metrics, 'marathon_acme_leader_since_timestamp_seconds'), 0);
+    metrics.setRole('candidate', 1_750_000_011_000);
+    metrics.setRole('follower', 1_750_000_012_000);
+    assert.equal(await value(metrics, 'marathon_acme_leadership_changes_total'), 2, 'follower and candidate both do not lead: no change');
+  });
+
+  it('shows the ZooKeeper session state as one series per state, only with --zk', async () => {
+    const metrics = new Metrics({ defaultMetrics: false });
+    assert.deepEqual(await samples(metrics, 'marathon_acme_zookeeper_state'), [], 'no series without --zk');
+    metrics.setZkState('connecting');
+    metrics.setZkState('connected');
+    const states = Object.fromEntries((await samples(metrics, 'marathon_acme_zookeeper_state')).map((s) => [s.labels['state'] ?? '', s.value]));
+    assert.deepEqual(states, { connecting: 0, connected: 1, disconnected: 0, expired: 0, closed: 0 });
+    metrics.setZkState('disconnected');
+    assert.equal(await value(metrics, 'marathon_acme_zookeeper_state', { state: 'disconnected' }), 1);
+    assert.equal(await value(metrics, 'marathon_acme_zookeeper_state', { state: 'connected' }), 0);
   });
 
   it('counts LB signals by LB and outcome, and certificate files by state', async () => {
