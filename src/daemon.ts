@@ -314,6 +314,7 @@ export class Daemon {
       this.term = undefined;
       this.metrics.setRole(zk.role === 'leader' ? 'candidate' : zk.role, this.clock.now());
       await term.stop(STEP_DOWN_GRACE_MS);
+      this.metrics.leaderStopped();
       await this.lock?.release();
       this.lock = undefined;
       this.logger.info({ role: zk.role }, 'stopped leading: followers answer challenges; only the leader syncs and orders');

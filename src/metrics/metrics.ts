@@ -376,6 +376,18 @@ export class Metrics {
     this.readBudget = read;
   }
 
+  /**
+   * A leader's term ended: its certificates, failures, deliveries, rate budget and Marathon state are
+   * the next leader's to report, and a follower showing the old ones would alert beside it.
+   */
+  leaderStopped(): void {
+    this.certificateList = [];
+    this.failures.reset();
+    this.deliveryRecords = [];
+    this.readBudget = undefined;
+    this.setStreamState('disconnected');
+  }
+
   notification(outcome: Outcome): void {
     this.notifications.labels(outcome).inc();
   }

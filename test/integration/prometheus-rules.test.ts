@@ -79,6 +79,7 @@ function targets(clock: { now: number }): Target[] {
     delivery(LB2, 'short.example.test', 'stale', false, -2 * DAY),
     delivery(LB2, 'calm.example.test', 'unchecked', false, undefined),
   ]);
+  calm.setRole('leader', -DAY);
   calm.setStreamState('attached');
   const calmBudget = spend(10, (i) => `app${i}.calm.test`, -2 * HOUR, -MINUTE);
   calm.setRateBudgetSource(() => budgetUsage(calmBudget, clock.now, LETS_ENCRYPT_LIMITS));
@@ -105,11 +106,16 @@ function targets(clock: { now: number }): Target[] {
     delivery(LB2, 'overdue.example.test', 'stale', false, -HOUR),
     ...unreachable,
   ]);
+  troubled.setRole('leader', -DAY);
   troubled.setStreamState('disconnected');
   troubled.syncSucceeded(-HOUR);
   // 230 new orders in the last two hours: 85 % of the 270 planned per 3 hours.
   const troubledBudget = spend(230, (i) => `app${i}.shop${i % 12}.test`, -2 * HOUR, -MINUTE);
   troubled.setRateBudgetSource(() => budgetUsage(troubledBudget, clock.now, LETS_ENCRYPT_LIMITS));
+
+  const follower = new Metrics({ defaultMetrics: false });
+  follower.setRole('follower', 0);
+  follower.setZkState('connected');
 
   return [
     {
@@ -143,6 +149,15 @@ function targets(clock: { now: number }): Target[] {
       },
     },
     { instance: 'gone:8000', metrics: undefined, tick() {} },
+    {
+      // A follower of another group (--zk): it never syncs and has no event stream, which is no
+      // problem; at minute 10 it loses ZooKeeper, which is.
+      instance: 'follower:8000',
+      metrics: follower,
+      tick(minute) {
+        if (minute === 10) follower.setZkState('disconnected');
+      },
+    },
   ];
 }
 
@@ -292,6 +307,7 @@ function cases(job: string): Case[] {
     { evalTime: '3m', alert: 'MarathonAcmeIssuanceFailing', alerts: [issuance] },
     { evalTime: '3m', alert: 'MarathonAcmeDeliveryWrongCertificate', alerts: [wrong] },
     { evalTime: '3m', alert: 'MarathonAcmeNotificationsFailing', alerts: [] },
+    { evalTime: '3m', alert: 'MarathonAcmeZooKeeperUnreachable', alerts: [] },
 
     // Half an hour in: everything wrong with the troubled daemon fires, nothing of the calm one.
     { evalTime: '30m', alert: 'MarathonAcmeCertificateExpiresSoon', alerts: expiresSoon },
@@ -323,6 +339,12 @@ function cases(job: string): Case[] {
     },
     { evalTime: '30m', alert: 'MarathonAcmeRateBudgetNearlySpent', alerts: [budget] },
     { evalTime: '30m', alert: 'MarathonAcmeNotificationsFailing', alerts: [notifications] },
+    { evalTime: '30m', alert: 'MarathonAcmeNoLeader', alerts: [] },
+    {
+      evalTime: '30m',
+      alert: 'MarathonAcmeZooKeeperUnreachable',
+      alerts: [{ labels: { job, instance: 'follower:8000', ...warning, state: 'connected' }, summary: 'marathon-acme on follower:8000 is not connected to ZooKeeper' }],
+    },
 
     // After the recovery: what was fixed resolves, the rest keeps firing.
     { evalTime: '41m', alert: 'MarathonAcmeRenewalOverdue', alerts: [] },
@@ -341,6 +363,17 @@ function absentCases(job: string): Case[] {
   return [
     { evalTime: '5m', alert: 'MarathonAcmeAbsent', alerts: [] },
     { evalTime: '15m', alert: 'MarathonAcmeAbsent', alerts: [absent] },
+  ];
+}
+
+/** Only the follower is scraped: no instance leads, while the follower's missing syncs alert nothing. */
+function leaderlessCases(job: string): Case[] {
+  const noLeader: Expected = { labels: { job, severity: 'critical' }, summary: `No marathon-acme instance of ${job} leads` };
+  return [
+    { evalTime: '3m', alert: 'MarathonAcmeNoLeader', alerts: [] },
+    { evalTime: '10m', alert: 'MarathonAcmeNoLeader', alerts: [noLeader] },
+    { evalTime: '30m', alert: 'MarathonAcmeMarathonUnreachable', alerts: [] },
+    { evalTime: '30m', alert: 'MarathonAcmeMarathonEventStreamDown', alerts: [] },
   ];
 }
 
@@ -397,6 +430,10 @@ describe('the shipped Prometheus alert rules', () => {
       const elsewhere = calmOnly.map(([key, values]) => ({ series: key.replace(`job="${job}"`, 'job="node"'), values: valuesNotation(values) }));
       const main = cases(job);
       const absent = absentCases(job);
+      const followerOnly = [...scraped.series]
+        .filter(([key]) => key.includes('instance="follower:8000"'))
+        .map(([series, values]) => ({ series, values: valuesNotation(values) }));
+      const leaderless = leaderlessCases(job);
       const testFile = join(dir, `test-${job}.yml`);
       // JSON is YAML, and spares this test a YAML writer.
       await writeFile(
@@ -407,13 +444,14 @@ describe('the shipped Prometheus alert rules', () => {
           tests: [
             { name: 'three daemons', interval: '1m', input_series: inputSeries(scraped), alert_rule_test: alertTests(main) },
             { name: 'no marathon-acme target', interval: '1m', input_series: elsewhere, alert_rule_test: alertTests(absent) },
+            { name: 'only a follower', interval: '1m', input_series: followerOnly, alert_rule_test: alertTests(leaderless) },
           ],
         }),
       );
       await promtool(['test', 'rules', testFile], dir);
 
       // Every rule is seen firing somewhere, and the labels its annotations print are on its alerts.
-      const firing = [...main, ...absent].filter((c) => c.alerts.length > 0);
+      const firing = [...main, ...absent, ...leaderless].filter((c) => c.alerts.length > 0);
       for (const { alert, requiredLabels } of rules) {
         const seen = firing.filter((c) => c.alert === alert).flatMap((c) => c.alerts);
         assert.ok(seen.length > 0, `${alert} is tested firing`);
