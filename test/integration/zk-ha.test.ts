@@ -147,6 +147,15 @@ describe('three instances with --zk against a real ZooKeeper', () => {
     assert.equal(view.instance.zookeeper, 'connected');
     assert.equal(view.instance.leader, leader['leader'], 'status names the leader /health names');
     assert.equal(view.certificates.length, 20, "a follower's status shows the stored certificates");
+
+    // A clean stop (SIGTERM, as Marathon stops a task) hands over without waiting for a session expiry.
+    const leaderIndex = healths.findIndex((h) => h?.['role'] === 'leader');
+    const stoppedAt = Date.now();
+    await c.instances[leaderIndex]?.terminate();
+    await eventually('another instance leads', async () => (await c.leader()) !== undefined, 10_000);
+    const handover = Date.now() - stoppedAt;
+    t.diagnostic(`after SIGTERM of the leader, another led ${handover} ms later`);
+    assert.ok(handover < SESSION_TIMEOUT_S * 1000, `the stopped leader closed its session (${handover} ms)`);
   });
 
   it('replaces a leader killed mid-work within seconds, five times over, and orders no name twice within the window', async (t) => {

@@ -23,6 +23,7 @@ interface App {
   labels: Record<string, string>;
   healthChecks: Array<{ protocol: string; path: string; portIndex: number }>;
   upgradeStrategy: { minimumHealthCapacity: number; maximumOverCapacity: number };
+  constraints: string[][];
   container: {
     type: string;
     docker: { image: string; network: string; portMappings: Array<{ containerPort: number; hostPort: number }> };
@@ -70,10 +71,16 @@ describe('Dockerfile', () => {
 });
 
 describe('deploy/marathon-acme.json', () => {
-  it('runs exactly one instance and never two at once, even during a deployment', () => {
+  it('runs three instances on separate hosts, led through ZooKeeper, and keeps most of them up during a deployment', () => {
     assert.equal(app.id, '/marathon-acme');
-    assert.equal(app.instances, 1);
-    assert.deepEqual(app.upgradeStrategy, { minimumHealthCapacity: 0, maximumOverCapacity: 0 });
+    assert.equal(app.instances, 3);
+    assert.deepEqual(app.constraints, [['hostname', 'UNIQUE']]);
+    // Marathon keeps ceil(instances × minimumHealthCapacity) healthy: two of three, one replaced at a time.
+    assert.deepEqual(app.upgradeStrategy, { minimumHealthCapacity: 0.5, maximumOverCapacity: 0 });
+    assert.ok(Math.ceil(app.instances * app.upgradeStrategy.minimumHealthCapacity) >= 1, 'never none');
+    const parsed = parseCli(app.args, {});
+    assert.ok(parsed.kind === 'run');
+    assert.equal(parsed.config.zk?.path, '/marathon-acme', 'a ZooKeeper path of its own, beside Marathon\'s');
   });
 
   it('gives the daemon the memory it was measured to need', () => {
