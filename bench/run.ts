@@ -1,6 +1,7 @@
 /**
  * `npm run bench [name...]`: runs the benchmarks (all, or the ones named), prints one table, and
- * with --write rewrites BENCHMARKS.md from this run (its figures are kept in bench/results.json, so
+ * with --write rewrites BENCHMARKS.md from this run (with names given, only their figures are
+ * replaced, when bench/results.json comes from the same machine; its figures are kept there, so
  * `--doc-only` can re-render the page after an edit of bench/NOTES.md without an hour of benchmarks).
  * Benchmarks never run in the test suite and never fail on timing: a target not met is printed as
  * such, and the exit status is 0 unless one crashed.
@@ -17,6 +18,7 @@ const ALL: Record<string, () => Promise<Benchmark>> = {
   renewal: async () => (await import('./renewal.js')).renewal,
   challenge: async () => (await import('./challenge.js')).challenge,
   'status-page': async () => (await import('./status-page.js')).statusPage,
+  failover: async () => (await import('./failover.js')).failover,
 };
 
 interface Run {
@@ -83,7 +85,18 @@ const machine = `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'unknown CPU'}
 process.stdout.write(`\n${table(figures)}\n\nmachine: ${machine}\n`);
 
 if (write) {
-  const run: Run = { date: new Date().toISOString().slice(0, 10), machine, figures, crashed };
+  const ran = new Set(figures.map((f) => f.bench));
+  let kept: Figure[] = [];
+  if (names.length > 0) {
+    // Some benchmarks only: the others keep their figures from the last run, on the same machine only.
+    const last = JSON.parse(await readFile(RESULTS, 'utf8')) as Run;
+    if (last.machine !== machine) {
+      process.stderr.write(`[bench] not writing: bench/results.json comes from another machine (${last.machine}); run every benchmark with --write\n`);
+      process.exit(1);
+    }
+    kept = last.figures.filter((f) => !ran.has(f.bench));
+  }
+  const run: Run = { date: new Date().toISOString().slice(0, 10), machine, figures: [...kept, ...figures], crashed };
   await writeFile(RESULTS, `${JSON.stringify(run, null, 2)}\n`);
   await writeDoc(run);
 }
