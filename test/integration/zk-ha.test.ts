@@ -236,6 +236,23 @@ describe('three instances with --zk against a real ZooKeeper', () => {
     await assertBundlesWhole(c.storage);
   });
 
+  it('waits for a ZooKeeper that is down at start, healthy and answering, and leads once it is up', async (t) => {
+    const c = await startCluster(t, 1);
+    await c.zk.kill();
+    const instance = c.start(0);
+    await eventually('listening', async () => (await instance.health()) !== undefined, 30_000);
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    const waiting = await instance.health();
+    assert.equal(instance.child.exitCode, null, 'it did not exit');
+    assert.equal(waiting?.['status'], 'ok', `healthy while it waits: ${JSON.stringify(waiting)}`);
+    assert.equal(waiting['role'], 'candidate');
+    assert.notEqual(waiting['zookeeper'], 'connected');
+    await c.zk.restart();
+    await eventually('it leads', async () => (await instance.role()) === 'leader', 30_000);
+    c.addNames(['late.example.test']);
+    await eventually('and issues', async () => (await c.stored()).includes('late.example.test'), 60_000);
+  });
+
   it('keeps a leader cut off from ZooKeeper from ordering once another leads', async (t) => {
     const defer = cleanupStack(t);
     const c = await startCluster(t, 2);
