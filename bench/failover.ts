@@ -13,13 +13,7 @@
  *   after the last write. The difference is the fencing transaction per order, the challenge
  *   published on two boards, and the followers.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { request } from 'undici';
-import { MarathonEmulator } from '../test/support/marathon-emulator.js';
-import { startLbReceiver } from '../test/support/lb-receiver.js';
-import { startPebble } from '../test/support/pebble.js';
 import { freePort } from '../test/support/ports.js';
 import { startTcpProxy } from '../test/support/tcp-proxy.js';
 import { startZooKeeper } from '../test/support/zookeeper.js';
@@ -27,6 +21,7 @@ import { Cleanup } from './cleanup.js';
 import { spawnDaemon, type DaemonProcess } from './daemon-process.js';
 import { deliveredAt, labelledApp, until } from './issuance.js';
 import { percentiles, type Benchmark, type Figure } from './report.js';
+import { startStage, type Stage } from './stage.js';
 
 const TAKEOVER_ROUNDS = 10;
 const ISSUANCE_NAMES = 50;
@@ -51,29 +46,16 @@ interface Group {
   leader(): Promise<number>;
 }
 
-interface Stage {
-  stack: Cleanup;
-  marathon: MarathonEmulator;
-  storage: string;
-  lbs: Array<Awaited<ReturnType<typeof startLbReceiver>>>;
+interface Cluster extends Stage {
   group(count: number, zkUrl: string | undefined): Promise<Group>;
 }
 
-async function stage(stack: Cleanup): Promise<Stage> {
-  const httpPort = await freePort();
-  const pebble = await startPebble({ httpPort });
-  stack.defer('pebble', () => pebble.stop());
-  const marathon = await MarathonEmulator.start({ heartbeatMs: 0 });
-  stack.defer('Marathon emulator', () => marathon.stop());
-  const lbs = [await startLbReceiver(), await startLbReceiver()];
-  for (const lb of lbs) stack.defer('LB stand-in', () => lb.stop());
-  const storage = await mkdtemp(join(tmpdir(), 'ma-bench-failover-'));
-  stack.defer('storage directory', () => rm(storage, { recursive: true, force: true }));
+/** The issuance stage, plus groups of instances behind a round-robin proxy on pebble's validation port. */
+async function cluster(stack: Cleanup): Promise<Cluster> {
+  const stage = await startStage(stack, 'failover');
+  const { httpPort, pebble, marathon, lbs, storage } = stage;
   return {
-    stack,
-    marathon,
-    storage,
-    lbs,
+    ...stage,
     async group(count, zkUrl) {
       const ports: number[] = [];
       for (let i = 0; i < count; i++) ports.push(await freePort());
@@ -110,7 +92,7 @@ async function takeovers(): Promise<number[]> {
   try {
     const zk = await startZooKeeper({ tickMs: ZK_TICK_MS });
     stack.defer('ZooKeeper', () => zk.stop());
-    const s = await stage(stack);
+    const s = await cluster(stack);
     const group = await s.group(3, zk.url('/marathon-acme'));
     const times: number[] = [];
     for (let round = 0; round < TAKEOVER_ROUNDS; round++) {
@@ -151,7 +133,7 @@ async function issuance(ha: boolean, run: number): Promise<number> {
   try {
     const zk = ha ? await startZooKeeper({ tickMs: ZK_TICK_MS }) : undefined;
     if (zk !== undefined) stack.defer('ZooKeeper', () => zk.stop());
-    const s = await stage(stack);
+    const s = await cluster(stack);
     const group = await s.group(ha ? 3 : 1, zk?.url('/marathon-acme'));
     const leader = group.daemons[await group.leader()];
     await leader?.waitFor('ACME account ready', (l) => l.msg === 'ACME account ready', 60_000);

@@ -24,11 +24,11 @@ import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
 import { request } from 'undici';
 import { hostApp } from '../test/support/apps.js';
-import { MarathonEmulator } from '../test/support/marathon-emulator.js';
 import { pebbleTls, startPebble, type Pebble } from '../test/support/pebble.js';
-import { startLbReceiver, type LbReceiver } from '../test/support/lb-receiver.js';
+import type { LbReceiver } from '../test/support/lb-receiver.js';
 import { freePort } from '../test/support/ports.js';
 import { Cleanup } from './cleanup.js';
+import { startStage } from './stage.js';
 import { processCpuMs, spawnDaemon, type DaemonProcess } from './daemon-process.js';
 import { percentiles, type Benchmark, type Figure } from './report.js';
 
@@ -160,19 +160,11 @@ export async function progress(storage: string, lbs: readonly LbReceiver[], daem
 async function daemonRun(keyType: string, concurrency: number): Promise<DaemonRun> {
   const stack = new Cleanup();
   try {
-    const httpPort = await freePort();
-    const pebble = await startPebble({ httpPort });
-    stack.defer('pebble', () => pebble.stop());
-    const marathon = await MarathonEmulator.start({ heartbeatMs: 0 });
-    stack.defer('Marathon emulator', () => marathon.stop());
+    const { httpPort, pebble, marathon, lbs, storage } = await startStage(stack, 'issuance');
     const wanted = names();
     wanted.forEach((name, i) => {
       marathon.addApp(labelledApp(`/issuance/app${i}`, name));
     });
-    const lbs = [await startLbReceiver(), await startLbReceiver()];
-    for (const lb of lbs) stack.defer('LB stand-in', () => lb.stop());
-    const storage = await mkdtemp(join(tmpdir(), 'ma-bench-issuance-'));
-    stack.defer('storage directory', () => rm(storage, { recursive: true, force: true }));
 
     const cpuSeconds = async (pid: number): Promise<number> => (await processCpuMs(pid)) / 1000;
     const pebbleCpuAtStart = await cpuSeconds(pebble.pid);

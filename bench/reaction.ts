@@ -8,21 +8,16 @@
  * The daemon's log splits each trial: event to `starting a sync`, to `requesting a certificate`, the
  * ACME order itself (`certificate issued`, durationMs), to `certificate stored`, to the LB signal.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { cpus, loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { MarathonEmulator } from '../test/support/marathon-emulator.js';
-import { startPebble } from '../test/support/pebble.js';
-import { freePort } from '../test/support/ports.js';
+import { cpus, loadavg } from 'node:os';
 import { Cleanup } from './cleanup.js';
+import { startStage } from './stage.js';
 import { spawnDaemon, type DaemonProcess, type LogLine } from './daemon-process.js';
 import { acmeRequestTotals, acmeSummary, deliveredAt, labelledApp, logNotes, median, progress, until } from './issuance.js';
-import { startLbReceiver } from '../test/support/lb-receiver.js';
 import { percentiles, type Benchmark, type Figure } from './report.js';
 
 const TRIALS = 20;
 /**
- * Syncs start at least 1 s apart (MIN_SYNC_INTERVAL_MS in src/daemon.ts), so a label added sooner
+ * Syncs start at least 1 s apart (MIN_SYNC_INTERVAL_MS in src/daemon/leader-term.ts), so a label added sooner
  * after the previous sync would measure that pause, not an idle daemon. Wait this long after each trial.
  */
 const IDLE_GAP_MS = 1_200;
@@ -76,15 +71,7 @@ export const reaction: Benchmark = {
     // Other work on the machine slows every trial; reported with the figures.
     let loadBefore = NaN;
     try {
-      const httpPort = await freePort();
-      const pebble = await startPebble({ httpPort });
-      stack.defer('pebble', () => pebble.stop());
-      const marathon = await MarathonEmulator.start({ heartbeatMs: 0 });
-      stack.defer('Marathon emulator', () => marathon.stop());
-      const lbs = [await startLbReceiver(), await startLbReceiver()];
-      for (const lb of lbs) stack.defer('LB stand-in', () => lb.stop());
-      const storage = await mkdtemp(join(tmpdir(), 'ma-bench-reaction-'));
-      stack.defer('storage directory', () => rm(storage, { recursive: true, force: true }));
+      const { httpPort, pebble, marathon, lbs, storage } = await startStage(stack, 'reaction');
       const daemon = spawnDaemon({ acme: pebble, marathon: marathon.url, lbs, listenPort: httpPort, storage });
       stack.defer('marathon-acme', () => daemon.stop());
       await waitUntilIdle(daemon);

@@ -14,13 +14,13 @@ import { Notifier } from './notify/notifier.js';
 import type { LbResult } from './status/components.js';
 import type { StatusView } from './status/page.js';
 import type { StorageLock, StorageLockOptions } from './storage/lock.js';
-import { tryStorageLock, waitForStorageLock, LOCK_RETRY_MS } from './daemon/storage-leadership.js';
+import { tryStorageLock, waitForStorageLock } from './daemon/storage-leadership.js';
+import { ZkSuccession } from './daemon/zk-succession.js';
+import { ViewCache } from './daemon/view-cache.js';
 import { followerHealth, followerStatusView, type InstanceRole } from './daemon/follower.js';
 import { FileChallengeBoard } from './ha/file-challenge-board.js';
 import type { ChallengeBoard } from './ha/challenge-board.js';
 import { MirroredChallengeBoard } from './ha/mirrored-challenge-board.js';
-import { namesHeldByOthers } from './ha/order-intents.js';
-import type { RoleChange } from './ha/election.js';
 import { ZkLeadership } from './ha/zk-leadership.js';
 import { ZkOrderFence } from './ha/zk-order-fence.js';
 import type { OrderFence } from './sync/order-fence.js';
@@ -70,6 +70,7 @@ export class Daemon {
   /** Warns about an app's label problem when it appears, not at every sync. */
   private readonly labelWarnings: AppWarningLog;
   private readonly zk: ZkLeadership | undefined;
+  private readonly succession: ZkSuccession | undefined;
   private readonly fence: OrderFence | undefined;
   /** Names a previous leader may still be ordering (see TermParts.handover). */
   private readonly handover = new Map<string, number>();
@@ -81,13 +82,9 @@ export class Daemon {
   /** Who leads while this instance does not (as the lock or the election describes them). */
   private leaderText: string | undefined;
   private term: LeaderTerm | undefined;
-  /** Whether this instance should lead now (the election's verdict); terms follow it one change at a time. */
-  private wantLead = false;
-  private transitions: Promise<void> = Promise.resolve();
-  private lockRetry: NodeJS.Timeout | undefined;
   /** The last answer each marathon-lb gave to a reload signal (by its display URL), for /status. */
   private readonly lastSignals = new Map<string, LbResult>();
-  private statusCache: { at: number; view: Promise<StatusView> } | undefined;
+  private readonly statusCache: ViewCache<StatusView>;
   private readonly background: Promise<void>[] = [];
   private boundPort = 0;
   private reportFatal: (err: Error) => void = () => undefined;
@@ -101,6 +98,7 @@ export class Daemon {
     this.clock = deps.clock ?? systemClock;
     this.random = deps.random ?? Math.random;
     this.logger = deps.logger;
+    this.statusCache = new ViewCache(this.clock, STATUS_CACHE_MS, (now) => this.buildStatusView(now));
     this.store = new CertStore(config.storageDir, { logger: this.logger });
     this.fileBoard = new FileChallengeBoard(config.storageDir);
     if (config.zk === undefined) {
@@ -114,7 +112,7 @@ export class Daemon {
         logger: this.logger,
         random: this.random,
         onRole: (change) => {
-          this.electionChanged(change);
+          this.succession?.electionChanged(change);
         },
         onState: (state) => {
           this.metrics.setZkState(state);
@@ -123,6 +121,28 @@ export class Daemon {
       this.zk = zk;
       this.board = new MirroredChallengeBoard(zk.board, this.fileBoard);
       this.fence = new ZkOrderFence({ intents: zk.intents, leaderNode: () => zk.leaderNode, clock: this.clock, held: () => this.handover });
+      this.succession = new ZkSuccession({
+        zk,
+        clock: this.clock,
+        logger: this.logger,
+        metrics: this.metrics,
+        orderWindowMs: config.zkOrderWindowMs,
+        handover: this.handover,
+        takeLock: () => tryStorageLock(this.lockOptions(ZK_LOCK_PURPOSE)),
+        lead: async (lock) => {
+          this.lock = lock;
+          await this.lead();
+        },
+        endTerm: () => this.endTerm(),
+        leading: () => this.term !== undefined,
+        stopping: this.stopping.signal,
+        onLeaderText: (text) => {
+          this.leaderText = text;
+        },
+        reportFatal: (err) => {
+          this.reportFatal(err);
+        },
+      });
     }
     this.responder = new ChallengeResponder(this.board);
     this.marathonAgent = this.createMarathonAgent(config.marathonCaFile);
@@ -198,7 +218,7 @@ export class Daemon {
       logger: this.logger,
       ...(zkMode ? { takeOverLive: (holder: { purpose: string }) => holder.purpose === ZK_LOCK_PURPOSE } : {}),
       onLost: (err) => {
-        if (zkMode) this.stepDown(`lost the storage lock: ${err.message}`);
+        if (zkMode) this.succession?.stepDown(`lost the storage lock: ${err.message}`);
         else this.reportFatal(err);
       },
     };
@@ -281,91 +301,14 @@ export class Daemon {
     return Promise.resolve(() => Promise.resolve());
   }
 
-  private electionChanged(change: RoleChange): void {
-    const lead = change.role === 'leader';
-    if (!lead) this.leaderText = change.leader;
-    if (lead !== this.wantLead) {
-      this.wantLead = lead;
-      this.queueTransition();
-    }
-    if (!lead && this.term === undefined) this.metrics.setRole(change.role, this.clock.now());
-  }
-
-  private stepDown(reason: string): void {
-    this.logger.warn({ reason }, 'stepping down: no more orders from this instance until it leads again');
-    this.queueTransition(true);
-  }
-
-  /** Runs one change of terms after the other, so that two terms never overlap in this process. */
-  private queueTransition(forceStop = false): void {
-    this.transitions = this.transitions
-      .then(() => this.transition(forceStop))
-      .catch((err: unknown) => {
-        this.reportFatal(err instanceof Error ? err : new Error(String(err)));
-      });
-  }
-
-  private async transition(forceStop: boolean): Promise<void> {
-    const zk = this.zk;
-    if (zk === undefined) return;
-    const lead = this.wantLead && !this.stopping.signal.aborted;
-    if (this.term !== undefined && (!lead || forceStop)) {
-      const term = this.term;
-      this.term = undefined;
-      this.metrics.setRole(zk.role === 'leader' ? 'candidate' : zk.role, this.clock.now());
-      await term.stop(STEP_DOWN_GRACE_MS);
-      this.metrics.leaderStopped();
-      await this.lock?.release();
-      this.lock = undefined;
-      this.logger.info({ role: zk.role }, 'stopped leading: followers answer challenges; only the leader syncs and orders');
-    }
-    if (!lead || this.term !== undefined) return;
-    const attempt = await tryStorageLock(this.lockOptions(ZK_LOCK_PURPOSE)).catch((err: unknown) => ({ kind: 'error' as const, err }));
-    if (attempt.kind !== 'acquired') {
-      const why = attempt.kind === 'held' ? attempt.by : errorMessage(attempt.err);
-      this.logger.warn({ reason: why }, 'elected, but the storage directory is held by a process outside the ZooKeeper group; trying again shortly');
-      this.leaderText = why;
-      this.retryTransitionLater();
-      return;
-    }
-    this.lock = attempt.lock;
-    // The role we were told may be older than the lock we just took: lead only on a fresh read.
-    if (!this.wantLead || !(await zk.confirmLead()) || !(await this.readHandover(zk))) {
-      await attempt.lock.release();
-      this.lock = undefined;
-      if (this.wantLead) this.retryTransitionLater();
-      return;
-    }
-    this.logger.info({ identity: zk.identity }, 'elected leader: opening the storage directory and taking up the work');
-    await this.lead();
-  }
-
-  private retryTransitionLater(): void {
-    if (this.lockRetry !== undefined) return;
-    this.lockRetry = setTimeout(() => {
-      this.lockRetry = undefined;
-      this.queueTransition();
-    }, LOCK_RETRY_MS);
-    this.lockRetry.unref();
-  }
-
-  /**
-   * The names other instances recorded orders for shortly before we took the lead; false when the
-   * intents cannot be read (then we cannot record ours either, and try again shortly).
-   */
-  private async readHandover(zk: ZkLeadership): Promise<boolean> {
-    const config = this.deps.config;
-    const now = this.clock.now();
-    try {
-      const intents = await zk.intents.read(now, 2 * config.zkOrderWindowMs);
-      for (const [name, until] of namesHeldByOthers(intents, zk.identity, now, config.zkOrderWindowMs)) {
-        this.handover.set(name, Math.max(this.handover.get(name) ?? 0, until));
-      }
-      return true;
-    } catch (err) {
-      this.logger.warn({ err: errorMessage(err) }, "cannot read the previous leaders' order intents from ZooKeeper; trying again shortly");
-      return false;
-    }
+  /** With --zk: the running term ends; the lock goes with it. */
+  private async endTerm(): Promise<void> {
+    const term = this.term;
+    this.term = undefined;
+    await term?.stop(STEP_DOWN_GRACE_MS);
+    this.metrics.leaderStopped();
+    await this.lock?.release();
+    this.lock = undefined;
   }
 
   private async listenHttp(): Promise<void> {
@@ -401,8 +344,7 @@ export class Daemon {
   async stop(graceMs = 10_000): Promise<void> {
     this.logger.info('stopping: no new work is taken; waiting for work in flight');
     this.stopping.abort();
-    if (this.lockRetry !== undefined) clearTimeout(this.lockRetry);
-    await this.transitions;
+    await this.succession?.stop();
     const term = this.term;
     this.term = undefined;
     const timer = new AbortController();
@@ -450,19 +392,11 @@ export class Daemon {
   }
 
   /**
-   * What /status shows. The certificates are read from the storage directory (the same rows as
-   * `marathon-acme status`); a view is reused for a couple of seconds so that a page reloaded in a
-   * loop cannot make the daemon parse every stored certificate again and again.
+   * What /status shows: the certificates as the storage directory has them (the same rows as
+   * `marathon-acme status`), with what this instance knows; reused for a couple of seconds.
    */
   statusView(): Promise<StatusView> {
-    const now = this.clock.now();
-    if (this.statusCache !== undefined && now - this.statusCache.at < STATUS_CACHE_MS) return this.statusCache.view;
-    const view = this.buildStatusView(now);
-    this.statusCache = { at: now, view };
-    view.catch(() => {
-      this.statusCache = undefined;
-    });
-    return view;
+    return this.statusCache.get();
   }
 
   private async buildStatusView(now: number): Promise<StatusView> {

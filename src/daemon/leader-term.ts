@@ -8,7 +8,6 @@ import type { Agent } from 'undici';
 import { accountLookup } from '../acme/account-lookup.js';
 import { createAcmeAgent } from '../acme/acme-agent.js';
 import type { ChallengeResponder } from '../acme/challenges.js';
-import { probeDirectory } from '../acme/directory-probe.js';
 import { budgetUsage, LETS_ENCRYPT_LIMITS } from '../acme/rate-budget.js';
 import type { CertStore } from '../certs/store.js';
 import type { Config } from '../config.js';
@@ -23,7 +22,6 @@ import type { StreamState } from '../marathon/events.js';
 import type { AppWarningLog } from '../marathon/warning-log.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { Notifier } from '../notify/notifier.js';
-import { watchRenewRequests } from '../renew/request-watcher.js';
 import type { LbResult, SyncStatus } from '../status/components.js';
 import type { StatusView } from '../status/page.js';
 import type { CertificateManager } from '../sync/certificates.js';
@@ -31,11 +29,11 @@ import { Coalescer } from '../sync/coalescer.js';
 import type { ForcedRenewal } from '../sync/forced-renewal.js';
 import type { OrderFence } from '../sync/order-fence.js';
 import { RetryTimer } from '../sync/retry-timer.js';
-import { isAborted, type Clock } from '../util/clock.js';
-import { registerAccountUntilReady } from './account-registration.js';
+import type { Clock } from '../util/clock.js';
 import { createCertificateAuthority, createCertificateManager, openStorage, type OpenedStorage } from './components.js';
 import type { DaemonDeps } from './deps.js';
-import { watchMarathonEvents } from './event-triggers.js';
+import { awaitHandover, endHandoverWaits } from './handover-waits.js';
+import { startLeaderTriggers } from './leader-triggers.js';
 import { judgeHealth } from './health.js';
 import { Reporting } from './reporting.js';
 import { buildDaemonStatusView } from './status-view.js';
@@ -209,91 +207,35 @@ export class LeaderTerm {
     this.defaultFingerprint = await defaultFingerprint(store);
     await this.report();
     await onStorageReady();
-    this.scheduleHandoverLook();
+    this.background.push(
+      awaitHandover(this.parts.handover, clock, logger, this.stopping.signal, () => {
+        this.syncs.request('the hand-over wait is over', { skipInterval: true });
+      }),
+    );
     // The first round of delivery checks shows, right after a restart, which LB serves what.
     this.delivery.start();
-    this.startBackground(ca, acmeAgent);
-  }
-
-  private startBackground(ca: Parameters<typeof registerAccountUntilReady>[0]['ca'], acmeAgent: Agent): void {
-    const { config } = this;
-    const { clock, logger, metrics, random, deps } = this.parts;
-    const signal = this.stopping.signal;
     this.background.push(
-      registerAccountUntilReady({
-        ca,
-        checkDirectory: deps.ca === undefined
-          ? () => probeDirectory(config.acmeDirectoryUrl, {
-              dispatcher: acmeAgent,
-              timeoutMs: config.acmeTimeoutMs,
-              onDuration: (seconds) => { metrics.observeAcmeRequest('directory', seconds); },
-            })
-          : undefined,
-        clock,
-        logger,
-        random,
-        signal,
-        onError: (message) => {
+      ...startLeaderTriggers(this.parts, ca, acmeAgent, this.stopping.signal, {
+        onAccountError: (message) => {
           this.accountError = message;
         },
-        onReady: () => {
+        onAccountReady: () => {
           this.accountReady = true;
           // Anything a sync skipped while the account was missing is picked up now.
           this.syncs.request('ACME account ready', { skipInterval: true });
           this.renewals.request('start-up renewal check');
         },
-        onFatal: (err) => {
-          this.parts.reportFatal(err);
-        },
-      }),
-    );
-    this.background.push(
-      watchMarathonEvents({
-        client: this.parts.marathon,
-        clock,
-        logger,
-        metrics,
-        random,
-        idleTimeoutMs: config.sseTimeoutMs,
-        signal,
-        onStateChange: (state) => {
+        onStreamState: (state) => {
           this.streamState = state;
         },
         requestSync: (reason) => {
           this.syncs.request(reason);
         },
+        requestRenewalCheck: (reason) => {
+          this.renewals.request(reason);
+        },
+        renewAsked: (names) => this.renewAsked(names),
       }),
-    );
-    if (config.syncIntervalMs > 0) this.background.push(this.every(config.syncIntervalMs, () => { this.syncs.request('periodic sync'); }));
-    this.background.push(this.every(config.renewalIntervalMs, () => { this.renewals.request('renewal check'); }));
-    this.background.push(
-      watchRenewRequests({
-        storageDir: config.storageDir,
-        clock,
-        logger,
-        signal,
-        renew: (request) => this.renewAsked(request.all ? 'all' : request.names),
-      }),
-    );
-  }
-
-  /**
-   * Names a previous leader may still be ordering get a look at the storage directory once their wait
-   * is over (a sync then orders what is still missing).
-   */
-  private scheduleHandoverLook(): void {
-    const { handover, clock, logger } = this.parts;
-    if (handover.size === 0) return;
-    const last = Math.max(...handover.values());
-    logger.info(
-      { names: [...handover.keys()], until: new Date(last).toISOString() },
-      'a previous leader recorded orders for these names shortly before this instance took the lead: they are not ordered before then, and only if the storage directory still lacks them',
-    );
-    this.background.push(
-      (async () => {
-        await clock.sleep(Math.max(0, last - clock.now()), this.stopping.signal);
-        if (!isAborted(this.stopping.signal)) this.syncs.request('the hand-over wait is over', { skipInterval: true });
-      })(),
     );
   }
 
@@ -378,14 +320,6 @@ export class LeaderTerm {
     });
   }
 
-  private async every(intervalMs: number, tick: () => void): Promise<void> {
-    const signal = this.stopping.signal;
-    while (!signal.aborted) {
-      await this.parts.clock.sleep(intervalMs, signal);
-      if (!isAborted(signal)) tick();
-    }
-  }
-
   /** `marathon-acme renew`, asked through the storage directory (renew/request-watcher.ts). */
   private async renewAsked(names: readonly string[] | 'all'): Promise<ForcedRenewal[]> {
     const manager = this.manager;
@@ -432,7 +366,7 @@ export class LeaderTerm {
       logger.info('ACME account not ready yet; new certificates are ordered as soon as it is');
       return false;
     }
-    await this.endHandoverWaits(manager);
+    await endHandoverWaits(this.parts.handover, manager, clock.now(), logger);
     const result = await manager.issueMissing(selection.names);
     const retired = await manager.retireUnwanted(selection.names, this.config.retireAfterMs);
     // Written certificates were signalled one by one as they were stored (onWritten).
@@ -449,17 +383,6 @@ export class LeaderTerm {
       'sync completed',
     );
     return result.written.length + retired.length > 0;
-  }
-
-  /** Names whose hand-over wait is over are looked up in the storage directory before anything orders them. */
-  private async endHandoverWaits(manager: CertificateManager): Promise<void> {
-    const { handover, clock } = this.parts;
-    const now = clock.now();
-    const over = [...handover].filter(([, until]) => until <= now).map(([name]) => name);
-    if (over.length === 0) return;
-    await manager.refresh();
-    for (const name of over) handover.delete(name);
-    this.parts.logger.info({ names: over, stored: over.filter((n) => manager.managed.has(n)) }, 'hand-over wait over: read the storage directory again before ordering these names');
   }
 
   private async renew(): Promise<void> {

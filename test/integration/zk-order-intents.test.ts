@@ -4,7 +4,7 @@
  * record one, and so cannot order; the fence built on it refuses orders it cannot record.
  */
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import { NotLeaderError, ZkOrderIntents } from '../../src/ha/order-intents.js';
 import { ZkOrderFence } from '../../src/ha/zk-order-fence.js';
 import { OrderFenced } from '../../src/sync/order-fence.js';
@@ -14,20 +14,25 @@ import { CREATE_MODE } from '../../src/zk/protocol.js';
 import { parseZkUrl } from '../../src/zk/zk-url.js';
 import { cleanupStack } from '../support/cleanup.js';
 import { eventually } from '../support/eventually.js';
-import { startZooKeeper } from '../support/zookeeper.js';
+import { startZooKeeper, type ZooKeeper } from '../support/zookeeper.js';
+
+/** A fresh ZooKeeper, a client connected to it, an election node of ours and the intents under /ma. */
+async function leaderWithIntents(t: TestContext): Promise<{ zk: ZooKeeper; client: ZkClient; node: string; intents: ZkOrderIntents }> {
+  const defer = cleanupStack(t);
+  const zk = await startZooKeeper();
+  defer(() => zk.stop());
+  const client = new ZkClient({ target: parseZkUrl(zk.url('/ma')), sessionTimeoutMs: 4_000, retryDelayMs: 100, onState: () => undefined });
+  defer(() => client.close());
+  client.start();
+  await eventually('connected', () => client.state === 'connected', 10_000);
+  await client.ensurePath('/ma/election');
+  const node = await client.create('/ma/election/x-n_', Buffer.from('me'), CREATE_MODE.ephemeralSequential);
+  return { zk, client, node, intents: new ZkOrderIntents(client, '/ma', 'me') };
+}
 
 describe('ZkOrderIntents against a real ZooKeeper', () => {
   it('records intents only while the leader node is there, and reads back the recent ones', async (t) => {
-    const defer = cleanupStack(t);
-    const zk = await startZooKeeper();
-    defer(() => zk.stop());
-    const client = new ZkClient({ target: parseZkUrl(zk.url('/ma')), sessionTimeoutMs: 4_000, retryDelayMs: 100, onState: () => undefined });
-    defer(() => client.close());
-    client.start();
-    await eventually('connected', () => client.state === 'connected', 10_000);
-    await client.ensurePath('/ma/election');
-    const node = await client.create('/ma/election/x-n_', Buffer.from('me'), CREATE_MODE.ephemeralSequential);
-    const intents = new ZkOrderIntents(client, '/ma', 'me');
+    const { client, node, intents } = await leaderWithIntents(t);
     const now = Date.now();
     await intents.record(node, ['a.example', 'b.example'], now - 400_000);
     await intents.record(node, ['c.example'], now);
@@ -44,16 +49,7 @@ describe('ZkOrderIntents against a real ZooKeeper', () => {
 
 describe('ZkOrderFence against a real ZooKeeper', () => {
   it('admits an order only with its intent recorded, withdraws it after, and refuses when fenced or handed over', async (t) => {
-    const defer = cleanupStack(t);
-    const zk = await startZooKeeper();
-    defer(() => zk.stop());
-    const client = new ZkClient({ target: parseZkUrl(zk.url('/ma')), sessionTimeoutMs: 4_000, retryDelayMs: 100, onState: () => undefined });
-    defer(() => client.close());
-    client.start();
-    await eventually('connected', () => client.state === 'connected', 10_000);
-    await client.ensurePath('/ma/election');
-    const node = await client.create('/ma/election/x-n_', Buffer.from('me'), CREATE_MODE.ephemeralSequential);
-    const intents = new ZkOrderIntents(client, '/ma', 'me');
+    const { zk, client, node, intents } = await leaderWithIntents(t);
     let leaderNode: string | undefined = node;
     const held = new Map<string, number>();
     const now = Date.now();
