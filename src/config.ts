@@ -4,6 +4,7 @@ import type { LogLevel } from './log.js';
 import type { MultipleDomainsMode } from './marathon/apps.js';
 import type { PreflightMode } from './preflight/decision.js';
 import type { ZkTarget } from './zk/zk-url.js';
+import type { RateLimits } from './acme/rate-limits.js';
 
 /** Everything the daemon needs to know, already validated. Durations are milliseconds; 0 disables. */
 export interface Config {
@@ -56,6 +57,8 @@ export interface Config {
   zkSessionTimeoutMs: number;
   /** How long a new leader leaves alone a name another instance recorded an order for. */
   zkOrderWindowMs: number;
+  /** The client-side rate budget for the CA, and where it comes from (--rate-limits, or the CA's default). */
+  rateLimits: RateLimits;
 }
 
 export const KEY_TYPES = ['rsa2048', 'rsa4096', 'ecdsa-p256', 'ecdsa-p384'] as const;

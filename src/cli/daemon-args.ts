@@ -1,4 +1,5 @@
 import type { ZkTarget } from '../zk/zk-url.js';
+import { resolveRateLimits, type RateLimitsOption } from '../acme/rate-limits.js';
 import { existsSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import { ConfigError, parseSeconds, type Config, type KeyType } from '../config.js';
@@ -230,6 +231,7 @@ export function toConfig(values: ReadonlyMap<string, unknown>, storageDir: strin
       zk: values.get('zk') as ZkTarget | undefined,
       zkSessionTimeoutMs: values.get('zkSessionTimeout') as number,
       zkOrderWindowMs: values.get('zkOrderWindow') as number,
+      rateLimits: resolveRateLimits(values.get('rateLimits') as RateLimitsOption | undefined, values.get('acme') as string),
     },
   };
 }

@@ -34,6 +34,7 @@ export function describeConfig(config: Config): Record<string, unknown> {
     deliveryCheckIntervalSeconds: config.deliveryCheckIntervalMs / 1000,
     notifyUrls: config.notifyUrls.map(webhookDisplay),
     notifyAfterFailures: config.notifyAfterFailures,
+    rateLimits: config.rateLimits.source,
     zk: config.zk?.display ?? null,
     zkSessionTimeoutSeconds: config.zkSessionTimeoutMs / 1000,
     zkOrderWindowSeconds: config.zkOrderWindowMs / 1000,

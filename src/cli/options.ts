@@ -21,6 +21,7 @@ import { MULTIPLE_DOMAINS_MODES } from '../marathon/apps.js';
 import { parseWebhookUrlList } from '../notify/target.js';
 import { PREFLIGHT_MODES } from '../preflight/decision.js';
 import { parseZkOption, parseZkOrderWindow, parseZkSessionTimeout } from '../ha/zk-options.js';
+import { parseRateLimitsOption } from '../acme/rate-limits.js';
 
 /**
  * One row per option: the single definition that the parser, the environment mapping and the help
@@ -278,6 +279,13 @@ export const OPTIONS: readonly OptionSpec[] = [
     description: 'How many failures in a row of an issue or renewal make a notification',
     defaultText: '3',
     parse: parsePositiveInteger,
+  },
+  {
+    flags: '--rate-limits <letsencrypt|none|file>',
+    key: 'rateLimits',
+    description:
+      "The client-side rate budget orders must fit: letsencrypt (90 % of Let's Encrypt's new-orders and certificates-per-domain limits), none, or a JSON file of a CA's own limits (see README, Rate budget); default: Let's Encrypt's for its production and staging directories, none for any other CA",
+    parse: parseRateLimitsOption,
   },
   {
     flags: '--zk <url>',

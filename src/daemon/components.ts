@@ -96,6 +96,7 @@ export function createCertificateManager(config: Config, parts: ManagerParts, ho
     stateFile: parts.opened.stateFile,
     random: parts.random,
     fence: parts.fence,
+    budgetLimits: config.rateLimits.limits ?? 'none',
     ...hooks,
     preflight: config.preflight !== 'off'
       ? {

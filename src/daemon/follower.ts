@@ -43,6 +43,7 @@ export async function followerStatusView(input: FollowerStatusInput): Promise<St
     account: { ...elsewhere, directory: input.acmeDirectoryUrl },
     lbs: [],
     delivery: null,
+    rateBudget: report.rateBudget,
     certificates: report.certificates,
   };
 }

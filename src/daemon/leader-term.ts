@@ -8,7 +8,7 @@ import type { Agent } from 'undici';
 import { accountLookup } from '../acme/account-lookup.js';
 import { createAcmeAgent } from '../acme/acme-agent.js';
 import type { ChallengeResponder } from '../acme/challenges.js';
-import { budgetUsage, LETS_ENCRYPT_LIMITS } from '../acme/rate-budget.js';
+import { budgetUsage } from '../acme/rate-budget.js';
 import type { CertStore } from '../certs/store.js';
 import type { Config } from '../config.js';
 import { DeliveryController } from '../delivery/controller.js';
@@ -171,6 +171,8 @@ export class LeaderTerm {
       throw new StartupError(errorMessage(err), { cause: err });
     }
     const { accountKeyPem, state } = opened;
+    // Kept in state.json (at its next write) for `marathon-acme status`, which takes no options.
+    state.rateLimits = config.rateLimits;
     const acmeAgent = await this.openAcmeAgent();
     const ca =
       deps.ca?.(accountKeyPem, responder) ??
@@ -201,7 +203,8 @@ export class LeaderTerm {
         this.delivery.changed([name], reason === 'renewal' ? `renewed ${name}` : `new ${name}`);
       },
     });
-    metrics.setRateBudgetSource(() => budgetUsage(state.budget, clock.now(), LETS_ENCRYPT_LIMITS));
+    const limits = config.rateLimits.limits;
+    if (limits !== undefined) metrics.setRateBudgetSource(() => budgetUsage(state.budget, clock.now(), limits));
     await this.manager.refresh();
     logger.info({ count: this.manager.managed.size }, 'loaded stored certificates');
     this.defaultFingerprint = await defaultFingerprint(store);

@@ -5,6 +5,7 @@
  * (a damaged file must not stop certificates from being renewed), serialising is deterministic.
  */
 import { emptyBudget, parseBudgetState, type BudgetState } from '../acme/rate-budget.js';
+import { limitsToJson, parseLimits, type RateLimits } from '../acme/rate-limits.js';
 
 export interface AcmeProblem {
   /** The ACME problem type without the `urn:ietf:params:acme:error:` prefix when it has one. */
@@ -56,6 +57,8 @@ export interface DaemonState {
   certificates: Map<string, CertState>;
   /** Recent orders and issuances, for the client-side rate budget. */
   budget: BudgetState;
+  /** The budget the daemon last planned with, so that `status` (which takes no options) can show what is left. */
+  rateLimits?: RateLimits | undefined;
 }
 
 export const STATE_FILE = 'state.json';
@@ -97,7 +100,8 @@ export function serializeState(state: DaemonState): string {
     }
     if (Object.keys(entry).length > 0) certificates[name] = entry;
   }
-  return `${JSON.stringify({ version: VERSION, certificates, budget: state.budget }, null, 2)}\n`;
+  const rateLimits = state.rateLimits === undefined ? {} : { rateLimits: { source: state.rateLimits.source, limits: state.rateLimits.limits === undefined ? null : limitsToJson(state.rateLimits.limits) } };
+  return `${JSON.stringify({ version: VERSION, certificates, budget: state.budget, ...rateLimits }, null, 2)}\n`;
 }
 
 /** Never throws: whatever cannot be understood is dropped, and `problems` says what was dropped. */
@@ -114,6 +118,10 @@ export function parseState(text: string): { state: DaemonState; problems: string
     return { state, problems: ['the file has no "certificates" object'] };
   }
   state.budget = parseBudgetState(raw['budget']);
+  if (raw['rateLimits'] !== undefined) {
+    state.rateLimits = parseRateLimitsRecord(raw['rateLimits']);
+    if (state.rateLimits === undefined) problems.push('"rateLimits" is not understood');
+  }
   for (const [name, value] of Object.entries(raw['certificates'])) {
     const failure = isObject(value) ? parseFailure(value['failure']) : undefined;
     const owner = isObject(value) ? parseOwner(value['owner']) : undefined;
@@ -133,6 +141,16 @@ export function parseState(text: string): { state: DaemonState; problems: string
     }
   }
   return { state, problems };
+}
+
+function parseRateLimitsRecord(value: unknown): RateLimits | undefined {
+  if (!isObject(value) || typeof value['source'] !== 'string') return undefined;
+  if (value['limits'] === null) return { source: value['source'], limits: undefined };
+  try {
+    return { source: value['source'], limits: parseLimits(value['limits'], 'rateLimits') };
+  } catch {
+    return undefined;
+  }
 }
 
 function parseFailure(value: unknown): FailureState | undefined {

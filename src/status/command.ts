@@ -16,6 +16,7 @@ import { deliveryView, type DeliveryInput, type DeliveryView } from './delivery-
 import { count } from './html.js';
 import { buildStatus, type StatusLocation, type StatusRow, type StoredFile } from './report.js';
 import type { WantedCertificate } from './wanted-rows.js';
+import { budgetSummary, budgetView, type BudgetView } from './budget-view.js';
 
 /** What the daemon knows beyond the storage directory; offline there is none of it. */
 export interface LiveSources {
@@ -30,6 +31,8 @@ export interface StatusReport {
   generatedAt: string;
   /** Per-LB delivery counts from the records; null when there are none (no check, no delivery.json). */
   delivery: DeliveryView | null;
+  /** What is left of the client-side rate budget; null before a daemon wrote its limits to state.json. */
+  rateBudget: BudgetView | null;
   certificates: StatusRow[];
   /** What could not be taken into account (a damaged state.json); for stderr, not part of the report. */
   warnings: string[];
@@ -72,6 +75,7 @@ export async function readStatus(storageDir: string, now: number, live: LiveSour
     storageDir,
     generatedAt: new Date(now).toISOString(),
     delivery: delivery === undefined ? null : deliveryView(delivery),
+    rateBudget: state === undefined ? null : budgetView(state.rateLimits, state.budget, now),
     certificates: buildStatus({ files, state, now, wanted: live.wanted, delivery }),
     warnings,
   };
@@ -168,7 +172,8 @@ function served(row: StatusRow): string {
  * check, when there was one, follows: per LB its counts and when it was last checked.
  */
 export function formatStatusTable(report: StatusReport): string {
-  if (report.certificates.length === 0) return `no certificates stored in ${escapeControl(report.storageDir)}\n${formatDelivery(report.delivery)}`;
+  const foot = `${formatDelivery(report.delivery)}${report.rateBudget === null ? '' : `\n${escapeControl(budgetSummary(report.rateBudget))}\n`}`;
+  if (report.certificates.length === 0) return `no certificates stored in ${escapeControl(report.storageDir)}\n${foot}`;
   const rows = report.certificates.map((r) =>
     [
       r.state,
@@ -192,7 +197,7 @@ export function formatStatusTable(report: StatusReport): string {
         .join('  '),
     )
     .join('\n')
-    .concat('\n', formatDelivery(report.delivery));
+    .concat('\n', foot);
 }
 
 function formatDelivery(delivery: StatusReport['delivery']): string {
@@ -206,10 +211,10 @@ function formatDelivery(delivery: StatusReport['delivery']): string {
   return `\ndelivery check (TLS port ${delivery.checkPort}, from ${DELIVERY_FILE}), ${checked}:\n${lines.length === 0 ? '  no records\n' : `${lines.join('\n')}\n`}`;
 }
 
-/** The report as JSON: `storageDir`, `generatedAt`, `certificates` (one object per row) and `delivery`. */
+/** The report as JSON: `storageDir`, `generatedAt`, `certificates` (one object per row), `delivery` and `rateBudget`. */
 export function formatStatusJson(report: StatusReport): string {
-  const { storageDir, generatedAt, certificates, delivery } = report;
-  return `${JSON.stringify({ storageDir, generatedAt, certificates, delivery }, null, 2)}\n`;
+  const { storageDir, generatedAt, certificates, delivery, rateBudget } = report;
+  return `${JSON.stringify({ storageDir, generatedAt, certificates, delivery, rateBudget }, null, 2)}\n`;
 }
 
 function message(err: unknown): string {

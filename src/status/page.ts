@@ -15,6 +15,7 @@ import { STYLE } from './page-style.js';
 import { renderTable, rowFlags, rowLevel, tableStyle } from './page-table.js';
 import { REFRESH_SCRIPT, REFRESH_SECONDS } from './refresh-script.js';
 import { CERTIFICATE_STATES, type StatusRow } from './report.js';
+import type { BudgetView } from './budget-view.js';
 
 export interface ComponentState {
   /** ok: working; warn: degraded or waiting; bad: failing. */
@@ -46,6 +47,8 @@ export interface StatusView {
   lbs: LbStatus[];
   /** What each marathon-lb serves (per-LB counts); null when the daemon runs no delivery check. */
   delivery: DeliveryView | null;
+  /** What is left of the client-side rate budget (null before the daemon has recorded its limits). */
+  rateBudget: BudgetView | null;
   /** Problems first: see buildStatus. */
   certificates: StatusRow[];
 }
@@ -156,6 +159,17 @@ function describeCount(rows: readonly StatusRow[]): string {
   return `${count(files)} certificate${files === 1 ? '' : 's'}${names === 0 ? '' : `, ${count(names)} name${names === 1 ? '' : 's'} without one`}`;
 }
 
+function budgetCard(budget: BudgetView): string {
+  const limits = budget.limits;
+  if (limits === null) return card('Rate budget', 'ok', 'none', `<p class="detail">${escape(budget.source)}</p>`);
+  const orders = limits.newOrders;
+  const perDomain = limits.certificatesPerDomain;
+  const fullness = Math.max(orders.used / orders.limit, perDomain.used / perDomain.limit);
+  const fullest = perDomain.fullest.map((d) => `${d.domain} ${count(d.used)}`).join(', ');
+  const detail = `${escape(budget.source)}<br>certificates per registered domain in ${perDomain.windowDays} days: ${count(perDomain.used)} of ${count(perDomain.limit)} at most${fullest === '' ? '' : ` (${escape(fullest)})`}`;
+  return card('Rate budget', fullness >= 1 ? 'bad' : fullness >= 0.8 ? 'warn' : 'ok', `${count(orders.used)} of ${count(orders.limit)} new orders in ${orders.windowHours} h`, `<p class="detail">${detail}</p>`);
+}
+
 function instanceCard(instance: InstanceView): string {
   const summary =
     instance.role === 'leader'
@@ -177,6 +191,7 @@ export function renderStatusPage(view: StatusView): string {
     card('Marathon', view.marathon.level, view.marathon.summary, `<p class="detail">${escape(view.marathon.urls.join(', '))}<br>event stream: ${escape(view.marathon.eventStream)}; last sync: ${escape(dateTime(view.marathon.lastSyncAt))}</p>`),
     card('ACME account', view.account.level, view.account.summary, `<p class="detail">${escape(view.account.directory)}</p>`),
     ...view.lbs.map((lb) => lbCard(lb, view.delivery)),
+    ...(view.rateBudget === null ? [] : [budgetCard(view.rateBudget)]),
   ];
   const problemsPanel = rows.length === 0 ? '' : problems(rows);
   const body =

@@ -40,7 +40,8 @@ export interface CertificateManagerOptions {
   random?: (() => number) | undefined;
   /** Reachability check before each order, and the settle before new names; undefined turns both off (--preflight off). */
   preflight?: PreflightSettings | undefined;
-  budgetLimits?: BudgetLimits | undefined;
+  /** The client-side rate budget; `none` sends orders without one; Let's Encrypt's when not given. */
+  budgetLimits?: BudgetLimits | 'none' | undefined;
   /** Told the outcome of every order attempt, sent or refused before sending (metrics). */
   onAttempt?: ((attempt: OrderAttempt) => void) | undefined;
   /**
@@ -431,12 +432,15 @@ export class CertificateManager {
       const renewal = reason === 'renewal' && stored !== undefined && sameNameSet(orderNames, renewalNames(stored));
       // Before the budget: its check and its spending must not be split by an await.
       if (this.options.fence !== undefined) release = await this.options.fence.admit(orderNames);
-      const budget = checkBudget(this.options.state.budget, orderNames, clock.now(), this.limits, { renewal });
-      if (!budget.allowed) throw new OrderNotSent({ type: 'budget', detail: budget.reason, status: undefined }, budget.retryAt);
-      // Spent before the order is sent, so that orders in flight at the same time all see it.
-      const at = clock.now();
-      this.options.state.budget = recordOrder(this.options.state.budget, orderNames, at, this.limits, { renewal, issued: true });
-      if (!renewal) reserved = { names: orderNames, at };
+      const limits = this.limits;
+      if (limits !== undefined) {
+        const budget = checkBudget(this.options.state.budget, orderNames, clock.now(), limits, { renewal });
+        if (!budget.allowed) throw new OrderNotSent({ type: 'budget', detail: budget.reason, status: undefined }, budget.retryAt);
+        // Spent before the order is sent, so that orders in flight at the same time all see it.
+        const at = clock.now();
+        this.options.state.budget = recordOrder(this.options.state.budget, orderNames, at, limits, { renewal, issued: true });
+        if (!renewal) reserved = { names: orderNames, at };
+      }
       log.info({ names: orderNames, reason }, 'requesting a certificate');
       const issued = await ca.issue(orderNames, { replaces: job.replaces });
       // The CA issued: whatever fails from here on, the certificate slots stay spent.
@@ -504,8 +508,9 @@ export class CertificateManager {
     }
   }
 
-  private get limits(): BudgetLimits {
-    return this.options.budgetLimits ?? LETS_ENCRYPT_LIMITS;
+  private get limits(): BudgetLimits | undefined {
+    const limits = this.options.budgetLimits ?? LETS_ENCRYPT_LIMITS;
+    return limits === 'none' ? undefined : limits;
   }
 
   /**

@@ -61,9 +61,9 @@ describe('crash safety under SIGKILL', () => {
     });
     const random = mulberry32(seed);
     const { httpPort, pebble, marathon } = await startPeers((cleanup) => { t.after(cleanup); });
-    // Each name under a registered domain of its own: an order killed in flight keeps its slot of the
-    // client-side budget (the CA may have issued), and 20 kills under one registered domain can use
-    // up its 45 certificates a week, which is the budget working, not what this test is about.
+    // Each name under a registered domain of its own, as a run against Let's Encrypt would need: there
+    // an order killed in flight keeps its budget slot (the CA may have issued), and 20 kills under one
+    // registered domain could spend its 45 certificates a week.
     for (let i = 0; i < CERTS; i++) {
       marathon.addApp(hostApp(`/crash/app${i}`, { HAPROXY_GROUP: 'external', MARATHON_ACME_0_DOMAIN: `crash.example${i}.test` }));
     }

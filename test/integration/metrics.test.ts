@@ -138,6 +138,10 @@ describe('metrics of a running daemon', () => {
     assert.equal(valueOf(text, 'marathon_acme_certificates{state="managed"}'), 1);
     assert.equal(valueOf(text, 'marathon_acme_certificates{state="retired"}'), 0);
     assert.ok(/^process_cpu_user_seconds_total /m.test(text), 'default process metrics');
+    assert.ok(!text.includes('marathon_acme_rate_budget_limit{'), "pebble is not Let's Encrypt: no budget, so no budget series");
+    const state = JSON.parse(await readFile(join(storage, 'state.json'), 'utf8')) as { rateLimits?: unknown; budget: { orders: unknown[] } };
+    assert.deepEqual(state.rateLimits, { source: "none (the default for a CA other than Let's Encrypt)", limits: null }, 'state.json says which budget the daemon planned with');
+    assert.deepEqual(state.budget.orders, [], 'and keeps no ledger without one');
 
     const accountKey = await readFile(join(storage, 'client.key'), 'utf8');
     const secrets = [

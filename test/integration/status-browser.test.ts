@@ -131,7 +131,8 @@ describe('status page in a browser', () => {
     assert.match(await shopRow.innerText(), /\/shop port 0/);
     assert.match(await shopRow.innerText(), /Pebble Intermediate/i, 'the issuer is pebble');
     const cards = await phone.locator('.card').allInnerTexts();
-    assert.equal(cards.length, 5, 'this instance, Marathon, the account and two LBs');
+    assert.equal(cards.length, 6, 'this instance, Marathon, the account, two LBs and the rate budget');
+    assert.match(cards[5] ?? '', /Rate budget[\s\S]*none[\s\S]*the default for a CA other than Let's Encrypt/);
     assert.match(cards[0] ?? '', /This instance[\s\S]*leader[\s\S]*storage lock/);
     assert.match(cards[1] ?? '', /Marathon[\s\S]*last sync succeeded/);
     assert.match(cards[2] ?? '', /ACME account[\s\S]*registered/);
@@ -225,6 +226,7 @@ describe('status page in a browser', () => {
       account: { level: 'ok', summary: 'registered', directory: 'https://acme.example.test/directory' },
       lbs: summaries.map((s) => lbState(s.lb, s.pendingSignal, undefined, s)),
       delivery: report.delivery === null ? null : { ...report.delivery, lbs: summaries },
+      rateBudget: null,
       certificates: report.certificates,
     };
     const server = createHttpServer({ responder: new ChallengeResponder(), health: () => ({ healthy: true, problems: [], details: {} }), status: { view: () => Promise.resolve(view) }, logger: silentLogger() });

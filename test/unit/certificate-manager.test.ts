@@ -16,7 +16,7 @@ import type { BudgetLimits } from '../../src/acme/rate-budget.js';
 const DAY = 86_400_000;
 const want = (...names: string[]) => names.map((name, i) => ({ name, appId: `/app${i}`, portIndex: 0 }));
 
-async function setup(t: TestContext, maxConcurrentOrders = 2, budgetLimits?: BudgetLimits, storeNow?: () => number) {
+async function setup(t: TestContext, maxConcurrentOrders = 2, budgetLimits?: BudgetLimits | 'none', storeNow?: () => number) {
   const root = await mkdtemp(join(tmpdir(), 'ma-manager-'));
   t.after(() => rm(root, { recursive: true, force: true }));
   const clock = new OffsetClock();
@@ -233,6 +233,15 @@ describe('rate budget', () => {
     // The failed orders' certificate slots came back, so both names can still be issued.
     other.clock.advance(DAY);
     assert.deepEqual((await other.manager.issueMissing(want('a.other.example', 'b.other.example'))).written.sort(), ['a.other.example', 'b.other.example']);
+  });
+
+  it('sends every order at once with no budget (--rate-limits none), and keeps no ledger', async (t) => {
+    const { ca, manager } = await setup(t, 4, 'none');
+    const names = Array.from({ length: 60 }, (_, i) => `n${i}.shared.example`);
+    const result = await manager.issueMissing(want(...names));
+    assert.equal(result.written.length, 60, "past Let's Encrypt's 45 per registered domain");
+    assert.equal(ca.calls.length, 60);
+    assert.equal(result.failed.length, 0);
   });
 
   it('counts a renewal that drops a name as a new certificate', async (t) => {

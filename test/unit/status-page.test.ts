@@ -48,6 +48,7 @@ function view(certificates: StatusRow[], delivery: StatusView['delivery'] = null
       { url: LB2, level: 'bad', summary: 'reload owed: connection refused' },
     ],
     delivery,
+    rateBudget: null,
     certificates,
   };
 }
@@ -104,6 +105,25 @@ describe('status page', () => {
     assert.match(html, /#certificates td:nth-child\(6\)::before \{ content: "lb1:9090"; \}/);
     const off = renderStatusPage(view([row({ name: 'shop.example.com', state: 'valid' })]));
     assert.doesNotMatch(off, /<th class="d"/, 'no delivery columns without the check');
+  });
+
+  it('has a rate budget card that turns yellow at 80 % and red when a limit is reached', () => {
+    const budget = (orders: number, perDomain: number): StatusView['rateBudget'] => ({
+      source: "Let's Encrypt's (the default for its directory)",
+      limits: {
+        newOrders: { used: orders, limit: 270, windowHours: 3 },
+        certificatesPerDomain: { used: perDomain, limit: 45, windowDays: 7, fullest: perDomain === 0 ? [] : [{ domain: 'example.com', used: perDomain }] },
+      },
+    });
+    const cardOf = (rateBudget: StatusView['rateBudget']): string => /<section class="card (\w+)"><h2>Rate budget<\/h2>.*?<\/section>/s.exec(renderStatusPage({ ...view([]), rateBudget }))?.[0] ?? '';
+    const calm = cardOf(budget(12, 8));
+    assert.match(calm, /card ok/);
+    assert.match(calm, /12 of 270 new orders in 3 h/);
+    assert.match(calm, /certificates per registered domain in 7 days: 8 of 45 at most \(example\.com 8\)/);
+    assert.match(cardOf(budget(12, 36)), /card warn/, '80 % of the per-domain budget');
+    assert.match(cardOf(budget(270, 0)), /card bad/);
+    assert.match(cardOf({ source: 'none (--rate-limits none)', limits: null }), /card ok.*none.*--rate-limits none/s);
+    assert.equal(cardOf(null), '', 'no card before the daemon has recorded its limits');
   });
 
   it('colours an LB card by the worse of its own state and its delivery summary', () => {

@@ -218,7 +218,7 @@ describe('status output', () => {
       file('shop.example.test', await fakeCaBundle(['shop.example.test'], 10)),
       file('bad\u001b[31m', { ok: false, reason: 'the file is empty' }),
     ];
-    const report: StatusReport = { storageDir: '/data', generatedAt: new Date(NOW).toISOString(), delivery: null, certificates: buildStatus({ files, state: undefined, now: NOW }), warnings: [] };
+    const report: StatusReport = { storageDir: '/data', generatedAt: new Date(NOW).toISOString(), delivery: null, rateBudget: null, certificates: buildStatus({ files, state: undefined, now: NOW }), warnings: [] };
     const notAfter = new Date(NOW + 80 * DAY).toISOString().replace('.000Z', 'Z');
     const renewal = new Date(NOW + 50 * DAY).toISOString().replace('.000Z', 'Z');
     assert.equal(
@@ -235,8 +235,8 @@ describe('status output', () => {
 
   it('prints JSON with stable field names and ISO dates', async () => {
     const certificates = buildStatus({ files: [file('shop.example.test', await fakeCaBundle(['shop.example.test'], 10))], state: undefined, now: NOW });
-    const parsed = JSON.parse(formatStatusJson({ storageDir: '/data', generatedAt: new Date(NOW).toISOString(), delivery: null, certificates, warnings: ['not printed'] })) as Record<string, unknown>;
-    assert.deepEqual(Object.keys(parsed), ['storageDir', 'generatedAt', 'certificates', 'delivery']);
+    const parsed = JSON.parse(formatStatusJson({ storageDir: '/data', generatedAt: new Date(NOW).toISOString(), delivery: null, rateBudget: null, certificates, warnings: ['not printed'] })) as Record<string, unknown>;
+    assert.deepEqual(Object.keys(parsed), ['storageDir', 'generatedAt', 'certificates', 'delivery', 'rateBudget']);
     assert.equal(parsed['generatedAt'], '2026-11-28T12:00:00.000Z');
     const [row] = parsed['certificates'] as Array<Record<string, unknown>>;
     assert.ok(row);
