@@ -29,6 +29,8 @@ export interface IssuedCertificate {
 
 /** What the rest of the daemon needs from a CA; the ACME protocol stays behind this line. */
 export interface CertificateAuthority {
+  /** The ACME directory URL: which CA this is, kept with each certificate it issues. */
+  readonly directoryUrl: string;
   /** Registers the account (or finds the existing one for our key) and agrees to the terms. */
   ensureAccount(): Promise<void>;
   /** `replaces`: the ARI certificate ID of the certificate this order renews (RFC 9773). */
@@ -98,7 +100,7 @@ export class AcmeCertificateAuthority implements CertificateAuthority {
 
   constructor(private readonly options: AcmeOptions) {}
 
-  private get directoryUrl(): string {
+  get directoryUrl(): string {
     return this.options.client.directoryUrl;
   }
 

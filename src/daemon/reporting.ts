@@ -48,7 +48,7 @@ export class Reporting {
     const certificates = manager.certificates();
     const failing = this.failing(manager);
     if (options.gauges) {
-      metrics.setCertificates(certificates.map((c) => ({ domain: c.name, appId: c.appId, notBefore: c.notBefore, notAfter: c.notAfter, renewAt: renewalTime(c) })));
+      metrics.setCertificates(certificates.map((c) => ({ domain: c.name, appId: c.appId, notBefore: c.notBefore, notAfter: c.notAfter, renewAt: renewalTime(c), ca: c.ca })));
     }
     metrics.setFailures(failing.map((f) => ({ domain: f.name, kind: f.kind, failures: f.failures })));
     this.notify(certificates, failing);

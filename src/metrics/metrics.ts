@@ -45,6 +45,8 @@ export interface CertificateMetric {
   notBefore: number;
   /** Epoch ms. */
   notAfter: number;
+  /** The ACME directory of the CA that issued it; unknown for certificates stored before this was kept. */
+  ca?: string | undefined;
   /** Epoch ms of the renewal time; undefined leaves the certificate without a renewal series. */
   renewAt: number | undefined;
 }
@@ -158,6 +160,17 @@ export class Metrics {
       },
       (add) => {
         for (const cert of this.certificateList) if (cert.renewAt !== undefined) add(certificateLabels(cert), cert.renewAt / 1000);
+      },
+    );
+    new ScrapeTimeGauge(
+      {
+        name: 'marathon_acme_certificate_ca_info',
+        help: 'Always 1; the ca label is the ACME directory of the CA that issued each managed certificate (no series where it is not known).',
+        labelNames: ['domain', 'ca'],
+        registers,
+      },
+      (add) => {
+        for (const cert of this.certificateList) if (cert.ca !== undefined) add({ domain: cert.domain, ca: cert.ca }, 1);
       },
     );
     this.attempts = new Counter({

@@ -39,6 +39,14 @@ export interface CertState {
   lastWantedAt?: number | undefined;
   /** When the current certificate is to be renewed, decided once and kept (see renewal-schedule.ts). */
   renewal?: RenewalState | undefined;
+  /** Which CA issued the certificate with this serial (unknown for certificates stored before this was kept). */
+  issuedBy?: IssuedBy | undefined;
+}
+
+export interface IssuedBy {
+  /** The ACME directory URL of the CA that issued it. */
+  directory: string;
+  serial: string;
 }
 
 export interface RenewalState {
@@ -98,6 +106,7 @@ export function serializeState(state: DaemonState): string {
         explanationUrl: r.explanationUrl ?? null,
       };
     }
+    if (cert?.issuedBy !== undefined) entry['issuedBy'] = { directory: cert.issuedBy.directory, serial: cert.issuedBy.serial };
     if (Object.keys(entry).length > 0) certificates[name] = entry;
   }
   const rateLimits = state.rateLimits === undefined ? {} : { rateLimits: { source: state.rateLimits.source, limits: state.rateLimits.limits === undefined ? null : limitsToJson(state.rateLimits.limits) } };
@@ -127,17 +136,19 @@ export function parseState(text: string): { state: DaemonState; problems: string
     const owner = isObject(value) ? parseOwner(value['owner']) : undefined;
     const lastWantedAt = isObject(value) ? parseTime(value['lastWantedAt']) : undefined;
     const renewal = isObject(value) ? parseRenewal(value['renewal']) : undefined;
+    const issuedBy = isObject(value) ? parseIssuedBy(value['issuedBy']) : undefined;
     if (
       !isObject(value) ||
       (failure === undefined && value['failure'] !== undefined) ||
       (owner === undefined && value['owner'] !== undefined) ||
       (lastWantedAt === undefined && value['lastWantedAt'] !== undefined) ||
-      (renewal === undefined && value['renewal'] !== undefined)
+      (renewal === undefined && value['renewal'] !== undefined) ||
+      (issuedBy === undefined && value['issuedBy'] !== undefined)
     ) {
       problems.push(`entry ${JSON.stringify(name)} is not understood`);
     }
-    if (failure !== undefined || owner !== undefined || lastWantedAt !== undefined || renewal !== undefined) {
-      state.certificates.set(name, { failure, owner, lastWantedAt, renewal });
+    if (failure !== undefined || owner !== undefined || lastWantedAt !== undefined || renewal !== undefined || issuedBy !== undefined) {
+      state.certificates.set(name, { failure, owner, lastWantedAt, renewal, issuedBy });
     }
   }
   return { state, problems };
@@ -200,6 +211,12 @@ function parseRenewal(value: unknown): RenewalState | undefined {
     ariNextPollAt: parseTime(value['ariNextPollAt']),
     explanationUrl: typeof explanationUrl === 'string' ? explanationUrl : undefined,
   };
+}
+
+function parseIssuedBy(value: unknown): IssuedBy | undefined {
+  if (!isObject(value)) return undefined;
+  const { directory, serial } = value;
+  return typeof directory === 'string' && typeof serial === 'string' ? { directory, serial } : undefined;
 }
 
 function parseOwner(value: unknown): CertOwner | undefined {

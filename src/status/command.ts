@@ -17,6 +17,7 @@ import { count } from './html.js';
 import { buildStatus, type StatusLocation, type StatusRow, type StoredFile } from './report.js';
 import type { WantedCertificate } from './wanted-rows.js';
 import { budgetSummary, budgetView, type BudgetView } from './budget-view.js';
+import { issuedBy } from './wording.js';
 
 /** What the daemon knows beyond the storage directory; offline there is none of it. */
 export interface LiveSources {
@@ -181,7 +182,7 @@ export function formatStatusTable(report: StatusReport): string {
       r.notAfter?.replace(/\.\d{3}Z$/, 'Z') ?? '-',
       r.daysLeft === null ? '-' : String(r.daysLeft),
       r.keyType ?? '-',
-      r.issuer ?? '-',
+      issuedBy(r.issuer, r.ca) ?? '-',
       r.appId === null ? '-' : `${r.appId} port ${r.portIndex ?? '?'}`,
       served(r),
       r.reason,

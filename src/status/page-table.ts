@@ -4,6 +4,7 @@
  * (no per-cell labels or wrappers: the phone layout labels cells from CSS) because a cluster has
  * thousands of rows.
  */
+import { issuedBy } from './wording.js';
 import type { DeliveryStatus } from '../delivery/types.js';
 import type { CertificateState, StatusRow } from './report.js';
 import type { RowDelivery } from './delivery-rows.js';
@@ -47,7 +48,7 @@ export function rowFlags(row: StatusRow): string[] {
 function certificate(row: StatusRow): string {
   if (row.daysLeft === null) return '—';
   const left = row.daysLeft < 0 ? `expired ${-row.daysLeft} d ago` : `${row.daysLeft} d left`;
-  const about = [row.issuer, row.keyType].filter((x) => x !== null).join(', ');
+  const about = [issuedBy(row.issuer, row.ca), row.keyType].filter((x) => x !== null).join(', ');
   return `${day(row.notAfter)}<span class="note">${left}</span>${about === '' ? '' : `<span class="note">${escape(about)}</span>`}`;
 }
 

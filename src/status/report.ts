@@ -72,6 +72,8 @@ export interface StatusRow {
   issuer: string | null;
   /** The whole issuer DN, e.g. `C=US, O=Let's Encrypt, CN=R11`. */
   issuerDn: string | null;
+  /** The ACME directory of the CA that issued it, when state.json knows (certificates issued before it was kept: null). */
+  ca: string | null;
   /** e.g. `RSA 2048`, `ECDSA P-256`. */
   keyType: string | null;
   serial: string | null;
@@ -144,6 +146,7 @@ function inFieldOrder(r: StatusRow): StatusRow {
     portIndex: r.portIndex,
     issuer: r.issuer,
     issuerDn: r.issuerDn,
+    ca: r.ca,
     keyType: r.keyType,
     serial: r.serial,
     notBefore: r.notBefore,
@@ -188,6 +191,7 @@ function describe(file: StoredFile, input: StatusInput, index: DeliveryIndex, wa
       reason,
       issuer: null,
       issuerDn: null,
+      ca: null,
       keyType: null,
       serial: null,
       notBefore: null,
@@ -210,6 +214,8 @@ function describe(file: StoredFile, input: StatusInput, index: DeliveryIndex, wa
     names: [...leaf.names],
     issuer,
     issuerDn: leaf.issuer,
+    // Retired and unmanaged files have no state.json entry, so this is the certificates in certs/ only.
+    ca: stored?.issuedBy !== undefined && stored.issuedBy.serial === leaf.serialHex ? stored.issuedBy.directory : null,
     keyType,
     serial: leaf.serialHex,
     notBefore: iso(notBefore),

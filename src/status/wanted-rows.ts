@@ -91,6 +91,7 @@ function unfiled(
     portIndex: owner?.portIndex ?? null,
     issuer: null,
     issuerDn: null,
+    ca: null,
     keyType: null,
     serial: null,
     notBefore: null,

@@ -7,6 +7,18 @@ import type { FailureState } from '../state/state.js';
 
 export const DAY = 86_400_000;
 
+/** The issuer and, when known, the CA's directory host: `R11 (Let's Encrypt) via acme-v02.api.letsencrypt.org`. */
+export function issuedBy(issuer: string | null, ca: string | null): string | null {
+  if (ca === null) return issuer;
+  let host = ca;
+  try {
+    host = new URL(ca).host;
+  } catch {
+    // Shown as recorded.
+  }
+  return `${issuer ?? 'unknown issuer'} via ${host}`;
+}
+
 export const iso = (t: number): string => new Date(t).toISOString();
 
 /** For reasons meant to be read: whole seconds are enough. */

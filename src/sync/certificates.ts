@@ -82,6 +82,8 @@ export interface ManagedCertificate {
   notAfter: number;
   /** The decided renewal time, when one was decided for this very certificate. */
   renewAt: number | undefined;
+  /** The directory URL of the CA that issued this very certificate, when known. */
+  ca: string | undefined;
 }
 
 interface OrderJob {
@@ -154,6 +156,7 @@ export class CertificateManager {
         notBefore: cert.notBefore,
         notAfter: cert.notAfter,
         renewAt: renewal !== undefined && renewal.serial === (cert.serialHex ?? '') ? renewal.renewAt : undefined,
+        ca: entry?.issuedBy !== undefined && entry.issuedBy.serial === cert.serialHex ? entry.issuedBy.directory : undefined,
       };
     });
   }
@@ -454,7 +457,8 @@ export class CertificateManager {
       this.index.set(name, summarizeBundle(name, parsed.bundle));
       this.writtenAt.set(name, ++this.writeSeq);
       const previous = this.options.state.certificates.get(name);
-      this.options.state.certificates.set(name, { ...previous, failure: undefined, ...(owner === undefined ? {} : { owner }) });
+      const issuedBy = { directory: ca.directoryUrl, serial: leaf.serialHex };
+      this.options.state.certificates.set(name, { ...previous, failure: undefined, issuedBy, ...(owner === undefined ? {} : { owner }) });
       this.forgetSecondaryFailures(orderNames.slice(1));
       await this.persistState();
       log.info({ notAfter: leaf.notAfter.toISOString(), file: `certs/${name}.pem` }, 'certificate stored');

@@ -142,6 +142,7 @@ describe('metrics of a running daemon', () => {
     const state = JSON.parse(await readFile(join(storage, 'state.json'), 'utf8')) as { rateLimits?: unknown; budget: { orders: unknown[] } };
     assert.deepEqual(state.rateLimits, { source: "none (the default for a CA other than Let's Encrypt)", limits: null }, 'state.json says which budget the daemon planned with');
     assert.deepEqual(state.budget.orders, [], 'and keeps no ledger without one');
+    assert.equal(valueOf(text, `marathon_acme_certificate_ca_info{domain="${DOMAIN}",ca="${proxy.directoryUrl}"}`), 1, 'which CA issued it');
 
     const accountKey = await readFile(join(storage, 'client.key'), 'utf8');
     const secrets = [

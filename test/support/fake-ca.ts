@@ -15,6 +15,7 @@ x509.cryptoProvider.set(crypto);
 const EC: EcKeyGenParams & EcdsaParams = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
 
 export class FakeCa implements CertificateAuthority {
+  readonly directoryUrl = 'https://fake-ca.example.test/directory';
   /** Names of every issue() call, in call order. */
   readonly calls: string[][] = [];
   active = 0;

@@ -9,7 +9,7 @@ import { silentLogger } from '../../src/log.js';
 import { CertificateManager } from '../../src/sync/certificates.js';
 import { OffsetClock } from '../../src/util/clock.js';
 import { StateFile } from '../../src/state/state-file.js';
-import { emptyState } from '../../src/state/state.js';
+import { emptyState, parseState, serializeState } from '../../src/state/state.js';
 import { FakeCa } from '../support/fake-ca.js';
 import type { BudgetLimits } from '../../src/acme/rate-budget.js';
 
@@ -23,11 +23,12 @@ async function setup(t: TestContext, maxConcurrentOrders = 2, budgetLimits?: Bud
   const store = new CertStore(root, { now: storeNow });
   await store.init(new Date(clock.now()));
   const ca = new FakeCa(90 * DAY, () => clock.now());
+  const state = emptyState();
   const manager = new CertificateManager({
-    store, ca, clock, logger: silentLogger(), maxConcurrentOrders, state: emptyState(), stateFile: new StateFile(store, silentLogger()), budgetLimits,
+    store, ca, clock, logger: silentLogger(), maxConcurrentOrders, state, stateFile: new StateFile(store, silentLogger()), budgetLimits,
   });
   await manager.refresh();
-  return { root, clock, store, ca, manager };
+  return { root, clock, store, ca, manager, state };
 }
 
 const sanWant = (appId: string, ...names: string[]) => ({ name: names[0] ?? '', appId, portIndex: 0, sans: names });
@@ -233,6 +234,19 @@ describe('rate budget', () => {
     // The failed orders' certificate slots came back, so both names can still be issued.
     other.clock.advance(DAY);
     assert.deepEqual((await other.manager.issueMissing(want('a.other.example', 'b.other.example'))).written.sort(), ['a.other.example', 'b.other.example']);
+  });
+
+  it('keeps which CA issued each certificate, for that serial only', async (t) => {
+    const { ca, manager, state } = await setup(t);
+    await manager.issueMissing(want('a.example'));
+    const [cert] = manager.certificates();
+    assert.equal(cert?.ca, ca.directoryUrl);
+    const serial = manager.managed.get('a.example')?.serialHex;
+    const written = parseState(serializeState(state)).state;
+    assert.deepEqual(written.certificates.get('a.example')?.issuedBy, { directory: ca.directoryUrl, serial }, 'kept in state.json');
+    // A certificate put in place by other means (a restore) is not taken for the recorded one.
+    state.certificates.set('a.example', { ...state.certificates.get('a.example'), issuedBy: { directory: ca.directoryUrl, serial: 'ff' } });
+    assert.equal(manager.certificates()[0]?.ca, undefined);
   });
 
   it('sends every order at once with no budget (--rate-limits none), and keeps no ledger', async (t) => {

@@ -101,6 +101,7 @@ describe('probeDirectory against a local server', () => {
 /** A CA whose registration is scripted; counts the attempts. */
 function fakeCa(results: Array<Error | undefined>): CertificateAuthority & { attempts: number } {
   return {
+    directoryUrl: 'https://ca.example.test/directory',
     attempts: 0,
     ensureAccount() {
       const result = results[this.attempts++];

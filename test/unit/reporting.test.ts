@@ -38,8 +38,8 @@ function renewalSeries(text: string): Map<string, number> {
 describe('Reporting: the renewal-time gauge', () => {
   it('is there from issuance: the lifetime rule until a renewal check decides, then the decided time', async () => {
     const metrics = new Metrics({ defaultMetrics: false });
-    const fresh = { name: 'fresh.example.test', appId: '/shop', notBefore: NOW, notAfter: NOW + 90 * DAY, renewAt: undefined };
-    const decided = { name: 'decided.example.test', appId: '/shop', notBefore: NOW - 10 * DAY, notAfter: NOW + 80 * DAY, renewAt: NOW + 55 * DAY };
+    const fresh = { name: 'fresh.example.test', appId: '/shop', notBefore: NOW, notAfter: NOW + 90 * DAY, renewAt: undefined, ca: undefined };
+    const decided = { name: 'decided.example.test', appId: '/shop', notBefore: NOW - 10 * DAY, notAfter: NOW + 80 * DAY, renewAt: NOW + 55 * DAY, ca: 'https://acme.example.test/dir' };
     await reporting(metrics).update(manager([fresh, decided]));
     const series = renewalSeries(await metrics.render());
     assert.equal(series.get('fresh.example.test'), (NOW + 60 * DAY) / 1000, 'a third of 90 days before expiry, as /status says');

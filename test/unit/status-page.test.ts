@@ -19,6 +19,7 @@ function row(overrides: Partial<StatusRow> & Pick<StatusRow, 'name' | 'state'>):
     portIndex: 0,
     issuer: 'R11 (Let\'s Encrypt)',
     issuerDn: 'C=US, O=Let\'s Encrypt, CN=R11',
+    ca: 'https://acme-v02.api.letsencrypt.org/directory',
     keyType: 'ECDSA P-256',
     serial: '01',
     notBefore: '2026-11-01T00:00:00.000Z',

@@ -85,6 +85,7 @@ describe('status report', () => {
       portIndex: 1,
       issuer: 'shop.example.test',
       issuerDn: 'CN=shop.example.test',
+      ca: null,
       keyType: 'ECDSA P-256',
       serial: serialOf(shop),
       notBefore: new Date(notBefore).toISOString(),
@@ -107,6 +108,17 @@ describe('status report', () => {
     assert.match(current.reason, /^renewal from 2026-12-18T12:00:00Z \(ARI window /);
     const stale = first(buildStatus({ files: [file('shop.example.test', shop)], state: decided('00ff'), now: NOW }));
     assert.equal(stale.nextRenewalAt, new Date(NOW + 50 * DAY).toISOString(), 'the lifetime rule: notBefore + 60 days');
+  });
+
+  it('names the CA that issued this very certificate, when state.json knows it, in the row and the table', () => {
+    const directory = 'https://acme-v02.api.letsencrypt.org/directory';
+    const issued = (serial: string): DaemonState => stateWith({ 'shop.example.test': { issuedBy: { directory, serial } } });
+    const known = first(buildStatus({ files: [file('shop.example.test', shop)], state: issued(serialOf(shop)), now: NOW }));
+    assert.equal(known.ca, directory);
+    const table = formatStatusTable({ storageDir: '/data', generatedAt: new Date(NOW).toISOString(), delivery: null, rateBudget: null, certificates: [known], warnings: [] });
+    assert.match(table, / via acme-v02\.api\.letsencrypt\.org /);
+    const other = first(buildStatus({ files: [file('shop.example.test', shop)], state: issued('00ff'), now: NOW }));
+    assert.equal(other.ca, null, 'recorded for another certificate');
   });
 
   it('moves from valid to renew due, expiring soon and expired as the clock passes the daemon\'s thresholds', () => {
@@ -241,7 +253,7 @@ describe('status output', () => {
     const [row] = parsed['certificates'] as Array<Record<string, unknown>>;
     assert.ok(row);
     const fields = [
-      'name', 'names', 'state', 'reason', 'location', 'file', 'appId', 'portIndex', 'issuer', 'issuerDn',
+      'name', 'names', 'state', 'reason', 'location', 'file', 'appId', 'portIndex', 'issuer', 'issuerDn', 'ca',
       'keyType', 'serial', 'notBefore', 'notAfter', 'daysLeft', 'nextRenewalAt', 'lastError', 'failures', 'nextAttemptAt', 'delivery',
     ];
     assert.deepEqual(Object.keys(row), fields);
