@@ -177,6 +177,12 @@ export class LeaderElection {
       return;
     }
     if (index === 0) {
+      // Watched so that a node deleted under us (by hand, or by whatever else writes the path) makes us
+      // read again and stand anew, instead of leading on with a node the order fence no longer finds.
+      if ((await client.exists(this.node, this.onWatch)) === undefined) {
+        this.rerun = true;
+        return;
+      }
       this.setRole('leader', this.options.identity, `our node ${mine} is the lowest of ${ordered.length}`);
       return;
     }

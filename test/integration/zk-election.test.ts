@@ -73,6 +73,21 @@ describe('leader election against a real ZooKeeper', () => {
     assert.equal(c.role(), 'follower', 'c watched b, not the leader, and stays a follower');
   });
 
+  it('stands again when its leader node is deleted under it, and the next instance leads', async (t) => {
+    const defer = cleanupStack(t);
+    const zk = await startZooKeeper();
+    defer(() => zk.stop());
+    const a = startInstance(t, 'a', zk.url('/ma'), 4_000);
+    await eventually('a leads', () => a.role() === 'leader');
+    const b = startInstance(t, 'b', zk.url('/ma'), 4_000);
+    await eventually('b follows', () => b.role() === 'follower');
+    const node = a.election.leaderNode;
+    assert.ok(node !== undefined);
+    await a.client.delete(node);
+    await eventually('b leads, a follows with a new node', () => b.role() === 'leader' && a.role() === 'follower', 5_000);
+    assert.notEqual(a.changes.at(-1)?.node, node);
+  });
+
   it('makes a partitioned leader a candidate at once, and another leader only after its session has expired', async (t) => {
     const defer = cleanupStack(t);
     const zk = await startZooKeeper();
