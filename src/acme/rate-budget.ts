@@ -37,6 +37,17 @@ export const LETS_ENCRYPT_LIMITS: BudgetLimits = Object.freeze({
   domainWindowMs: 7 * DAY,
 });
 
+/**
+ * Let's Encrypt staging: 1,500 new orders per account per 3 hours and 30,000 new certificates per
+ * registered domain per week; 90 % of each, as for production.
+ */
+export const LETS_ENCRYPT_STAGING_LIMITS: BudgetLimits = Object.freeze({
+  ordersPerWindow: 1_350,
+  orderWindowMs: 3 * HOUR,
+  certsPerDomainPerWindow: 27_000,
+  domainWindowMs: 7 * DAY,
+});
+
 export interface BudgetState {
   /** Epoch ms of past new orders, successful or not. */
   orders: number[];

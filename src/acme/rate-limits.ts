@@ -6,21 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../config.js';
-import { LETS_ENCRYPT_LIMITS, type BudgetLimits } from './rate-budget.js';
-
-const HOUR = 3_600_000;
-const DAY = 24 * HOUR;
-
-/**
- * Let's Encrypt staging: 1,500 new orders per account per 3 hours and 30,000 new certificates per
- * registered domain per week; 90 % of each, as for production.
- */
-export const LETS_ENCRYPT_STAGING_LIMITS: BudgetLimits = Object.freeze({
-  ordersPerWindow: 1_350,
-  orderWindowMs: 3 * HOUR,
-  certsPerDomainPerWindow: 27_000,
-  domainWindowMs: 7 * DAY,
-});
+import { LETS_ENCRYPT_LIMITS, LETS_ENCRYPT_STAGING_LIMITS, type BudgetLimits } from './rate-budget.js';
 
 const LETS_ENCRYPT_HOSTS: Readonly<Record<string, BudgetLimits>> = {
   'acme-v02.api.letsencrypt.org': LETS_ENCRYPT_LIMITS,

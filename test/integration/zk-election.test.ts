@@ -12,7 +12,7 @@ import { parseZkUrl } from '../../src/zk/zk-url.js';
 import { cleanupStack } from '../support/cleanup.js';
 import { eventually } from '../support/eventually.js';
 import { startTcpProxy } from '../support/tcp-proxy.js';
-import { startZooKeeper } from '../support/zookeeper.js';
+import { startZooKeeper, type ZooKeeper } from '../support/zookeeper.js';
 
 interface Instance {
   name: string;
@@ -50,15 +50,21 @@ function startInstance(t: TestContext, name: string, url: string, sessionTimeout
 
 const leaders = (instances: readonly Instance[]): string[] => instances.filter((i) => i.role() === 'leader').map((i) => i.name);
 
+/** A fresh ZooKeeper with instance a leading and b following. */
+async function leaderAndFollower(t: TestContext): Promise<{ zk: ZooKeeper; a: Instance; b: Instance }> {
+  const defer = cleanupStack(t);
+  const zk = await startZooKeeper();
+  defer(() => zk.stop());
+  const a = startInstance(t, 'a', zk.url('/ma'), 4_000);
+  await eventually('a leads', () => a.role() === 'leader');
+  const b = startInstance(t, 'b', zk.url('/ma'), 4_000);
+  await eventually('b follows', () => b.role() === 'follower');
+  return { zk, a, b };
+}
+
 describe('leader election against a real ZooKeeper', () => {
   it('elects exactly one of three, tells the others who leads, and hands over in order when the leader leaves', async (t) => {
-    const defer = cleanupStack(t);
-    const zk = await startZooKeeper();
-    defer(() => zk.stop());
-    const a = startInstance(t, 'a', zk.url('/ma'), 4_000);
-    await eventually('a leads', () => a.role() === 'leader');
-    const b = startInstance(t, 'b', zk.url('/ma'), 4_000);
-    await eventually('b follows', () => b.role() === 'follower');
+    const { zk, a, b } = await leaderAndFollower(t);
     const c = startInstance(t, 'c', zk.url('/ma'), 4_000);
     const all = [a, b, c];
     await eventually('a leads, b and c follow', () => all.map((i) => i.role()).join() === 'leader,follower,follower');
@@ -74,13 +80,7 @@ describe('leader election against a real ZooKeeper', () => {
   });
 
   it('stands again when its leader node is deleted under it, and the next instance leads', async (t) => {
-    const defer = cleanupStack(t);
-    const zk = await startZooKeeper();
-    defer(() => zk.stop());
-    const a = startInstance(t, 'a', zk.url('/ma'), 4_000);
-    await eventually('a leads', () => a.role() === 'leader');
-    const b = startInstance(t, 'b', zk.url('/ma'), 4_000);
-    await eventually('b follows', () => b.role() === 'follower');
+    const { a, b } = await leaderAndFollower(t);
     const node = a.election.leaderNode;
     assert.ok(node !== undefined);
     await a.client.delete(node);
