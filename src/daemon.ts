@@ -12,19 +12,19 @@ import { AppWarningLog } from './marathon/warning-log.js';
 import { Metrics } from './metrics/metrics.js';
 import { Notifier } from './notify/notifier.js';
 import type { LbResult } from './status/components.js';
-import type { StatusView } from './status/page.js';
+import type { InstanceView, StatusView } from './status/page.js';
+import type { Role } from './ha/election.js';
 import type { StorageLock, StorageLockOptions } from './storage/lock.js';
 import { tryStorageLock, waitForStorageLock } from './daemon/storage-leadership.js';
 import { ZkSuccession } from './daemon/zk-succession.js';
 import { ViewCache } from './daemon/view-cache.js';
-import { followerHealth, followerStatusView, type InstanceRole } from './daemon/follower.js';
+import { followerHealth, followerStatusView } from './daemon/follower.js';
 import { FileChallengeBoard } from './ha/file-challenge-board.js';
 import type { ChallengeBoard } from './ha/challenge-board.js';
 import { MirroredChallengeBoard } from './ha/mirrored-challenge-board.js';
 import { ZkLeadership } from './ha/zk-leadership.js';
 import { ZkOrderFence } from './ha/zk-order-fence.js';
-import type { OrderFence } from './sync/order-fence.js';
-import { OrderFenced } from './sync/order-fence.js';
+import { OrderFenced, type OrderFence } from './sync/order-fence.js';
 import { systemClock, type Clock } from './util/clock.js';
 import { createMarathonAgent } from './util/trust-store.js';
 
@@ -113,6 +113,7 @@ export class Daemon {
         random: this.random,
         onRole: (change) => {
           this.succession?.electionChanged(change);
+          this.roleChanged();
         },
         onState: (state) => {
           this.metrics.setZkState(state);
@@ -125,7 +126,6 @@ export class Daemon {
         zk,
         clock: this.clock,
         logger: this.logger,
-        metrics: this.metrics,
         orderWindowMs: config.zkOrderWindowMs,
         handover: this.handover,
         takeLock: () => tryStorageLock(this.lockOptions(ZK_LOCK_PURPOSE)),
@@ -189,7 +189,7 @@ export class Daemon {
   async start(): Promise<void> {
     if (this.setupError !== undefined) throw new StartupError(this.setupError.message, { cause: this.setupError });
     if (this.zk !== undefined) {
-      this.metrics.setRole('candidate', this.clock.now());
+      this.roleChanged();
       await this.listenHttp();
       this.logger.info({ zk: this.deps.config.zk?.display, identity: this.zk.identity }, 'standing for election in ZooKeeper; answering challenges meanwhile');
       this.zk.start();
@@ -227,7 +227,7 @@ export class Daemon {
   /** Without --zk, while another instance holds the storage lock. */
   private async follow(heldBy: string): Promise<void> {
     this.leaderText = heldBy;
-    this.metrics.setRole('follower', this.clock.now());
+    this.roleChanged();
     await this.listenHttp();
     this.logger.info(
       { holder: heldBy },
@@ -258,7 +258,6 @@ export class Daemon {
 
   /** Starts a term; the storage lock is held. Throws StartupError for what the operator must fix. */
   private async lead(): Promise<void> {
-    const handover = this.handover;
     // A leader that died mid-validation left its tokens on the board; they answer nothing any more.
     await this.fileBoard.sweep(this.clock.now(), STALE_CHALLENGE_MS);
     const parts: TermParts = {
@@ -275,7 +274,7 @@ export class Daemon {
       labelWarnings: this.labelWarnings,
       lastSignals: this.lastSignals,
       fence: this.fence,
-      handover,
+      handover: this.handover,
       reportFatal: (err) => {
         this.reportFatal(err);
       },
@@ -283,7 +282,7 @@ export class Daemon {
     const term = new LeaderTerm(parts);
     this.term = term;
     this.leaderText = undefined;
-    this.metrics.setRole('leader', this.clock.now());
+    this.roleChanged();
     try {
       // Storage first (marathon-lb's HAProxy needs certs/ and default.pem before anything else), then
       // the listener, before anything can order.
@@ -305,6 +304,7 @@ export class Daemon {
   private async endTerm(): Promise<void> {
     const term = this.term;
     this.term = undefined;
+    this.roleChanged();
     await term?.stop(STEP_DOWN_GRACE_MS);
     this.metrics.leaderStopped();
     await this.lock?.release();
@@ -376,18 +376,34 @@ export class Daemon {
     await this.term?.whenIdle();
   }
 
-  /** The role /health, /status and the metrics report. */
-  get role(): InstanceRole {
+  /** The role /health, /status and the metrics report: leader only while a term runs (elected is not yet leading). */
+  get role(): Role {
     if (this.term !== undefined) return 'leader';
     if (this.zk === undefined) return 'follower';
     return this.zk.role === 'follower' ? 'follower' : 'candidate';
   }
 
+  private roleChanged(): void {
+    this.metrics.setRole(this.role, this.clock.now());
+  }
+
+  /** What /health and /status say of this instance's part. */
+  private instanceView(): InstanceView {
+    const leading = this.term !== undefined;
+    return {
+      role: this.role,
+      leader: leading ? this.zk?.identity ?? 'this instance' : this.leaderText ?? null,
+      zookeeper: this.zk?.state ?? null,
+    };
+  }
+
   health(): HealthReport {
-    const zk = this.zk === undefined ? {} : { zookeeper: this.zk.state, leader: this.term === undefined ? this.leaderText ?? null : this.zk.identity };
+    const listening = this.server !== undefined;
+    const instance = this.instanceView();
     const term = this.term;
-    if (term === undefined) return followerHealth(this.role, this.leaderText, this.server !== undefined, zk);
-    const report = term.health(this.server !== undefined);
+    if (term === undefined) return followerHealth(instance, listening);
+    const report = term.health(listening);
+    const zk = instance.zookeeper === null ? {} : { zookeeper: instance.zookeeper, leader: instance.leader };
     return { ...report, details: { role: 'leader', ...zk, ...report.details } };
   }
 
@@ -401,11 +417,7 @@ export class Daemon {
 
   private async buildStatusView(now: number): Promise<StatusView> {
     const version = this.deps.version ?? 'unknown';
-    const instance = {
-      role: this.role,
-      leader: this.term !== undefined ? this.zk?.identity ?? 'this instance' : this.leaderText ?? null,
-      zookeeper: this.zk?.state ?? null,
-    };
+    const instance = this.instanceView();
     const term = this.term;
     if (term !== undefined) return { ...(await term.statusView(now, version)), instance };
     return followerStatusView({ now, version, storageDir: this.deps.config.storageDir, marathonUrls: this.marathon.displayUrls, acmeDirectoryUrl: this.deps.config.acmeDirectoryUrl, instance });

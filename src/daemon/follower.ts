@@ -7,17 +7,13 @@ import type { HealthReport } from '../http/server.js';
 import { readStatus } from '../status/command.js';
 import type { InstanceView, StatusView } from '../status/page.js';
 
-export type InstanceRole = 'leader' | 'follower' | 'candidate';
-
-/**
- * `leader`: who leads as this instance knows it (the storage lock's description of its holder, or the
- * leader's identity from ZooKeeper); `extra`: the ZooKeeper connection state with --zk.
- */
-export function followerHealth(role: InstanceRole, leader: string | undefined, listening: boolean, extra: Record<string, unknown>): HealthReport {
+/** The ZooKeeper state is shown only with --zk (it is null without). */
+export function followerHealth(instance: InstanceView, listening: boolean): HealthReport {
+  const { role, zookeeper, leader } = instance;
   return {
     healthy: listening,
     problems: listening ? [] : ['not listening yet'],
-    details: { role, ...extra, leader: leader ?? null },
+    details: { role, ...(zookeeper === null ? {} : { zookeeper }), leader },
   };
 }
 

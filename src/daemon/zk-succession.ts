@@ -6,7 +6,6 @@
  * (or the lock) stops the term at once; its orders in flight may finish within the grace.
  */
 import type { Logger } from '../log.js';
-import type { Metrics } from '../metrics/metrics.js';
 import type { RoleChange } from '../ha/election.js';
 import { namesHeldByOthers } from '../ha/order-intents.js';
 import type { ZkLeadership } from '../ha/zk-leadership.js';
@@ -18,7 +17,6 @@ export interface ZkSuccessionOptions {
   zk: ZkLeadership;
   clock: Clock;
   logger: Logger;
-  metrics: Metrics;
   /** --zk-order-window. */
   orderWindowMs: number;
   /** Filled with the names previous leaders may still be ordering (see TermParts.handover). */
@@ -52,7 +50,6 @@ export class ZkSuccession {
       this.wantLead = lead;
       this.queue(false);
     }
-    if (!lead && !options.leading()) options.metrics.setRole(change.role, options.clock.now());
   }
 
   /** The term must end although the election still says we lead (e.g. the storage lock was taken over). */
@@ -80,7 +77,6 @@ export class ZkSuccession {
     const { zk, logger } = options;
     const lead = this.wantLead && !options.stopping.aborted;
     if (options.leading() && (!lead || forceStop)) {
-      options.metrics.setRole(zk.role === 'leader' ? 'candidate' : zk.role, options.clock.now());
       await options.endTerm();
       logger.info({ role: zk.role }, 'stopped leading: followers answer challenges; only the leader syncs and orders');
     }

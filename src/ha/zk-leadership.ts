@@ -29,7 +29,6 @@ export class ZkLeadership {
   readonly board: ZkChallengeBoard;
   readonly intents: ZkOrderIntents;
   private readonly election: LeaderElection;
-  private leaderIdentity: string | undefined;
 
   constructor(private readonly options: ZkLeadershipOptions) {
     const { target, logger } = options;
@@ -50,7 +49,6 @@ export class ZkLeadership {
       path: `${target.path}/election`,
       identity: options.identity,
       onRole: (change) => {
-        this.leaderIdentity = change.leader;
         log.info({ role: change.role, leader: change.leader ?? null, node: change.node ?? null }, `leader election: ${change.role} (${change.reason})`);
         options.onRole(change);
       },
@@ -68,11 +66,6 @@ export class ZkLeadership {
 
   get role(): Role {
     return this.election.current;
-  }
-
-  /** Who leads as last read (our own identity while we do); undefined while unknown. */
-  get leader(): string | undefined {
-    return this.leaderIdentity;
   }
 
   get leaderNode(): string | undefined {

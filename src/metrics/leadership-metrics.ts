@@ -5,6 +5,7 @@
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { ZkState } from '../zk/session.js';
+import type { Role } from '../ha/election.js';
 
 const ZK_STATES: readonly ZkState[] = ['connecting', 'connected', 'disconnected', 'expired', 'closed'];
 
@@ -41,7 +42,7 @@ export class LeadershipMetrics {
   }
 
   /** `at`: epoch ms of the change. The role an instance starts in is not counted as a change. */
-  setRole(role: 'leader' | 'follower' | 'candidate', at: number): void {
+  setRole(role: Role, at: number): void {
     const leading = role === 'leader';
     if (this.leading === leading) return;
     if (this.leading !== undefined) this.changes.inc();

@@ -31,6 +31,7 @@ import type { StreamState } from '../marathon/events.js';
 import { ScrapeTimeGauge } from './scrape-time-gauge.js';
 import { LeadershipMetrics } from './leadership-metrics.js';
 import type { ZkState } from '../zk/session.js';
+import type { Role } from '../ha/election.js';
 
 export type AttemptKind = 'issue' | 'renew';
 export type Outcome = 'success' | 'failure';
@@ -351,7 +352,7 @@ export class Metrics {
   }
 
   /** `at`: epoch ms of the change. */
-  setRole(role: 'leader' | 'follower' | 'candidate', at: number): void {
+  setRole(role: Role, at: number): void {
     this.leadership.setRole(role, at);
   }
 

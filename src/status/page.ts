@@ -16,6 +16,7 @@ import { renderTable, rowFlags, rowLevel, tableStyle } from './page-table.js';
 import { REFRESH_SCRIPT, REFRESH_SECONDS } from './refresh-script.js';
 import { CERTIFICATE_STATES, type StatusRow } from './report.js';
 import type { BudgetView } from './budget-view.js';
+import type { Role } from '../ha/election.js';
 
 export interface ComponentState {
   /** ok: working; warn: degraded or waiting; bad: failing. */
@@ -30,8 +31,11 @@ export interface LbStatus extends ComponentState {
 
 /** Which part this instance plays among the instances on one storage directory. */
 export interface InstanceView {
-  role: 'leader' | 'follower' | 'candidate';
-  /** Who leads, as this instance knows it; null while unknown. */
+  role: Role;
+  /**
+   * Who leads, as this instance knows it (the storage lock's description of its holder, or the
+   * leader's identity from ZooKeeper); null while unknown.
+   */
   leader: string | null;
   /** The ZooKeeper connection state with --zk; null without. */
   zookeeper: string | null;
