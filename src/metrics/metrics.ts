@@ -29,28 +29,15 @@ import type { BudgetUsage } from '../acme/rate-budget.js';
 import type { DeliveryRecord } from '../delivery/types.js';
 import type { StreamState } from '../marathon/events.js';
 import { ScrapeTimeGauge } from './scrape-time-gauge.js';
+import { registerCertificateGauges, type CertificateMetric } from './certificate-gauges.js';
+
+export type { CertificateMetric } from './certificate-gauges.js';
 import { LeadershipMetrics } from './leadership-metrics.js';
 import type { ZkState } from '../zk/session.js';
 import type { Role } from '../ha/election.js';
 
 export type AttemptKind = 'issue' | 'renew';
 export type Outcome = 'success' | 'failure';
-
-/** One certificate in certs/, as the per-certificate gauges show it. */
-export interface CertificateMetric {
-  /** The primary name (the file name in certs/). */
-  domain: string;
-  /** The app the certificate was last issued for; unknown for certificates adopted from an old volume. */
-  appId: string | undefined;
-  /** Epoch ms; with notAfter it gives the lifetime, so that alerts can be relative to it. */
-  notBefore: number;
-  /** Epoch ms. */
-  notAfter: number;
-  /** The ACME directory of the CA that issued it; unknown for certificates stored before this was kept. */
-  ca?: string | undefined;
-  /** Epoch ms of the renewal time; undefined leaves the certificate without a renewal series. */
-  renewAt: number | undefined;
-}
 
 /** A wanted name whose last order failed: `issue` when it has no certificate yet, `renew` when it has. */
 export interface FailureMetric {
@@ -129,51 +116,7 @@ export class Metrics {
   constructor(options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
     if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
-    // Registered through `registers`; nothing else holds them, their series come from the lists at each scrape.
-    new ScrapeTimeGauge(
-      {
-        name: 'marathon_acme_certificate_not_before_timestamp_seconds',
-        help: 'When each managed certificate became valid (its notBefore), as a Unix time.',
-        labelNames: ['domain', 'app_id'],
-        registers,
-      },
-      (add) => {
-        for (const cert of this.certificateList) add(certificateLabels(cert), cert.notBefore / 1000);
-      },
-    );
-    new ScrapeTimeGauge(
-      {
-        name: 'marathon_acme_certificate_not_after_timestamp_seconds',
-        help: 'When each managed certificate expires (its notAfter), as a Unix time.',
-        labelNames: ['domain', 'app_id'],
-        registers,
-      },
-      (add) => {
-        for (const cert of this.certificateList) add(certificateLabels(cert), cert.notAfter / 1000);
-      },
-    );
-    new ScrapeTimeGauge(
-      {
-        name: 'marathon_acme_certificate_renewal_timestamp_seconds',
-        help: 'When each managed certificate is due for renewal, as a Unix time; in the past while a due renewal has not succeeded.',
-        labelNames: ['domain', 'app_id'],
-        registers,
-      },
-      (add) => {
-        for (const cert of this.certificateList) if (cert.renewAt !== undefined) add(certificateLabels(cert), cert.renewAt / 1000);
-      },
-    );
-    new ScrapeTimeGauge(
-      {
-        name: 'marathon_acme_certificate_ca_info',
-        help: 'Always 1; the ca label is the ACME directory of the CA that issued each managed certificate (no series where it is not known).',
-        labelNames: ['domain', 'ca'],
-        registers,
-      },
-      (add) => {
-        for (const cert of this.certificateList) if (cert.ca !== undefined) add({ domain: cert.domain, ca: cert.ca }, 1);
-      },
-    );
+    registerCertificateGauges(this.registry, () => this.certificateList);
     this.attempts = new Counter({
       name: 'marathon_acme_certificate_attempts_total',
       help: 'Certificate orders attempted, by kind (issue, renew), outcome and the ACME problem type of a failure.',
@@ -415,10 +358,6 @@ export class Metrics {
   labelWarningsLogged(count: number): void {
     this.labelWarnings.inc(count);
   }
-}
-
-function certificateLabels(cert: CertificateMetric): { domain: string; app_id: string } {
-  return { domain: cert.domain, app_id: cert.appId ?? '' };
 }
 
 function setBudget(gauge: Gauge<'limit'>, usage: BudgetUsage, field: 'used' | 'limit'): void {
