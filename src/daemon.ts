@@ -27,6 +27,7 @@ import { ZkOrderFence } from './ha/zk-order-fence.js';
 import { OrderFenced, type OrderFence } from './sync/order-fence.js';
 import { systemClock, type Clock } from './util/clock.js';
 import { createMarathonAgent } from './util/trust-store.js';
+import { errorText } from './util/error-text.js';
 
 export type { DaemonDeps } from './daemon/deps.js';
 export { StartupError } from './daemon/leader-term.js';
@@ -199,7 +200,7 @@ export class Daemon {
     try {
       attempt = await tryStorageLock(this.lockOptions('daemon'));
     } catch (err) {
-      throw new StartupError(errorMessage(err), { cause: err });
+      throw new StartupError(errorText(err), { cause: err });
     }
     if (attempt.kind === 'held') {
       await this.follow(attempt.by);
@@ -324,7 +325,7 @@ export class Daemon {
       const address = await listen(server, config.listen.host, config.listen.port);
       this.boundPort = address.port;
     } catch (err) {
-      throw new StartupError(errorMessage(err), { cause: err });
+      throw new StartupError(errorText(err), { cause: err });
     }
     this.server = server;
     this.logger.info({ listen: `${config.listen.host}:${this.boundPort}` }, 'serving HTTP-01 challenges, ping, health, metrics and status');
@@ -427,8 +428,4 @@ export class Daemon {
   async lbSettled(): Promise<void> {
     await this.term?.lbSettled();
   }
-}
-
-function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

@@ -24,6 +24,7 @@ import type { Logger } from '../log.js';
 import { runWithStorageLock, type CommandOutcome } from '../storage/locked-run.js';
 import { systemClock, type Clock } from '../util/clock.js';
 import { describeAccountKey, successorKey } from './successor-key.js';
+import { errorText } from '../util/error-text.js';
 
 /** Exit status 0: the account uses the new key; 1: it does not (nothing changed), or it cannot be told yet. */
 export async function runRollover(config: Config, logger: Logger, clock: Clock = systemClock): Promise<CommandOutcome> {
@@ -38,7 +39,7 @@ async function rolloverLocked(config: Config, logger: Logger, clock: Clock): Pro
   try {
     oldPem = await readAccountKey(store, { lookup, logger });
   } catch (err) {
-    return { code: 1, text: `${message(err)}\n` };
+    return { code: 1, text: `${errorText(err)}\n` };
   }
   if (oldPem === undefined) {
     return { code: 1, text: `there is no ${keyFile}, so no account to roll over: the daemon makes the key and registers its account at its first start\n` };
@@ -47,7 +48,7 @@ async function rolloverLocked(config: Config, logger: Logger, clock: Clock): Pro
   try {
     agent = await createAcmeAgent({ caFile: config.acmeCaFile, timeoutMs: config.acmeTimeoutMs });
   } catch (err) {
-    return { code: 1, text: `${message(err)}\n` };
+    return { code: 1, text: `${errorText(err)}\n` };
   }
   try {
     const client = createAcmeClient(config, oldPem, { dispatcher: agent, clock, logger });
@@ -55,7 +56,7 @@ async function rolloverLocked(config: Config, logger: Logger, clock: Clock): Pro
     try {
       account = await client.findAccount();
     } catch (err) {
-      return { code: 1, text: `cannot look up the account of ${keyFile} at ${config.acmeDirectoryUrl}: ${message(err)}\n` };
+      return { code: 1, text: `cannot look up the account of ${keyFile} at ${config.acmeDirectoryUrl}: ${errorText(err)}\n` };
     }
     if (account === undefined) {
       return { code: 1, text: `the CA at ${config.acmeDirectoryUrl} has no account for ${keyFile}: nothing to roll over (is --acme the CA the daemon uses?)\n` };
@@ -83,13 +84,13 @@ async function rolloverLocked(config: Config, logger: Logger, clock: Clock): Pro
 async function settle(store: CertStore, lookup: AccountLookup, logger: Logger, err: unknown, summary: string): Promise<CommandOutcome> {
   try {
     const outcome = await resolvePendingAccountKey(store, { lookup, logger });
-    if (outcome === 'adopted') return { code: 0, text: `${summary}(the CA's answer to the key change was lost: ${message(err)}; asked again, it knows the new key)\n` };
-    return { code: 1, text: `the CA did not change the account key: ${message(err)}\nclient.key is unchanged.\n` };
+    if (outcome === 'adopted') return { code: 0, text: `${summary}(the CA's answer to the key change was lost: ${errorText(err)}; asked again, it knows the new key)\n` };
+    return { code: 1, text: `the CA did not change the account key: ${errorText(err)}\nclient.key is unchanged.\n` };
   } catch (settleErr) {
     return {
       code: 1,
       text:
-        `the key change did not get a clear answer: ${message(err)}\n${message(settleErr)}\n` +
+        `the key change did not get a clear answer: ${errorText(err)}\n${errorText(settleErr)}\n` +
         `${PENDING_ACCOUNT_KEY} is kept beside client.key; the next start of the daemon or of this command asks the CA which of the two is the account's.\n`,
     };
   }
@@ -106,8 +107,4 @@ function rolledOver(accountUrl: string, oldPem: string, newPem: string, keyFile:
     `new key  ${line(newPem)}: in ${keyFile}\n` +
     'Back up the new client.key (a backup of the old one is of no use now), then start the daemon again.\n'
   );
-}
-
-function message(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

@@ -8,6 +8,7 @@ import { certificateFields } from '../certs/der.js';
 import { parseRetryAfter } from '../util/retry-after.js';
 import { AcmeProblemError } from './protocol/problem.js';
 import { AcmeTransportError, type AcmeResponse } from './protocol/transport.js';
+import { errorText } from '../util/error-text.js';
 
 export interface RenewalWindow {
   /** Epoch ms. */
@@ -241,8 +242,4 @@ function describeValue(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
   return `a ${typeof value}`;
-}
-
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

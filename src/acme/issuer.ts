@@ -17,6 +17,7 @@ import { createCsr } from './protocol/csr.js';
 import { AcmeProblemError } from './protocol/problem.js';
 import { AcmeTransportError } from './protocol/transport.js';
 import type { AcmeAuthorization, TransportFailure } from './protocol/types.js';
+import { errorText } from '../util/error-text.js';
 
 const generateKeyPairAsync = promisify(generateKeyPair);
 
@@ -235,8 +236,4 @@ async function step<T>(names: readonly string[], what: string, run: () => Promis
     const report = err instanceof AcmeProblemError ? { problem: err.toProblem(), retryAfterMs: err.retryAfterMs } : undefined;
     throw new IssueError(names, what, err, report, err instanceof AcmeTransportError ? err.failure : undefined);
   }
-}
-
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../config.js';
 import { LETS_ENCRYPT_LIMITS, LETS_ENCRYPT_STAGING_LIMITS, type BudgetLimits } from './rate-budget.js';
+import { errorText } from '../util/error-text.js';
 
 const LETS_ENCRYPT_HOSTS: Readonly<Record<string, BudgetLimits>> = {
   'acme-v02.api.letsencrypt.org': LETS_ENCRYPT_LIMITS,
@@ -53,13 +54,13 @@ export function readLimitsFile(path: string): BudgetLimits {
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new ConfigError(`cannot read the rate limits file ${path}: ${err instanceof Error ? err.message : String(err)}`);
+    throw new ConfigError(`cannot read the rate limits file ${path}: ${errorText(err)}`);
   }
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (err) {
-    throw new ConfigError(`the rate limits file ${path} is not JSON: ${err instanceof Error ? err.message : String(err)}`);
+    throw new ConfigError(`the rate limits file ${path} is not JSON: ${errorText(err)}`);
   }
   return parseLimits(value, path);
 }

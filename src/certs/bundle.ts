@@ -7,6 +7,7 @@ import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { certificateFields, type CertificateFields } from './der.js';
 import { publicKeyMatches } from './key-match.js';
 import { joinPem, splitPem, type PemBlock } from './pem.js';
+import { errorText } from '../util/error-text.js';
 
 export interface CertInfo {
   /** DNS subjectAltNames in lower case, in certificate order; the CN(s) when there is no DNS SAN. */
@@ -87,7 +88,7 @@ export function parseBundle(text: string): BundleResult {
     try {
       key = createPrivateKey({ key: keyBlock.pem, format: 'pem' });
     } catch (err) {
-      return fail(`the private key cannot be read: ${message(err)}`);
+      return fail(`the private key cannot be read: ${errorText(err)}`);
     }
   }
   const certs: X509Certificate[] = [];
@@ -95,7 +96,7 @@ export function parseBundle(text: string): BundleResult {
     try {
       certs.push(i === 0 ? new X509Certificate(block.pem) : chainCertificate(block.pem));
     } catch (err) {
-      return fail(`certificate ${i + 1} cannot be read: ${message(err)}`);
+      return fail(`certificate ${i + 1} cannot be read: ${errorText(err)}`);
     }
   }
   const owner = key === undefined ? 0 : certs.findIndex((cert) => keyMatches(cert, key));
@@ -111,7 +112,7 @@ export function parseBundle(text: string): BundleResult {
   try {
     leaf = infoOf(leafCert, leafFields ?? certificateFields(leafCert.raw));
   } catch (err) {
-    return fail(`the certificate cannot be read: ${message(err)}`);
+    return fail(`the certificate cannot be read: ${errorText(err)}`);
   }
   const firstChain = chainCerts[0];
   if (firstChain !== undefined && !leafCert.checkIssued(firstChain)) {
@@ -257,8 +258,4 @@ function pemDer(block: PemBlock): Buffer | undefined {
 
 function dedupe(values: string[]): string[] {
   return [...new Set(values)];
-}
-
-function message(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

@@ -37,6 +37,7 @@ import { startLeaderTriggers } from './leader-triggers.js';
 import { judgeHealth } from './health.js';
 import { Reporting } from './reporting.js';
 import { buildDaemonStatusView } from './status-view.js';
+import { errorText } from '../util/error-text.js';
 
 /**
  * A deployment of many apps posts one Marathon event per app, and each event asks for a full sync.
@@ -168,7 +169,7 @@ export class LeaderTerm {
     try {
       opened = await openStorage(store, clock, logger, accountLookup(config, { clock, logger }));
     } catch (err) {
-      throw new StartupError(errorMessage(err), { cause: err });
+      throw new StartupError(errorText(err), { cause: err });
     }
     const { accountKeyPem, state } = opened;
     // Kept in state.json (at its next write) for `marathon-acme status`, which takes no options.
@@ -247,7 +248,7 @@ export class LeaderTerm {
       this.acmeAgent = await createAcmeAgent({ caFile: this.config.acmeCaFile, timeoutMs: this.config.acmeTimeoutMs });
       return this.acmeAgent;
     } catch (err) {
-      throw new StartupError(errorMessage(err), { cause: err });
+      throw new StartupError(errorText(err), { cause: err });
     }
   }
 
@@ -353,8 +354,8 @@ export class LeaderTerm {
       // App by app as the list arrives: a 10,000-app cluster's list is never held whole.
       selector = await this.parts.marathon.readApps(() => new NameSelector({ group, multipleDomains, allowedDomains, maxNamesPerApp }), signal);
     } catch (err) {
-      this.syncStatus.lastError = errorMessage(err);
-      logger.error({ err: errorMessage(err) }, 'sync failed: could not read the apps from Marathon; the next event, reconnect or periodic sync tries again');
+      this.syncStatus.lastError = errorText(err);
+      logger.error({ err: errorText(err) }, 'sync failed: could not read the apps from Marathon; the next event, reconnect or periodic sync tries again');
       return false;
     }
     const selection = selector.result();
@@ -408,8 +409,4 @@ export class LeaderTerm {
     this.issueRetry.schedule(next.issueAt);
     this.renewRetry.schedule(next.renewAt);
   }
-}
-
-function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

@@ -8,6 +8,7 @@
 import type { Logger } from '../log.js';
 import { StorageLock, StorageLockedError, type StorageLockOptions } from '../storage/lock.js';
 import { isAborted, type Clock } from '../util/clock.js';
+import { errorText } from '../util/error-text.js';
 
 /** How often a follower tries the lock: a lock file read, so cheap even on NFS. */
 export const LOCK_RETRY_MS = 2_000;
@@ -52,7 +53,7 @@ export async function waitForStorageLock(options: WaitOptions): Promise<StorageL
       }
       options.onHeld(attempt.by);
     } catch (err) {
-      logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'cannot try the storage lock; trying again shortly');
+      logger.warn({ err: errorText(err) }, 'cannot try the storage lock; trying again shortly');
     }
   }
   return undefined;

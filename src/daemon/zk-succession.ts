@@ -12,6 +12,7 @@ import type { ZkLeadership } from '../ha/zk-leadership.js';
 import type { StorageLock } from '../storage/lock.js';
 import type { Clock } from '../util/clock.js';
 import { LOCK_RETRY_MS, type LockAttempt } from './storage-leadership.js';
+import { errorText } from '../util/error-text.js';
 
 export interface ZkSuccessionOptions {
   zk: ZkLeadership;
@@ -83,7 +84,7 @@ export class ZkSuccession {
     if (!lead || options.leading()) return;
     const attempt = await options.takeLock().catch((err: unknown) => ({ kind: 'error' as const, err }));
     if (attempt.kind !== 'acquired') {
-      const why = attempt.kind === 'held' ? attempt.by : errorMessage(attempt.err);
+      const why = attempt.kind === 'held' ? attempt.by : errorText(attempt.err);
       logger.warn({ reason: why }, 'elected, but the storage directory is held by a process outside the ZooKeeper group; trying again shortly');
       options.onLeaderText(why);
       this.retryLater();
@@ -122,12 +123,8 @@ export class ZkSuccession {
       }
       return true;
     } catch (err) {
-      logger.warn({ err: errorMessage(err) }, "cannot read the previous leaders' order intents from ZooKeeper; trying again shortly");
+      logger.warn({ err: errorText(err) }, "cannot read the previous leaders' order intents from ZooKeeper; trying again shortly");
       return false;
     }
   }
-}
-
-function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

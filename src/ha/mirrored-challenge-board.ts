@@ -6,6 +6,7 @@
  * backoff. A publish succeeds when either board took it; a lookup asks ZooKeeper first.
  */
 import type { ChallengeBoard } from './challenge-board.js';
+import { errorText } from '../util/error-text.js';
 
 export class MirroredChallengeBoard implements ChallengeBoard {
   constructor(
@@ -30,8 +31,4 @@ export class MirroredChallengeBoard implements ChallengeBoard {
   async lookup(token: string): Promise<string | undefined> {
     return (await this.primary.lookup(token)) ?? (await this.fallback.lookup(token));
   }
-}
-
-function errorText(reason: unknown): string {
-  return reason instanceof Error ? reason.message : String(reason);
 }

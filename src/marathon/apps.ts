@@ -1,5 +1,6 @@
 import { normaliseHostname } from '../domains/hostname.js';
 import { AppPortsError, countAppPorts } from './ports.js';
+import { errorText } from '../util/error-text.js';
 
 /**
  * `first`: one name per port (the first of its label); `separate`: every name, each its own
@@ -159,9 +160,6 @@ export function selectWantedNames(apps: Iterable<unknown>, options: SelectionOpt
 
 const entryId = (index: number): string => `(entry ${index} of the app list)`;
 
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
 
 function selectFromApp(app: unknown, index: number, options: SelectionOptions, found: WantedName[], warnings: AppWarning[]): void {
   if (!isObject(app)) {

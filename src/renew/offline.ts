@@ -24,6 +24,7 @@ import { ownershipRefusal } from '../storage/ownership.js';
 import type { Clock } from '../util/clock.js';
 import { formatOutcomes, outcomeExitCode } from './report.js';
 import { formatSignals, signalEveryLb } from './signal-lbs.js';
+import { errorText } from '../util/error-text.js';
 
 export interface OfflineRenewal {
   config: Config;
@@ -69,7 +70,7 @@ async function renewLocked(
     opened = await openStorage(store, clock, logger, accountLookup(config, { clock, logger }));
     held.agent = await createAcmeAgent({ caFile: config.acmeCaFile, timeoutMs: config.acmeTimeoutMs });
   } catch (err) {
-    return { code: 1, text: `${message(err)}\n` };
+    return { code: 1, text: `${errorText(err)}\n` };
   }
   const ca = createCertificateAuthority(config, opened.accountKeyPem, responder, logger, { dispatcher: held.agent, clock });
   const manager = createCertificateManager(config, { store, ca, clock, logger, random: Math.random, opened, responder });
@@ -85,13 +86,13 @@ async function renewLocked(
   try {
     await listen(server, config.listen.host, config.listen.port);
   } catch (err) {
-    return { code: 1, text: `cannot answer the CA's HTTP-01 challenges: ${message(err)}. Is the daemon still running here? Stop it first\n` };
+    return { code: 1, text: `cannot answer the CA's HTTP-01 challenges: ${errorText(err)}. Is the daemon still running here? Stop it first\n` };
   }
   held.server = server;
   try {
     await ca.ensureAccount();
   } catch (err) {
-    return { code: 1, text: `the ACME account is not ready: ${message(err)}\n` };
+    return { code: 1, text: `the ACME account is not ready: ${errorText(err)}\n` };
   }
   const outcomes = await manager.renewNow(request.all ? 'all' : request.names);
   let text = formatOutcomes(outcomes);
@@ -102,8 +103,4 @@ async function renewLocked(
     if (signals.some((s) => s.error !== undefined)) code = Math.max(code, 1);
   }
   return { code, text };
-}
-
-function message(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { chown, mkdir, open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { REQUESTS_DIR, requestFileName } from './protocol.js';
+import { errorText } from '../util/error-text.js';
 
 /** Only the daemon's user (and root) may ask it for anything. */
 const DIR_MODE = 0o700;
@@ -33,7 +34,7 @@ export class RequestFiles {
       await mkdir(this.dir, { mode: DIR_MODE });
     } catch (err) {
       if (errno(err) === 'EEXIST') return;
-      throw new Error(`cannot create ${this.dir}: ${message(err)}`, { cause: err });
+      throw new Error(`cannot create ${this.dir}: ${errorText(err)}`, { cause: err });
     }
     if (owner !== undefined) await chown(this.dir, owner.uid, owner.gid);
   }
@@ -64,7 +65,7 @@ export class RequestFiles {
       await rename(temp, target);
     } catch (err) {
       await rm(temp, { force: true });
-      throw new Error(`cannot write ${target}: ${message(err)}`, { cause: err });
+      throw new Error(`cannot write ${target}: ${errorText(err)}`, { cause: err });
     }
   }
 
@@ -75,7 +76,7 @@ export class RequestFiles {
       entries = await readdir(this.dir);
     } catch (err) {
       if (errno(err) === 'ENOENT') return [];
-      throw new Error(`cannot list ${this.dir}: ${message(err)}`, { cause: err });
+      throw new Error(`cannot list ${this.dir}: ${errorText(err)}`, { cause: err });
     }
     const listed: ListedFile[] = [];
     for (const fileName of entries.sort()) {
@@ -108,7 +109,7 @@ export class RequestFiles {
       return true;
     } catch (err) {
       if (errno(err) === 'ENOENT') return false;
-      throw new Error(`cannot take the renew request ${id} in ${this.dir}: ${message(err)}`, { cause: err });
+      throw new Error(`cannot take the renew request ${id} in ${this.dir}: ${errorText(err)}`, { cause: err });
     }
   }
 
@@ -119,14 +120,11 @@ export class RequestFiles {
       return true;
     } catch (err) {
       if (errno(err) === 'ENOENT') return false;
-      throw new Error(`cannot remove ${join(this.dir, fileName)}: ${message(err)}`, { cause: err });
+      throw new Error(`cannot remove ${join(this.dir, fileName)}: ${errorText(err)}`, { cause: err });
     }
   }
 }
 
-function message(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
 
 function errno(err: unknown): string | undefined {
   if (typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string') return err.code;

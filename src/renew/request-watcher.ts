@@ -9,6 +9,7 @@ import type { Clock } from '../util/clock.js';
 import { formatResult, parseRequest, requestFileName, type RenewRequestFile, type RenewResult } from './protocol.js';
 import { RequestFiles } from './request-files.js';
 import { MAX_REQUEST_AGE_MS, planSweep } from './sweep.js';
+import { errorText } from '../util/error-text.js';
 
 const POLL_MS = 2_000;
 
@@ -30,7 +31,7 @@ export async function watchRenewRequests(options: RequestWatcherOptions): Promis
   const files = new RequestFiles(options.storageDir);
   // Created by the daemon, so the directory (and its mode 0700) says who may ask: its user, and root.
   await files.ensureDir().catch((err: unknown) => {
-    logger.error({ dir: files.dir, err: message(err) }, 'cannot create the directory for renew requests; `marathon-acme renew` cannot reach this daemon');
+    logger.error({ dir: files.dir, err: errorText(err) }, 'cannot create the directory for renew requests; `marathon-acme renew` cannot reach this daemon');
   });
   const busy = new Map<string, Promise<void>>();
   const mentioned = new Set<string>();
@@ -38,7 +39,7 @@ export async function watchRenewRequests(options: RequestWatcherOptions): Promis
   const act = (id: string): void => {
     const run = answer(files, id, options)
       .catch((err: unknown) => {
-        logger.error({ request: id, err: message(err) }, 'cannot answer a renew request');
+        logger.error({ request: id, err: errorText(err) }, 'cannot answer a renew request');
       })
       .finally(() => busy.delete(id));
     busy.set(id, run);
@@ -62,8 +63,8 @@ export async function watchRenewRequests(options: RequestWatcherOptions): Promis
       lastError = undefined;
     } catch (err) {
       // Said once per kind of trouble, not every two seconds while the volume is away.
-      if (message(err) !== lastError) logger.warn({ dir: files.dir, err: message(err) }, 'cannot look for renew requests; trying again');
-      lastError = message(err);
+      if (errorText(err) !== lastError) logger.warn({ dir: files.dir, err: errorText(err) }, 'cannot look for renew requests; trying again');
+      lastError = errorText(err);
     }
     await clock.sleep(options.pollMs ?? POLL_MS, signal);
   }
@@ -89,14 +90,10 @@ async function answer(files: RequestFiles, id: string, options: RequestWatcherOp
       const count = (kind: ForcedRenewal['outcome']): number => outcomes.filter((o) => o.outcome === kind).length;
       logger.info({ request: id, renewed: count('renewed'), failed: count('failed'), notManaged: count('not-managed') }, 'renew request answered');
     } catch (err) {
-      logger.error({ request: id, err: message(err) }, 'acting on a renew request failed');
-      result = { answeredAt: clock.now(), rejected: `the daemon failed to act on it: ${message(err)}`, outcomes: [] };
+      logger.error({ request: id, err: errorText(err) }, 'acting on a renew request failed');
+      result = { answeredAt: clock.now(), rejected: `the daemon failed to act on it: ${errorText(err)}`, outcomes: [] };
     }
   }
   await files.write(requestFileName(id, 'result'), formatResult(result));
   await files.remove(taken);
-}
-
-function message(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

@@ -25,6 +25,7 @@ import { signalEveryLb, type LbSignalOutcome } from '../renew/signal-lbs.js';
 import { runWithStorageLock, type CommandOutcome } from '../storage/locked-run.js';
 import { systemClock, type Clock } from '../util/clock.js';
 import { REVOCATION_REASONS, type RevocationReasonName } from './reason.js';
+import { errorText } from '../util/error-text.js';
 
 export interface RevokeRequest {
   config: Config;
@@ -67,13 +68,13 @@ async function revokeLocked(request: RevokeRequest, logger: Logger, clock: Clock
     agent = await createAcmeAgent({ caFile: config.acmeCaFile, timeoutMs: config.acmeTimeoutMs });
   } catch (err) {
     await agent?.destroy().catch(() => undefined);
-    return { code: 1, text: `${message(err)}\n` };
+    return { code: 1, text: `${errorText(err)}\n` };
   }
   let already: boolean;
   try {
     already = await revokeAtCa(createAcmeClient(config, keyPem, { dispatcher: agent, clock, logger }), cert, request.reason);
   } catch (err) {
-    return { code: 1, text: row('not revoked', `${name}  serial ${serial}: ${message(err)}\n${certFile} is unchanged.`) };
+    return { code: 1, text: row('not revoked', `${name}  serial ${serial}: ${errorText(err)}\n${certFile} is unchanged.`) };
   } finally {
     await agent.destroy().catch(() => undefined);
   }
@@ -85,7 +86,7 @@ async function revokeLocked(request: RevokeRequest, logger: Logger, clock: Clock
   try {
     retired = await store.retire(cert.name, cert.file);
   } catch (err) {
-    return { code: 1, text: text + row('not retired', `${certFile}: ${message(err)}; move it out of certs/ by hand (README: Removing a certificate by hand)`) };
+    return { code: 1, text: text + row('not retired', `${certFile}: ${errorText(err)}; move it out of certs/ by hand (README: Removing a certificate by hand)`) };
   }
   text += row('retired', `${certFile} -> ${relative(dir, retired)}`);
   const signals = await signalEveryLb(config.lbUrls, config.marathonCaFile);
@@ -102,7 +103,7 @@ async function findCertificate(store: CertStore, name: string): Promise<Found> {
   try {
     listing = await store.list();
   } catch (err) {
-    return { kind: 'refused', outcome: { code: 1, text: `${message(err)}\n` } };
+    return { kind: 'refused', outcome: { code: 1, text: `${errorText(err)}\n` } };
   }
   const cert = listing.certs.find((c) => c.name === name);
   if (cert !== undefined) return { kind: 'found', cert };
@@ -149,8 +150,4 @@ function signalLine(outcome: LbSignalOutcome): string {
 /** One line of the report, the verb in a column as `renew` prints its lines. */
 function row(verb: string, rest: string): string {
   return `${verb.padEnd(15)}${rest}\n`;
-}
-
-function message(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

@@ -18,6 +18,7 @@ import { buildStatus, type StatusLocation, type StatusRow, type StoredFile } fro
 import type { WantedCertificate } from './wanted-rows.js';
 import { budgetSummary, budgetView, type BudgetView } from './budget-view.js';
 import { issuedBy } from './wording.js';
+import { errorText } from '../util/error-text.js';
 
 /** What the daemon knows beyond the storage directory; offline there is none of it. */
 export interface LiveSources {
@@ -69,7 +70,7 @@ export async function readStatus(storageDir: string, now: number, live: LiveSour
     }
   } catch (err) {
     // The certificates themselves can still be shown; only app ports, failures and renewal times are missing.
-    warnings.push(`${message(err)}; renewal times, failures and app ports are not shown`);
+    warnings.push(`${errorText(err)}; renewal times, failures and app ports are not shown`);
   }
   const delivery = live.delivery ?? (await readDelivery(storageDir, warnings));
   return {
@@ -95,7 +96,7 @@ async function checkRoot(dir: string): Promise<void> {
     info = await stat(dir);
   } catch (err) {
     if (errno(err) === 'ENOENT') throw new StorageError(`the storage directory ${dir} does not exist`, { cause: err });
-    throw new StorageError(`cannot read the storage directory ${dir}: ${message(err)}`, { cause: err });
+    throw new StorageError(`cannot read the storage directory ${dir}: ${errorText(err)}`, { cause: err });
   }
   if (!info.isDirectory()) throw new StorageError(`the storage directory ${dir} is not a directory`);
 }
@@ -105,7 +106,7 @@ async function isDirectory(path: string): Promise<boolean> {
     return (await stat(path)).isDirectory();
   } catch (err) {
     if (errno(err) === 'ENOENT') return false;
-    throw new StorageError(`cannot read ${path}: ${message(err)}`, { cause: err });
+    throw new StorageError(`cannot read ${path}: ${errorText(err)}`, { cause: err });
   }
 }
 
@@ -121,7 +122,7 @@ async function readLooseFiles(root: string, dir: Exclude<StatusLocation, 'certs'
     entries = await readdir(path);
   } catch (err) {
     if (errno(err) === 'ENOENT') return [];
-    throw new StorageError(`cannot list ${path}: ${message(err)}`, { cause: err });
+    throw new StorageError(`cannot list ${path}: ${errorText(err)}`, { cause: err });
   }
   const present = new Set(entries);
   const files: StoredFile[] = [];
@@ -153,7 +154,7 @@ async function readBundle(path: string, sideKey: string | undefined): Promise<Bu
     return parseBundle(sideKey === undefined ? text : `${text}\n${await readFile(sideKey, 'utf8')}`);
   } catch (err) {
     if (errno(err) === 'ENOENT') return 'skip';
-    return { ok: false, reason: `it cannot be read: ${message(err)}` };
+    return { ok: false, reason: `it cannot be read: ${errorText(err)}` };
   }
 }
 
@@ -218,9 +219,6 @@ export function formatStatusJson(report: StatusReport): string {
   return `${JSON.stringify({ storageDir, generatedAt, certificates, delivery, rateBudget }, null, 2)}\n`;
 }
 
-function message(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
 
 function errno(err: unknown): string | undefined {
   if (typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string') return err.code;

@@ -29,6 +29,7 @@ import {
   type LockRecord,
   type LockVerdict,
 } from './lock-holder.js';
+import { errorText } from '../util/error-text.js';
 
 /** Temporary files (the new lock before it is linked, a heartbeat before its rename) start with this. */
 const TEMP_PREFIX = `.${LOCK_FILE}.`;
@@ -155,7 +156,7 @@ export class StorageLock {
     const text = await readFile(this.path, 'utf8').catch(() => undefined);
     if (text === undefined || parseLockRecord(text)?.token !== this.record.token) return;
     await unlink(this.path).catch((err: unknown) => {
-      this.options.logger.warn({ file: this.path, err: message(err) }, 'cannot remove the storage lock; the next start takes it over once it is stale');
+      this.options.logger.warn({ file: this.path, err: errorText(err) }, 'cannot remove the storage lock; the next start takes it over once it is stale');
     });
   }
 
@@ -171,7 +172,7 @@ export class StorageLock {
         if (!(err instanceof StorageLockedError)) {
           // A passing NFS hiccup; if it lasts a minute another process may take over, and the next
           // refresh that gets through finds out.
-          logger.warn({ file: this.path, err: message(err) }, 'cannot refresh the storage lock; trying again at the next heartbeat');
+          logger.warn({ file: this.path, err: errorText(err) }, 'cannot refresh the storage lock; trying again at the next heartbeat');
           continue;
         }
         this.lost = true;
@@ -343,12 +344,9 @@ function lockError(dir: string, err: unknown): StorageError {
   if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
     return new StorageError(`storage directory ${dir} is not writable (cannot create ${LOCK_FILE})`, { cause: err });
   }
-  return new StorageError(`cannot lock storage directory ${dir}: ${message(err)}`, { cause: err });
+  return new StorageError(`cannot lock storage directory ${dir}: ${errorText(err)}`, { cause: err });
 }
 
-function message(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
 
 function errno(err: unknown): string | undefined {
   if (typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string') return err.code;
