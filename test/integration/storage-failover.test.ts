@@ -7,33 +7,19 @@
  */
 import 'reflect-metadata';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { X509Certificate } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { request } from 'undici';
 import { hostApp } from '../support/apps.js';
 import { cleanupStack } from '../support/cleanup.js';
+import { spawnDaemon, type DaemonProcess } from '../support/daemon-process.js';
 import { eventually } from '../support/eventually.js';
 import { startLbReceiver } from '../support/lb-receiver.js';
 import { startPeers } from '../support/peers.js';
 import { freePort } from '../support/ports.js';
 import { startTcpProxy } from '../support/tcp-proxy.js';
-
-const BIN = fileURLToPath(new URL('../../bin/marathon-acme', import.meta.url));
-
-async function role(port: number): Promise<unknown> {
-  try {
-    const res = await request(`http://127.0.0.1:${port}/health`);
-    return ((await res.body.json()) as Record<string, unknown>)['role'];
-  } catch {
-    return undefined;
-  }
-}
 
 async function serialOf(storage: string, name: string): Promise<string | undefined> {
   const text = await readFile(join(storage, 'certs', `${name}.pem`), 'utf8').catch(() => undefined);
@@ -53,28 +39,15 @@ describe('two daemons on one storage directory, without ZooKeeper', () => {
     const ports = [await freePort(), await freePort()];
     const proxy = await startTcpProxy(ports.map((port) => ({ port })), httpPort);
     defer(() => proxy.stop());
-    const start = (port: number): ChildProcess => {
-      const child = spawn(
-        BIN,
-        ['--acme', pebble.directoryUrl, '--acme-ca-file', pebble.caFile, '--marathon', marathon.url, '--lb', lb.url, '--listen', `127.0.0.1:${port}`, '--no-preflight', '--key-type', 'ecdsa-p256', storage],
-        { env: { PATH: process.env['PATH'] }, stdio: 'ignore' },
-      );
-      defer(async () => {
-        if (child.exitCode === null && child.signalCode === null) {
-          const exited = once(child, 'exit');
-          child.kill('SIGKILL');
-          await exited;
-        }
-      });
-      return child;
-    };
+    const start = (port: number): DaemonProcess =>
+      spawnDaemon(defer, port, ['--acme', pebble.directoryUrl, '--acme-ca-file', pebble.caFile, '--marathon', marathon.url, '--lb', lb.url, '--no-preflight', '--key-type', 'ecdsa-p256', storage]);
     const [portA = 0, portB = 0] = ports;
     const a = start(portA);
-    await eventually('a leads', async () => (await role(portA)) === 'leader', 30_000);
+    await eventually('a leads', async () => (await a.role()) === 'leader', 30_000);
     await eventually('first.example.test issued by a', async () => (await serialOf(storage, 'first.example.test')) !== undefined, 60_000);
     const firstSerial = await serialOf(storage, 'first.example.test');
-    start(portB);
-    await eventually('b follows', async () => (await role(portB)) === 'follower', 30_000);
+    const b = start(portB);
+    await eventually('b follows', async () => (await b.role()) === 'follower', 30_000);
 
     // a orders; the proxy sends the CA's validation to b as often as to a, and b answers from the board.
     const toB = proxy.accepted[1] ?? 0;
@@ -83,10 +56,8 @@ describe('two daemons on one storage directory, without ZooKeeper', () => {
     assert.ok((proxy.accepted[1] ?? 0) > toB, `the follower got the CA's validation request (${JSON.stringify(proxy.accepted)} connections to a, b)`);
 
     const killedAt = Date.now();
-    const exited = once(a, 'exit');
-    a.kill('SIGKILL');
-    await exited;
-    await eventually('b leads', async () => (await role(portB)) === 'leader', 30_000);
+    await a.kill();
+    await eventually('b leads', async () => (await b.role()) === 'leader', 30_000);
     t.diagnostic(`b led ${Date.now() - killedAt} ms after a was killed`);
 
     marathon.addApp(hostApp('/second', { HAPROXY_GROUP: 'external', MARATHON_ACME_0_DOMAIN: 'second.example.test' }));
