@@ -160,7 +160,6 @@ export function selectWantedNames(apps: Iterable<unknown>, options: SelectionOpt
 
 const entryId = (index: number): string => `(entry ${index} of the app list)`;
 
-
 function selectFromApp(app: unknown, index: number, options: SelectionOptions, found: WantedName[], warnings: AppWarning[]): void {
   if (!isObject(app)) {
     warnings.push({ appId: entryId(index), reason: 'not an object', message: `app list entry ${index} is not an object; skipped` });

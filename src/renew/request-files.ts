@@ -125,7 +125,6 @@ export class RequestFiles {
   }
 }
 
-
 function errno(err: unknown): string | undefined {
   if (typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string') return err.code;
   return undefined;

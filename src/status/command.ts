@@ -219,7 +219,6 @@ export function formatStatusJson(report: StatusReport): string {
   return `${JSON.stringify({ storageDir, generatedAt, certificates, delivery, rateBudget }, null, 2)}\n`;
 }
 
-
 function errno(err: unknown): string | undefined {
   if (typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string') return err.code;
   return undefined;

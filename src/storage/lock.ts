@@ -347,7 +347,6 @@ function lockError(dir: string, err: unknown): StorageError {
   return new StorageError(`cannot lock storage directory ${dir}: ${errorText(err)}`, { cause: err });
 }
 
-
 function errno(err: unknown): string | undefined {
   if (typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string') return err.code;
   return undefined;
