@@ -9,9 +9,17 @@ import { ConfigError } from '../config.js';
 import { LETS_ENCRYPT_LIMITS, LETS_ENCRYPT_STAGING_LIMITS, type BudgetLimits } from './rate-budget.js';
 import { errorText } from '../util/error-text.js';
 
-const LETS_ENCRYPT_HOSTS: Readonly<Record<string, BudgetLimits>> = {
-  'acme-v02.api.letsencrypt.org': LETS_ENCRYPT_LIMITS,
-  'acme-staging-v02.api.letsencrypt.org': LETS_ENCRYPT_STAGING_LIMITS,
+/** A Let's Encrypt budget and how `status` names it. */
+interface KnownBudget {
+  limits: BudgetLimits;
+  name: string;
+}
+
+const PRODUCTION: KnownBudget = { limits: LETS_ENCRYPT_LIMITS, name: "Let's Encrypt's" };
+
+const LETS_ENCRYPT_HOSTS: Readonly<Record<string, KnownBudget>> = {
+  'acme-v02.api.letsencrypt.org': PRODUCTION,
+  'acme-staging-v02.api.letsencrypt.org': { limits: LETS_ENCRYPT_STAGING_LIMITS, name: "Let's Encrypt staging's" },
 };
 
 /** What `--rate-limits` says, before the directory is known. */
@@ -38,10 +46,11 @@ export function resolveRateLimits(option: RateLimitsOption | undefined, director
   const host = hostOf(directoryUrl);
   const known = host === undefined ? undefined : LETS_ENCRYPT_HOSTS[host];
   if (option?.kind === 'letsencrypt') {
-    return { limits: known ?? LETS_ENCRYPT_LIMITS, source: known === LETS_ENCRYPT_STAGING_LIMITS ? "Let's Encrypt staging's (--rate-limits letsencrypt)" : "Let's Encrypt's (--rate-limits letsencrypt)" };
+    const budget = known ?? PRODUCTION;
+    return { limits: budget.limits, source: `${budget.name} (--rate-limits letsencrypt)` };
   }
-  if (known === undefined) return { limits: undefined, source: 'none (the default for a CA other than Let\'s Encrypt)' };
-  return { limits: known, source: known === LETS_ENCRYPT_STAGING_LIMITS ? "Let's Encrypt staging's (the default for its directory)" : "Let's Encrypt's (the default for its directory)" };
+  if (known === undefined) return { limits: undefined, source: "none (the default for a CA other than Let's Encrypt)" };
+  return { limits: known.limits, source: `${known.name} (the default for its directory)` };
 }
 
 /**
