@@ -59,6 +59,26 @@ export interface Config {
   zkOrderWindowMs: number;
   /** The client-side rate budget for the CA, and where it comes from (--rate-limits, or the CA's default). */
   rateLimits: RateLimits;
+  /**
+   * The CAs orders may go to, in the order they are tried; never empty. The first is the primary, and
+   * the single-CA settings above (acmeDirectoryUrl, acmeCaFile, eab, acmeProfile, preferredChain,
+   * rateLimits) are the primary's.
+   */
+  cas: CaSettings[];
+  /** How long a CA may stay unreachable or failing with 5xx before names are ordered from the next CA. */
+  fallbackAfterMs: number;
+}
+
+/** One ACME CA and what belongs to it alone: account binding, trust, profile, chain and rate budget. */
+export interface CaSettings {
+  directoryUrl: string;
+  /** Extra trusted roots for this CA's directory. */
+  caFile: string | undefined;
+  keyType: KeyType;
+  eab: { kid: string; hmacKey: string } | undefined;
+  profile: string | undefined;
+  preferredChain: string | undefined;
+  rateLimits: RateLimits;
 }
 
 export const KEY_TYPES = ['rsa2048', 'rsa4096', 'ecdsa-p256', 'ecdsa-p384'] as const;

@@ -195,6 +195,17 @@ export function toConfig(values: ReadonlyMap<string, unknown>, storageDir: strin
   if ((eabKid === undefined) !== (eabHmacKey === undefined)) {
     return usageError('--eab-kid and --eab-hmac-key go together: give both or neither', command);
   }
+  const rateLimits = resolveRateLimits(values.get('rateLimits') as RateLimitsOption | undefined, values.get('acme') as string);
+  const eab = eabKid !== undefined && eabHmacKey !== undefined ? { kid: eabKid, hmacKey: eabHmacKey } : undefined;
+  const primary = {
+    directoryUrl: values.get('acme') as string,
+    caFile: values.get('acmeCaFile') as string | undefined,
+    keyType: values.get('keyType') as KeyType,
+    eab,
+    profile: values.get('acmeProfile') as string | undefined,
+    preferredChain: values.get('preferredChain') as string | undefined,
+    rateLimits,
+  };
   return {
     kind: 'config',
     config: {
@@ -221,7 +232,7 @@ export function toConfig(values: ReadonlyMap<string, unknown>, storageDir: strin
       acmeTimeoutMs: values.get('acmeTimeout') as number,
       logLevel: values.get('logLevel') as LogLevel,
       keyType: values.get('keyType') as KeyType,
-      eab: eabKid !== undefined && eabHmacKey !== undefined ? { kid: eabKid, hmacKey: eabHmacKey } : undefined,
+      eab,
       acmeProfile: values.get('acmeProfile') as string | undefined,
       preferredChain: values.get('preferredChain') as string | undefined,
       deliveryCheckPort: values.get('deliveryCheckPort') as number,
@@ -231,7 +242,9 @@ export function toConfig(values: ReadonlyMap<string, unknown>, storageDir: strin
       zk: values.get('zk') as ZkTarget | undefined,
       zkSessionTimeoutMs: values.get('zkSessionTimeout') as number,
       zkOrderWindowMs: values.get('zkOrderWindow') as number,
-      rateLimits: resolveRateLimits(values.get('rateLimits') as RateLimitsOption | undefined, values.get('acme') as string),
+      rateLimits,
+      cas: [primary],
+      fallbackAfterMs: 3_600_000,
     },
   };
 }

@@ -13,5 +13,18 @@ export function testConfig(overrides: Partial<Config> & Pick<Config, 'storageDir
   if (parsed.kind === 'exit') throw new Error(`default configuration does not parse: ${parsed.stderr}`);
   // The budget follows the CA as the CLI decides it, so a test's own --acme gets that CA's default.
   const rateLimits = overrides.rateLimits ?? resolveRateLimits(undefined, overrides.acmeDirectoryUrl ?? parsed.config.acmeDirectoryUrl);
-  return { ...parsed.config, marathonTimeoutMs: 2_000, logLevel: 'info', preflight: 'off', deliveryCheckPort: 0, ...overrides, rateLimits };
+  const merged: Config = { ...parsed.config, marathonTimeoutMs: 2_000, logLevel: 'info', preflight: 'off', deliveryCheckPort: 0, ...overrides, rateLimits };
+  // One CA unless the test lists several: the primary made of the single-CA settings, as the CLI makes it.
+  const cas = overrides.cas ?? [
+    {
+      directoryUrl: merged.acmeDirectoryUrl,
+      caFile: merged.acmeCaFile,
+      keyType: merged.keyType,
+      eab: merged.eab,
+      profile: merged.acmeProfile,
+      preferredChain: merged.preferredChain,
+      rateLimits,
+    },
+  ];
+  return { ...merged, cas };
 }
