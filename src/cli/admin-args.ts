@@ -4,7 +4,7 @@ import { normaliseHostname } from '../domains/hostname.js';
 import type { LogFormat } from '../log.js';
 import { parseRevocationReason, type RevocationReasonName } from '../revoke/reason.js';
 import { closest } from '../util/edit-distance.js';
-import { parseWithDaemonOptions, toConfig } from './daemon-args.js';
+import { parseWithDaemonOptions, toConfig, type Parsed } from './daemon-args.js';
 import { readVariable } from './environment.js';
 import { STORAGE_DIR_ENV } from './options.js';
 import { newProgram, parseArgs, PROGRAM, usageError, type Exit } from './program.js';
@@ -79,7 +79,7 @@ function parseRollover(argv: readonly string[], env: NodeJS.ProcessEnv): Rollove
   if (parsed.kind === 'exit') return parsed;
   const storageDir = storageDirOf(parsed.program, env);
   if (storageDir === undefined) return usageError(`the storage directory is missing: give --storage-dir (or set ${STORAGE_DIR_ENV})`, command);
-  const config = toConfig(parsed.values, storageDir, command);
+  const config = oneCaConfig(parsed, storageDir, command);
   if (config.kind === 'exit') return config;
   return { kind: 'account-rollover', config: config.config, logFormat: parsed.values.get('logFormat') as LogFormat | undefined };
 }
@@ -111,7 +111,18 @@ export function parseRevoke(argv: readonly string[], env: NodeJS.ProcessEnv): Re
   }
   const storageDir = storageDirOf(program, env);
   if (storageDir === undefined) return usageError(`the storage directory is missing: give --storage-dir (or set ${STORAGE_DIR_ENV})`, command);
-  const config = toConfig(parsed.values, storageDir, command);
+  const config = oneCaConfig(parsed, storageDir, command);
   if (config.kind === 'exit') return config;
   return { kind: 'revoke', config: config.config, logFormat: parsed.values.get('logFormat') as LogFormat | undefined, name: name.name, reason };
+}
+
+/**
+ * The account key and the certificates belong to one CA's account, and the command cannot guess
+ * which of several CAs is meant: it takes that CA's directory alone.
+ */
+function oneCaConfig(parsed: Parsed, storageDir: string, command: string): ReturnType<typeof toConfig> {
+  const config = toConfig(parsed, storageDir, command);
+  if (config.kind === 'exit' || config.config.cas.length === 1) return config;
+  const source = parsed.given.get('caConfig') ?? parsed.given.get('acme') ?? '--acme';
+  return usageError(`${source} lists ${config.config.cas.length} CAs, but this command works on one CA's account: give that CA's directory alone with --acme`, command);
 }

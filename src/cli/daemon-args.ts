@@ -1,12 +1,13 @@
 import type { ZkTarget } from '../zk/zk-url.js';
-import { resolveRateLimits, type RateLimitsOption } from '../acme/rate-limits.js';
 import { existsSync } from 'node:fs';
 import { Option, type Command } from 'commander';
-import { ConfigError, parseSeconds, type Config, type KeyType } from '../config.js';
+import { ConfigError, parseSeconds, type Config } from '../config.js';
 import { normaliseHostname } from '../domains/hostname.js';
 import type { LogFormat, LogLevel } from '../log.js';
 import type { MultipleDomainsMode } from '../marathon/apps.js';
 import type { PreflightMode } from '../preflight/decision.js';
+import type { CaList } from '../ca/ca-config.js';
+import { casOf } from './ca-args.js';
 import { mistakenCommand } from './command-names.js';
 import { readVariable } from './environment.js';
 import { OPTIONS, STORAGE_DIR_ENV } from './options.js';
@@ -44,7 +45,7 @@ const PLAN_OPTIONS = new Set(['acme', 'marathon', 'group', 'allowMultipleCerts',
  * preflight, the signal to the LBs); the same rule as PLAN_OPTIONS.
  */
 const RENEW_OPTIONS = new Set([
-  'acme', 'email', 'lb', 'marathonCaFile', 'listen', 'preflight', 'preflightPort', 'acmeCaFile', 'acmeTimeout', 'keyType', 'eabKid', 'eabHmacKey', 'acmeProfile', 'preferredChain', 'logLevel', 'logFormat',
+  'acme', 'caConfig', 'email', 'lb', 'marathonCaFile', 'listen', 'preflight', 'preflightPort', 'acmeCaFile', 'acmeTimeout', 'keyType', 'eabKid', 'eabHmacKey', 'acmeProfile', 'preferredChain', 'logLevel', 'logFormat',
 ]);
 
 const COMMANDS_HELP = `
@@ -91,7 +92,8 @@ function addDaemonOptions(program: Command, flags: Map<string, FlagValue>, shown
   }
 }
 
-export type Parsed = { kind: 'parsed'; program: Command; values: Map<string, unknown> };
+/** `given`: the settings a flag or variable gave, by the name of the one that counts (see resolveSettings). */
+export type Parsed = { kind: 'parsed'; program: Command; values: Map<string, unknown>; given: Map<string, string> };
 
 function parseDaemonOptions(kind: Kind, argv: readonly string[], env: NodeJS.ProcessEnv): Parsed | Exit {
   const command = kind === 'run' ? PROGRAM : `${PROGRAM} ${kind}`;
@@ -121,7 +123,7 @@ function parseWith(program: Command, flags: Map<string, FlagValue>, argv: readon
   if (refused !== undefined) return refused;
   const settings = resolveSettings(OPTIONS, flags, env);
   if (!settings.ok) return usageError(settings.message, command);
-  return { kind: 'parsed', program, values: settings.values };
+  return { kind: 'parsed', program, values: settings.values, given: settings.given };
 }
 
 /**
@@ -143,7 +145,7 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv, exists
   }
   const storageDir = args[0] ?? readVariable(env, STORAGE_DIR_ENV);
   if (storageDir === undefined) return usageError(`missing required argument 'storage-dir' (or set ${STORAGE_DIR_ENV})`, command);
-  const config = toConfig(parsed.values, storageDir, command);
+  const config = toConfig(parsed, storageDir, command);
   if (config.kind === 'exit') return config;
   return { kind, config: config.config, logFormat: parsed.values.get('logFormat') as LogFormat | undefined };
 }
@@ -184,33 +186,25 @@ export function parseRenew(argv: readonly string[], env: NodeJS.ProcessEnv): Ren
   }
   const storageDir = (opts.storageDir !== undefined && opts.storageDir.trim() !== '' ? opts.storageDir : undefined) ?? readVariable(env, STORAGE_DIR_ENV);
   if (storageDir === undefined) return usageError(`the storage directory is missing: give --storage-dir (or set ${STORAGE_DIR_ENV})`, command);
-  const config = toConfig(parsed.values, storageDir, command);
+  const config = toConfig(parsed, storageDir, command);
   if (config.kind === 'exit') return config;
   return { kind: 'renew', config: config.config, logFormat: parsed.values.get('logFormat') as LogFormat | undefined, names, all, offline, waitMs };
 }
 
-export function toConfig(values: ReadonlyMap<string, unknown>, storageDir: string, command: string): { kind: 'config'; config: Config } | Exit {
-  const eabKid = values.get('eabKid') as string | undefined;
-  const eabHmacKey = values.get('eabHmacKey') as string | undefined;
-  if ((eabKid === undefined) !== (eabHmacKey === undefined)) {
-    return usageError('--eab-kid and --eab-hmac-key go together: give both or neither', command);
+export function toConfig({ values, given }: Pick<Parsed, 'values' | 'given'>, storageDir: string, command: string): { kind: 'config'; config: Config } | Exit {
+  let cas: CaList;
+  try {
+    cas = casOf(values, given);
+  } catch (err) {
+    if (err instanceof ConfigError) return usageError(err.message, command);
+    throw err;
   }
-  const rateLimits = resolveRateLimits(values.get('rateLimits') as RateLimitsOption | undefined, values.get('acme') as string);
-  const eab = eabKid !== undefined && eabHmacKey !== undefined ? { kid: eabKid, hmacKey: eabHmacKey } : undefined;
-  const primary = {
-    directoryUrl: values.get('acme') as string,
-    caFile: values.get('acmeCaFile') as string | undefined,
-    keyType: values.get('keyType') as KeyType,
-    eab,
-    profile: values.get('acmeProfile') as string | undefined,
-    preferredChain: values.get('preferredChain') as string | undefined,
-    rateLimits,
-  };
+  const [primary] = cas;
   return {
     kind: 'config',
     config: {
       storageDir,
-      acmeDirectoryUrl: values.get('acme') as string,
+      acmeDirectoryUrl: primary.directoryUrl,
       email: values.get('email') as string | undefined,
       marathonUrls: values.get('marathon') as string[],
       lbUrls: values.get('lb') as string[],
@@ -227,14 +221,15 @@ export function toConfig(values: ReadonlyMap<string, unknown>, storageDir: strin
       maxNamesPerApp: values.get('maxNamesPerApp') as number,
       preflight: values.get('preflight') as PreflightMode,
       preflightPort: values.get('preflightPort') as number,
-      acmeCaFile: values.get('acmeCaFile') as string | undefined,
+      acmeCaFile: primary.caFile,
       marathonCaFile: values.get('marathonCaFile') as string | undefined,
       acmeTimeoutMs: values.get('acmeTimeout') as number,
       logLevel: values.get('logLevel') as LogLevel,
-      keyType: values.get('keyType') as KeyType,
-      eab,
-      acmeProfile: values.get('acmeProfile') as string | undefined,
-      preferredChain: values.get('preferredChain') as string | undefined,
+      // The primary's, which --ca-config may set apart from --key-type.
+      keyType: primary.keyType,
+      eab: primary.eab,
+      acmeProfile: primary.profile,
+      preferredChain: primary.preferredChain,
       deliveryCheckPort: values.get('deliveryCheckPort') as number,
       deliveryCheckIntervalMs: values.get('deliveryCheckInterval') as number,
       notifyUrls: (values.get('notifyUrl') as string[] | undefined) ?? [],
@@ -242,9 +237,9 @@ export function toConfig(values: ReadonlyMap<string, unknown>, storageDir: strin
       zk: values.get('zk') as ZkTarget | undefined,
       zkSessionTimeoutMs: values.get('zkSessionTimeout') as number,
       zkOrderWindowMs: values.get('zkOrderWindow') as number,
-      rateLimits,
-      cas: [primary],
-      fallbackAfterMs: 3_600_000,
+      rateLimits: primary.rateLimits,
+      cas,
+      fallbackAfterMs: values.get('fallbackAfter') as number,
     },
   };
 }

@@ -6,7 +6,6 @@ import {
   parseDomainList,
   parseEmail,
   parseGroup,
-  parseHttpUrl,
   parseListenAddress,
   parseNonEmpty,
   parsePort,
@@ -22,6 +21,7 @@ import { parseWebhookUrlList } from '../notify/target.js';
 import { PREFLIGHT_MODES } from '../preflight/decision.js';
 import { parseZkOption, parseZkOrderWindow, parseZkSessionTimeout } from '../ha/zk-options.js';
 import { parseRateLimitsOption } from '../acme/rate-limits.js';
+import { parseDirectoryList, parseFallbackAfter } from '../ca/ca-options.js';
 
 /**
  * One row per option: the single definition that the parser, the environment mapping and the help
@@ -54,11 +54,26 @@ export interface OptionSpec {
 
 export const OPTIONS: readonly OptionSpec[] = [
   {
-    flags: '-a, --acme <url>',
+    flags: '-a, --acme <url[,url...]>',
     key: 'acme',
-    description: 'The address of the ACME directory resource',
+    description:
+      'The ACME directory URLs of the CAs to order from, in the order they are tried, the first being the primary (see README, Several CAs)',
     defaultText: LETS_ENCRYPT_DIRECTORY,
-    parse: parseHttpUrl,
+    parse: parseDirectoryList,
+  },
+  {
+    flags: '--ca-config <file>',
+    key: 'caConfig',
+    description:
+      'A JSON file of the CAs in the order they are tried, each with its own directory, external account binding, CA file, profile, preferred chain, key type and rate budget (see README, Several CAs); instead of --acme and the options that belong to one CA',
+    parse: parseNonEmpty,
+  },
+  {
+    flags: '--fallback-after <seconds>',
+    key: 'fallbackAfter',
+    description: 'With several CAs: how long a CA may stay unreachable or answer with 5xx errors before names are ordered from the next one; at least 1',
+    defaultText: '3600',
+    parse: parseFallbackAfter,
   },
   {
     flags: '-e, --email <email>',
@@ -221,7 +236,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   {
     flags: '--acme-ca-file <path>',
     key: 'acmeCaFile',
-    description: 'A PEM file of extra CA certificates to trust for the ACME directory (private CAs)',
+    description: 'A PEM file of extra CA certificates to trust for the ACME directories (private CAs); every CA\'s, unless --ca-config gives one its own',
     parse: (text) => text,
   },
   {
@@ -234,7 +249,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   {
     flags: '--key-type <type>',
     key: 'keyType',
-    description: 'The kind of private key each certificate gets',
+    description: 'The kind of private key each certificate gets, from every CA unless --ca-config gives one its own',
     defaultText: 'rsa2048',
     parse: (text) => text,
     choices: KEY_TYPES,
@@ -242,26 +257,26 @@ export const OPTIONS: readonly OptionSpec[] = [
   {
     flags: '--eab-kid <kid>',
     key: 'eabKid',
-    description: 'Key identifier for external account binding, for CAs that require it (with --eab-hmac-key)',
+    description: 'Key identifier for external account binding, for CAs that require it (with --eab-hmac-key); the primary CA\'s only',
     parse: parseNonEmpty,
   },
   {
     flags: '--eab-hmac-key <key>',
     key: 'eabHmacKey',
-    description: 'Base64url MAC key for external account binding (with --eab-kid); never logged',
+    description: 'Base64url MAC key for external account binding (with --eab-kid); the primary CA\'s only; never logged',
     parse: parseNonEmpty,
   },
   {
     flags: '--acme-profile <name>',
     key: 'acmeProfile',
-    description: "An ACME profile to request (e.g. Let's Encrypt's tlsserver or shortlived); the CA must advertise it",
+    description: "An ACME profile to request from the primary CA (e.g. Let's Encrypt's tlsserver or shortlived); the CA must advertise it",
     parse: parseNonEmpty,
   },
   {
     flags: '--preferred-chain <issuer CN>',
     key: 'preferredChain',
     description:
-      "When the CA offers alternate certificate chains, store the one whose topmost certificate was issued by this Common Name (as certbot's option of the same name); the CA's default chain when none matches",
+      "When the primary CA offers alternate certificate chains, store the one whose topmost certificate was issued by this Common Name (as certbot's option of the same name); the CA's default chain when none matches",
     parse: parseNonEmpty,
   },
   {
@@ -284,7 +299,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     flags: '--rate-limits <letsencrypt|none|file>',
     key: 'rateLimits',
     description:
-      "The client-side rate budget orders must fit: letsencrypt (90 % of Let's Encrypt's new-orders and certificates-per-domain limits), none, or a JSON file of a CA's own limits (see README, Rate budget); default: Let's Encrypt's for its production and staging directories, none for any other CA",
+      "The client-side rate budget orders from the primary CA must fit: letsencrypt (90 % of Let's Encrypt's new-orders and certificates-per-domain limits), none, or a JSON file of a CA's own limits (see README, Rate budget); default, and always for the other CAs: Let's Encrypt's for its production and staging directories, none for any other CA",
     parse: parseRateLimitsOption,
   },
   {
