@@ -89,8 +89,9 @@ async function run(): Promise<Figure[]> {
     const startMs = planned.loggedAt;
     const minutes = perMinute(orders, startMs);
     const busiest = Math.max(...minutes);
-    const budgetOrders = state.budget.orders.length;
-    const budgetCerts = Object.values(state.budget.certs).reduce((n, times) => n + times.length, 0);
+    const ledger = [...state.cas.values()][0]?.budget ?? { orders: [], certs: {} };
+    const budgetOrders = ledger.orders.length;
+    const budgetCerts = Object.values(ledger.certs).reduce((n, times) => n + times.length, 0);
     log(`${renewed} renewed, ${failed} failed, ${orders.length} orders, ${stored.length} stored, ${failures.length} error lines in ${seconds.toFixed(1)} s; orders per minute: ${minutes.join(', ')}`);
     log(`budget ledger after the run: ${budgetOrders} orders, ${budgetCerts} certificates`);
 

@@ -115,7 +115,7 @@ async function run(): Promise<Figure[]> {
         account: { level: 'ok', summary: 'registered', directory: 'https://acme.example.test/directory' },
         lbs: summaries.map((s) => lbState(s.lb, false, undefined, s)),
         delivery: { checkPort: 443, lastCheckedAt: report.delivery?.lastCheckedAt ?? null, lbs: summaries },
-        rateBudget: null,
+        cas: [],
         certificates: report.certificates,
       };
       html = renderStatusPage(view);

@@ -19,16 +19,31 @@ const ACME_CURVES = new Set(['prime256v1', 'secp384r1', 'secp521r1']);
 export async function loadOrCreateAccountKey(store: CertStore, pending: PendingKeyOptions = {}): Promise<{ pem: string; created: boolean }> {
   const existing = await readAccountKey(store, pending);
   if (existing !== undefined) return { pem: existing, created: false };
+  return createAccountKey(store, CLIENT_KEY_FILE, (pem) => store.writeAccountKey(pem));
+}
 
+/**
+ * The account key of a CA other than the primary (accounts/<host>/client.key), made on its first
+ * use. The same rules as client.key: an existing key is used as is, a broken one is an error.
+ */
+export async function loadOrCreateKeyFile(store: CertStore, relativePath: string): Promise<{ pem: string; created: boolean }> {
+  const existing = await store.readText(relativePath);
+  if (existing !== undefined) return { pem: checkAccountKey(existing, store.root, relativePath), created: false };
+  return createAccountKey(store, relativePath, (pem) => store.createPrivateFile(relativePath, pem));
+}
+
+const CLIENT_KEY_FILE = 'client.key';
+
+async function createAccountKey(store: CertStore, relativePath: string, create: (pem: string) => Promise<void>): Promise<{ pem: string; created: boolean }> {
   const { privateKey } = await generateKeyPairAsync('rsa', { modulusLength: 2048, publicExponent: 0x10001 });
   const pem = privateKey.export({ type: 'pkcs1', format: 'pem' });
   try {
-    await store.writeAccountKey(pem);
+    await create(pem);
   } catch (err) {
-    // Another process may have created it first (writeAccountKey never replaces); theirs is the account.
-    const winner = await store.readAccountKey().catch(() => undefined);
+    // Another process may have created it first (creation never replaces); theirs is the account.
+    const winner = await store.readText(relativePath).catch(() => undefined);
     if (winner === undefined) throw err;
-    return { pem: checkAccountKey(winner, store.root), created: false };
+    return { pem: checkAccountKey(winner, store.root, relativePath), created: false };
   }
   return { pem, created: true };
 }

@@ -300,6 +300,16 @@ export class CertStore {
   }
 
   /**
+   * Create-only, like writeAccountKey, for a private file under directories of ours that are made
+   * (owner-only) when missing: another CA's account key in accounts/<host>/.
+   */
+  async createPrivateFile(relativePath: string, content: string): Promise<void> {
+    const parts = normalize(relativePath).split(sep).slice(0, -1);
+    for (let i = 1; i <= parts.length; i++) await this.ensureDir(parts.slice(0, i).join(sep), 0o700);
+    await this.createFileAtomic(relativePath, content, PRIVATE);
+  }
+
+  /**
    * Replaces `relativePath` (inside the root, its directory existing) with `content`: temporary file in
    * .tmp/, fsync, rename over the target, fsync the target's directory, so that after a crash the name
    * holds either the old or the new content, never a mix, and the new content once this resolves.

@@ -5,7 +5,7 @@ import { backoffDelay } from '../util/backoff.js';
 import type { Clock } from '../util/clock.js';
 
 export interface RegistrationOptions {
-  ca: CertificateAuthority;
+  ca: Pick<CertificateAuthority, 'ensureAccount'>;
   /**
    * Judges the --acme directory until it is found valid, before registering (acme/directory-probe.ts);
    * undefined when the CA is a stand-in without a directory (tests).
@@ -66,7 +66,7 @@ function fromVerdict(verdict: DirectoryVerdict): Attempt {
   return { kind: 'fatal', err: new Error(verdict.reason), logLine: 'the --acme URL is not an ACME v2 directory; stopping' };
 }
 
-async function register(ca: CertificateAuthority): Promise<Attempt> {
+async function register(ca: Pick<CertificateAuthority, 'ensureAccount'>): Promise<Attempt> {
   try {
     await ca.ensureAccount();
     return { kind: 'ready' };

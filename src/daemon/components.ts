@@ -9,6 +9,7 @@ import type { ChallengeResponder } from '../acme/challenges.js';
 import { AcmeCertificateAuthority } from '../acme/issuer.js';
 import { createAcmeClient } from '../acme/protocol/create-client.js';
 import type { AcmeRequestObserver } from '../acme/protocol/endpoints.js';
+import type { CaEntry } from '../ca/ca-router.js';
 import type { CertStore } from '../certs/store.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
@@ -81,6 +82,8 @@ export interface ManagerParts {
   lookup?: ((hostname: string) => Promise<string[]>) | undefined;
   /** Asked before each order when several instances share the storage directory. */
   fence?: OrderFence | undefined;
+  /** The CAs after the primary (ca/fallback-cas.ts). */
+  fallbacks?: readonly CaEntry[] | undefined;
 }
 
 type Hooks = Pick<CertificateManagerOptions, 'onAttempt' | 'onWritten'>;
@@ -97,6 +100,8 @@ export function createCertificateManager(config: Config, parts: ManagerParts, ho
     random: parts.random,
     fence: parts.fence,
     budgetLimits: config.rateLimits.limits ?? 'none',
+    fallbacks: parts.fallbacks,
+    fallbackAfterMs: config.fallbackAfterMs,
     ...hooks,
     preflight: config.preflight !== 'off'
       ? {

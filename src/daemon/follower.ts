@@ -39,7 +39,7 @@ export async function followerStatusView(input: FollowerStatusInput): Promise<St
     account: { ...elsewhere, directory: input.acmeDirectoryUrl },
     lbs: [],
     delivery: null,
-    rateBudget: report.rateBudget,
+    cas: report.cas,
     certificates: report.certificates,
   };
 }

@@ -8,7 +8,11 @@ import type { Agent } from 'undici';
 import { accountLookup } from '../acme/account-lookup.js';
 import { createAcmeAgent } from '../acme/acme-agent.js';
 import type { ChallengeResponder } from '../acme/challenges.js';
-import { budgetUsage } from '../acme/rate-budget.js';
+import type { AcmeEndpoint } from '../acme/protocol/endpoints.js';
+import { AccountGate } from '../ca/account-gate.js';
+import { fallbackCas, type FallbackCas } from '../ca/fallback-cas.js';
+import { caMetrics } from '../metrics/ca-metrics.js';
+import { adoptCaStates } from '../state/ca-state.js';
 import type { CertStore } from '../certs/store.js';
 import type { Config } from '../config.js';
 import { DeliveryController } from '../delivery/controller.js';
@@ -89,6 +93,8 @@ export class LeaderTerm {
   private readonly renewRetry: RetryTimer;
   private readonly background: Promise<void>[] = [];
   private acmeAgent: Agent | undefined;
+  /** The CAs after the primary, whose agents are closed with the term. */
+  private fallbacks: FallbackCas | undefined;
   private manager: CertificateManager | undefined;
   /** What apps wanted at the last successful sync; undefined before the first. */
   private wanted: readonly WantedName[] | undefined;
@@ -172,18 +178,17 @@ export class LeaderTerm {
       throw new StartupError(errorText(err), { cause: err });
     }
     const { accountKeyPem, state } = opened;
-    // Kept in state.json (at its next write) for `marathon-acme status`, which takes no options.
-    state.rateLimits = config.rateLimits;
+    // The CAs in the configured order, each with its ledger and health from before and the limits in
+    // force now (kept in state.json at its next write for `marathon-acme status`, which takes no options).
+    state.cas = adoptCaStates(state.cas, config.cas);
     const acmeAgent = await this.openAcmeAgent();
+    const onRequest = (endpoint: AcmeEndpoint, seconds: number): void => {
+      metrics.observeAcmeRequest(endpoint, seconds);
+    };
     const ca =
       deps.ca?.(accountKeyPem, responder) ??
-      createCertificateAuthority(config, accountKeyPem, responder, logger, {
-        dispatcher: acmeAgent,
-        clock,
-        onRequest: (endpoint, seconds) => {
-          metrics.observeAcmeRequest(endpoint, seconds);
-        },
-      });
+      createCertificateAuthority(config, accountKeyPem, responder, logger, { dispatcher: acmeAgent, clock, onRequest });
+    this.fallbacks = fallbackCas(config.cas.slice(1), { store, responder, logger, clock, email: config.email, acmeTimeoutMs: config.acmeTimeoutMs, onRequest });
     const componentParts = {
       store,
       ca,
@@ -195,6 +200,7 @@ export class LeaderTerm {
       responder,
       lookup: deps.lookup,
       fence: this.parts.fence,
+      fallbacks: this.fallbacks.entries,
     };
     this.manager = createCertificateManager(config, componentParts, {
       onAttempt: (attempt) => {
@@ -204,8 +210,7 @@ export class LeaderTerm {
         this.delivery.changed([name], reason === 'renewal' ? `renewed ${name}` : `new ${name}`);
       },
     });
-    const limits = config.rateLimits.limits;
-    if (limits !== undefined) metrics.setRateBudgetSource(() => budgetUsage(state.budget, clock.now(), limits));
+    metrics.setCaSource(() => caMetrics(state.cas, clock.now()));
     await this.manager.refresh();
     logger.info({ count: this.manager.managed.size }, 'loaded stored certificates');
     this.defaultFingerprint = await defaultFingerprint(store);
@@ -219,7 +224,7 @@ export class LeaderTerm {
     // The first round of delivery checks shows, right after a restart, which LB serves what.
     this.delivery.start();
     this.background.push(
-      ...startLeaderTriggers(this.parts, ca, acmeAgent, this.stopping.signal, {
+      ...startLeaderTriggers(this.parts, new AccountGate(this.manager.router, logger), acmeAgent, this.stopping.signal, {
         onAccountError: (message) => {
           this.accountError = message;
         },
@@ -270,6 +275,7 @@ export class LeaderTerm {
     await Promise.race([inFlight, clock.sleep(graceMs, timer.signal)]);
     timer.abort();
     await this.acmeAgent?.destroy().catch(() => undefined);
+    await this.fallbacks?.close();
   }
 
   requestSync(reason: string): void {

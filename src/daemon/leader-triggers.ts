@@ -6,7 +6,7 @@
  */
 import type { Agent } from 'undici';
 import { probeDirectory } from '../acme/directory-probe.js';
-import type { CertificateAuthority } from '../acme/issuer.js';
+import type { AccountGate } from '../ca/account-gate.js';
 import type { StreamState } from '../marathon/events.js';
 import { watchRenewRequests } from '../renew/request-watcher.js';
 import type { ForcedRenewal } from '../sync/forced-renewal.js';
@@ -25,18 +25,18 @@ export interface TriggerHooks {
 }
 
 /** Starts every trigger; the promises settle once `signal` has ended them. */
-export function startLeaderTriggers(parts: TermParts, ca: CertificateAuthority, acmeAgent: Agent, signal: AbortSignal, hooks: TriggerHooks): Promise<void>[] {
+export function startLeaderTriggers(parts: TermParts, gate: AccountGate, acmeAgent: Agent, signal: AbortSignal, hooks: TriggerHooks): Promise<void>[] {
   const { clock, logger, metrics, random, deps } = parts;
   const { config } = deps;
   const triggers = [
     registerAccountUntilReady({
-      ca,
+      ca: gate,
       checkDirectory: deps.ca === undefined
-        ? () => probeDirectory(config.acmeDirectoryUrl, {
+        ? async () => gate.judge(await probeDirectory(config.acmeDirectoryUrl, {
             dispatcher: acmeAgent,
             timeoutMs: config.acmeTimeoutMs,
             onDuration: (seconds) => { metrics.observeAcmeRequest('directory', seconds); },
-          })
+          }))
         : undefined,
       clock,
       logger,

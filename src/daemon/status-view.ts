@@ -50,7 +50,7 @@ export async function buildDaemonStatusView(input: DaemonStatusInput): Promise<S
     lbs: input.lbs.map((lb) => lbState(lb.lb, lb.pendingSignal, input.lastSignals.get(lb.lb), lb)),
     // The daemon's own per-LB summaries know the signal state too, which the records alone do not.
     delivery: report.delivery === null ? null : { ...report.delivery, lbs: [...input.lbs] },
-    rateBudget: report.rateBudget,
+    cas: report.cas,
     certificates: report.certificates,
   };
 }

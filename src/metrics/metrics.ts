@@ -108,7 +108,7 @@ export class Metrics {
   private readonly notifications: Counter<'outcome'>;
   private readonly labelProblems: Gauge<'app_id'>;
   private readonly labelWarnings: Counter;
-  private readBudget: (() => BudgetUsage) | undefined;
+  private readCas: (() => readonly CaMetric[]) | undefined;
   private certificateList: readonly CertificateMetric[] = [];
   private deliveryRecords: readonly DeliveryRecord[] = [];
 
@@ -217,37 +217,57 @@ export class Metrics {
     });
     // The budget changes with time alone (spent slots leave their window), so it is read at each
     // scrape; the registry holds these gauges, nothing else sets them.
-    const read = (): BudgetUsage | undefined => this.readBudget?.();
+    const read = (): readonly CaMetric[] => this.readCas?.() ?? [];
     new Gauge({
       name: 'marathon_acme_rate_budget_used',
-      help: 'What is spent of each client-side rate budget in its window: new_orders (per account), certificates_per_domain (the fullest registered domain); orders wait once it reaches the limit.',
-      labelNames: ['limit'],
+      help: 'What is spent of each client-side rate budget of each CA in its window: new_orders (per account), certificates_per_domain (the fullest registered domain); orders to that CA wait once it reaches the limit.',
+      labelNames: ['ca', 'limit'],
       registers,
       collect() {
-        const usage = read();
-        if (usage !== undefined) setBudget(this, usage, 'used');
+        this.reset();
+        for (const ca of read()) if (ca.budget !== undefined) setBudget(this, ca.ca, ca.budget, 'used');
       },
     });
     new Gauge({
       name: 'marathon_acme_rate_budget_limit',
-      help: 'The size of each client-side rate budget (see marathon_acme_rate_budget_used).',
-      labelNames: ['limit'],
+      help: 'The size of each client-side rate budget of each CA (see marathon_acme_rate_budget_used).',
+      labelNames: ['ca', 'limit'],
       registers,
       collect() {
-        const usage = read();
-        if (usage !== undefined) setBudget(this, usage, 'limit');
+        this.reset();
+        for (const ca of read()) if (ca.budget !== undefined) setBudget(this, ca.ca, ca.budget, 'limit');
       },
     });
     new Gauge({
       name: 'marathon_acme_rate_budget_domain_certificates',
-      help: 'New certificates issued per registered domain inside the certificates_per_domain window, for the domains that have any.',
-      labelNames: ['registered_domain'],
+      help: 'New certificates issued per registered domain inside the certificates_per_domain window of each CA, for the domains that have any.',
+      labelNames: ['ca', 'registered_domain'],
       registers,
       collect() {
-        const usage = read();
-        if (usage === undefined) return;
         this.reset();
-        for (const d of usage.certificatesPerDomain.byDomain) this.set({ registered_domain: d.domain }, d.used);
+        for (const ca of read()) for (const d of ca.budget?.certificatesPerDomain.byDomain ?? []) this.set({ ca: ca.ca, registered_domain: d.domain }, d.used);
+      },
+    });
+    new Gauge({
+      name: 'marathon_acme_ca_available',
+      help: 'Whether each configured CA answers (1), or has failed as unavailable, with no answer or a 5xx, since marathon_acme_ca_unavailable_since_timestamp_seconds (0); `primary` marks the first in the configured order.',
+      labelNames: ['ca', 'primary'],
+      registers,
+      collect() {
+        this.reset();
+        read().forEach((ca, i) => {
+          this.set({ ca: ca.ca, primary: i === 0 ? 'true' : 'false' }, ca.unavailableSince === undefined ? 1 : 0);
+        });
+      },
+    });
+    new Gauge({
+      name: 'marathon_acme_ca_unavailable_since_timestamp_seconds',
+      help: 'Since when each unavailable CA has failed (Unix time); orders go to the next CA once this is --fallback-after ago. No series while the CA answers.',
+      labelNames: ['ca'],
+      registers,
+      collect() {
+        this.reset();
+        for (const ca of read()) if (ca.unavailableSince !== undefined) this.set({ ca: ca.ca }, ca.unavailableSince / 1000);
       },
     });
     // Series that alerts use with increase() exist from the start, so the first change counts.
@@ -329,8 +349,8 @@ export class Metrics {
   }
 
   /** `read` is called at every scrape (see budgetUsage in acme/rate-budget.ts); it must be cheap and not throw. */
-  setRateBudgetSource(read: () => BudgetUsage): void {
-    this.readBudget = read;
+  setCaSource(read: () => readonly CaMetric[]): void {
+    this.readCas = read;
   }
 
   /**
@@ -341,7 +361,7 @@ export class Metrics {
     this.certificateList = [];
     this.failures.reset();
     this.deliveryRecords = [];
-    this.readBudget = undefined;
+    this.readCas = undefined;
     this.setStreamState('disconnected');
   }
 
@@ -360,7 +380,17 @@ export class Metrics {
   }
 }
 
-function setBudget(gauge: Gauge<'limit'>, usage: BudgetUsage, field: 'used' | 'limit'): void {
-  gauge.set({ limit: 'new_orders' }, usage.newOrders[field]);
-  gauge.set({ limit: 'certificates_per_domain' }, usage.certificatesPerDomain[field]);
+function setBudget(gauge: Gauge<'ca' | 'limit'>, ca: string, usage: BudgetUsage, field: 'used' | 'limit'): void {
+  gauge.set({ ca, limit: 'new_orders' }, usage.newOrders[field]);
+  gauge.set({ ca, limit: 'certificates_per_domain' }, usage.certificatesPerDomain[field]);
+}
+
+/** One configured CA at a scrape, primary first. */
+export interface CaMetric {
+  /** The directory URL. */
+  ca: string;
+  /** What is spent of its client-side rate budget; undefined when it has none. */
+  budget: BudgetUsage | undefined;
+  /** Epoch ms since which it has failed as unavailable; undefined while it answers. */
+  unavailableSince: number | undefined;
 }

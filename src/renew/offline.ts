@@ -14,6 +14,9 @@ import type { Agent } from 'undici';
 import { accountLookup } from '../acme/account-lookup.js';
 import { createAcmeAgent } from '../acme/acme-agent.js';
 import { ChallengeResponder } from '../acme/challenges.js';
+import { AccountGate } from '../ca/account-gate.js';
+import { fallbackCas, type FallbackCas } from '../ca/fallback-cas.js';
+import { adoptCaStates } from '../state/ca-state.js';
 import { CertStore, StorageError } from '../certs/store.js';
 import type { Config } from '../config.js';
 import { createCertificateAuthority, createCertificateManager, openStorage } from '../daemon/components.js';
@@ -44,7 +47,7 @@ export async function renewOffline(request: OfflineRenewal, logger: Logger, cloc
     if (err instanceof StorageLockedError || err instanceof StorageError) return { code: 1, text: `${err.message}\n` };
     throw err;
   }
-  const held: { agent?: Agent; server?: Server } = {};
+  const held: { agent?: Agent; server?: Server; fallbacks?: FallbackCas } = {};
   try {
     const outcome = await renewLocked(request, logger, clock, held);
     // Set by the heartbeat: another process took the directory over while this one worked.
@@ -52,6 +55,7 @@ export async function renewOffline(request: OfflineRenewal, logger: Logger, cloc
   } finally {
     if (held.server !== undefined) await closeServer(held.server);
     await held.agent?.destroy().catch(() => undefined);
+    await held.fallbacks?.close();
     await lock.release();
   }
 }
@@ -60,7 +64,7 @@ async function renewLocked(
   request: OfflineRenewal,
   logger: Logger,
   clock: Clock,
-  held: { agent?: Agent; server?: Server },
+  held: { agent?: Agent; server?: Server; fallbacks?: FallbackCas },
 ): Promise<{ code: number; text: string }> {
   const { config } = request;
   const store = new CertStore(config.storageDir, { logger });
@@ -73,7 +77,11 @@ async function renewLocked(
     return { code: 1, text: `${errorText(err)}\n` };
   }
   const ca = createCertificateAuthority(config, opened.accountKeyPem, responder, logger, { dispatcher: held.agent, clock });
-  const manager = createCertificateManager(config, { store, ca, clock, logger, random: Math.random, opened, responder });
+  // The same CAs in the same order as the daemon, with what it remembered of each (health, budget).
+  opened.state.cas = adoptCaStates(opened.state.cas, config.cas);
+  const fallbacks = fallbackCas(config.cas.slice(1), { store, responder, logger, clock, email: config.email, acmeTimeoutMs: config.acmeTimeoutMs });
+  held.fallbacks = fallbacks;
+  const manager = createCertificateManager(config, { store, ca, clock, logger, random: Math.random, opened, responder, fallbacks: fallbacks.entries });
   await manager.refresh();
   const missing = request.names.filter((name) => !manager.managed.has(name));
   if (missing.length > 0) {
@@ -90,7 +98,7 @@ async function renewLocked(
   }
   held.server = server;
   try {
-    await ca.ensureAccount();
+    await new AccountGate(manager.router, logger).ensureAccount();
   } catch (err) {
     return { code: 1, text: `the ACME account is not ready: ${errorText(err)}\n` };
   }

@@ -4,8 +4,8 @@
  * client-side rate budget counts. Pure: parsing is tolerant
  * (a damaged file must not stop certificates from being renewed), serialising is deterministic.
  */
-import { emptyBudget, parseBudgetState, type BudgetState } from '../acme/rate-budget.js';
-import { limitsToJson, parseLimits, type RateLimits } from '../acme/rate-limits.js';
+import type { FailureClass } from '../ca/fallback-policy.js';
+import { caStatesToJson, isObject, parseCaStates, parseTime, rateLimitsToJson, type CaState } from './ca-state.js';
 
 export interface AcmeProblem {
   /** The ACME problem type without the `urn:ietf:params:acme:error:` prefix when it has one. */
@@ -24,6 +24,12 @@ export interface FailureState {
   preflightFailures?: number | undefined;
   /** Epoch ms of the last order sent although the preflight failed (advisory mode: one a day). */
   orderedAnywayAt?: number | undefined;
+  /** The directory URL of the CA the failed attempt went to (absent in files from before several CAs). */
+  directory?: string | undefined;
+  /** What the failure says about that CA (fallback-policy.ts). */
+  kind?: FailureClass | undefined;
+  /** CA directory → epoch ms until which that CA asked not to be sent this name again (a long rate limit). */
+  caWaits?: Record<string, number> | undefined;
 }
 
 export interface CertOwner {
@@ -63,17 +69,15 @@ export interface RenewalState {
 
 export interface DaemonState {
   certificates: Map<string, CertState>;
-  /** Recent orders and issuances, for the client-side rate budget. */
-  budget: BudgetState;
-  /** The budget the daemon last planned with, so that `status` (which takes no options) can show what is left. */
-  rateLimits?: RateLimits | undefined;
+  /** By directory URL, primary first: each CA's rate budget, ledger and health (ca-state.ts). */
+  cas: Map<string, CaState>;
 }
 
 export const STATE_FILE = 'state.json';
 const VERSION = 1;
 
 export function emptyState(): DaemonState {
-  return { certificates: new Map(), budget: emptyBudget() };
+  return { certificates: new Map(), cas: new Map() };
 }
 
 export function serializeState(state: DaemonState): string {
@@ -90,6 +94,9 @@ export function serializeState(state: DaemonState): string {
         lastFailureAt: new Date(f.lastFailureAt).toISOString(),
         ...(f.preflightFailures === undefined ? {} : { preflightFailures: f.preflightFailures }),
         ...(f.orderedAnywayAt === undefined ? {} : { orderedAnywayAt: new Date(f.orderedAnywayAt).toISOString() }),
+        ...(f.directory === undefined ? {} : { directory: f.directory }),
+        ...(f.kind === undefined ? {} : { kind: f.kind }),
+        ...(f.caWaits === undefined ? {} : { caWaits: Object.fromEntries(Object.entries(f.caWaits).map(([dir, until]) => [dir, new Date(until).toISOString()])) }),
       };
     }
     if (cert?.owner !== undefined) entry['owner'] = { appId: cert.owner.appId, portIndex: cert.owner.portIndex };
@@ -109,8 +116,11 @@ export function serializeState(state: DaemonState): string {
     if (cert?.issuedBy !== undefined) entry['issuedBy'] = { directory: cert.issuedBy.directory, serial: cert.issuedBy.serial };
     if (Object.keys(entry).length > 0) certificates[name] = entry;
   }
-  const rateLimits = state.rateLimits === undefined ? {} : { rateLimits: { source: state.rateLimits.source, limits: state.rateLimits.limits === undefined ? null : limitsToJson(state.rateLimits.limits) } };
-  return `${JSON.stringify({ version: VERSION, certificates, budget: state.budget, ...rateLimits }, null, 2)}\n`;
+  // The primary's ledger and limits also stay where earlier versions read them, so that a rollback
+  // keeps counting what was spent at the primary.
+  const primary = state.cas.values().next().value;
+  const legacy = primary === undefined ? {} : { budget: primary.budget, ...(primary.rateLimits === undefined ? {} : { rateLimits: rateLimitsToJson(primary.rateLimits) }) };
+  return `${JSON.stringify({ version: VERSION, certificates, ...legacy, cas: caStatesToJson(state.cas) }, null, 2)}\n`;
 }
 
 /** Never throws: whatever cannot be understood is dropped, and `problems` says what was dropped. */
@@ -126,11 +136,7 @@ export function parseState(text: string): { state: DaemonState; problems: string
   if (!isObject(raw) || !isObject(raw['certificates'])) {
     return { state, problems: ['the file has no "certificates" object'] };
   }
-  state.budget = parseBudgetState(raw['budget']);
-  if (raw['rateLimits'] !== undefined) {
-    state.rateLimits = parseRateLimitsRecord(raw['rateLimits']);
-    if (state.rateLimits === undefined) problems.push('"rateLimits" is not understood');
-  }
+  state.cas = parseCaStates(raw, problems);
   for (const [name, value] of Object.entries(raw['certificates'])) {
     const failure = isObject(value) ? parseFailure(value['failure']) : undefined;
     const owner = isObject(value) ? parseOwner(value['owner']) : undefined;
@@ -152,16 +158,6 @@ export function parseState(text: string): { state: DaemonState; problems: string
     }
   }
   return { state, problems };
-}
-
-function parseRateLimitsRecord(value: unknown): RateLimits | undefined {
-  if (!isObject(value) || typeof value['source'] !== 'string') return undefined;
-  if (value['limits'] === null) return { source: value['source'], limits: undefined };
-  try {
-    return { source: value['source'], limits: parseLimits(value['limits'], 'rateLimits') };
-  } catch {
-    return undefined;
-  }
 }
 
 function parseFailure(value: unknown): FailureState | undefined {
@@ -189,7 +185,24 @@ function parseFailure(value: unknown): FailureState | undefined {
     },
     ...(typeof preflightFailures === 'number' && Number.isSafeInteger(preflightFailures) && preflightFailures >= 1 ? { preflightFailures } : {}),
     ...(orderedAnywayAt === undefined ? {} : { orderedAnywayAt }),
+    ...(typeof value['directory'] === 'string' ? { directory: value['directory'] } : {}),
+    ...(isFailureClass(value['kind']) ? { kind: value['kind'] } : {}),
+    ...parseCaWaits(value['caWaits']),
   };
+}
+
+function isFailureClass(value: unknown): value is FailureClass {
+  return value === 'validation' || value === 'rate-limited' || value === 'unavailable' || value === 'other';
+}
+
+function parseCaWaits(value: unknown): { caWaits?: Record<string, number> } {
+  if (!isObject(value)) return {};
+  const waits: Record<string, number> = {};
+  for (const [dir, until] of Object.entries(value)) {
+    const t = parseTime(until);
+    if (t !== undefined) waits[dir] = t;
+  }
+  return Object.keys(waits).length === 0 ? {} : { caWaits: waits };
 }
 
 function parseRenewal(value: unknown): RenewalState | undefined {
@@ -224,14 +237,4 @@ function parseOwner(value: unknown): CertOwner | undefined {
   const { appId, portIndex } = value;
   if (typeof appId !== 'string' || typeof portIndex !== 'number' || !Number.isSafeInteger(portIndex) || portIndex < 0) return undefined;
   return { appId, portIndex };
-}
-
-function parseTime(value: unknown): number | undefined {
-  if (typeof value !== 'string') return undefined;
-  const t = Date.parse(value);
-  return Number.isFinite(t) ? t : undefined;
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -16,7 +16,7 @@ import { deliveryView, type DeliveryInput, type DeliveryView } from './delivery-
 import { count } from './html.js';
 import { buildStatus, type StatusLocation, type StatusRow, type StoredFile } from './report.js';
 import type { WantedCertificate } from './wanted-rows.js';
-import { budgetSummary, budgetView, type BudgetView } from './budget-view.js';
+import { caStatusList, caSummaries, type CaStatus } from './budget-view.js';
 import { issuedBy } from './wording.js';
 import { errorText } from '../util/error-text.js';
 
@@ -34,7 +34,8 @@ export interface StatusReport {
   /** Per-LB delivery counts from the records; null when there are none (no check, no delivery.json). */
   delivery: DeliveryView | null;
   /** What is left of the client-side rate budget; null before a daemon wrote its limits to state.json. */
-  rateBudget: BudgetView | null;
+  /** The CAs orders go to, primary first, with what is left of each one's rate budget. */
+  cas: CaStatus[];
   certificates: StatusRow[];
   /** What could not be taken into account (a damaged state.json); for stderr, not part of the report. */
   warnings: string[];
@@ -77,7 +78,7 @@ export async function readStatus(storageDir: string, now: number, live: LiveSour
     storageDir,
     generatedAt: new Date(now).toISOString(),
     delivery: delivery === undefined ? null : deliveryView(delivery),
-    rateBudget: state === undefined ? null : budgetView(state.rateLimits, state.budget, now),
+    cas: state === undefined ? [] : caStatusList(state.cas, now),
     certificates: buildStatus({ files, state, now, wanted: live.wanted, delivery }),
     warnings,
   };
@@ -174,7 +175,8 @@ function served(row: StatusRow): string {
  * check, when there was one, follows: per LB its counts and when it was last checked.
  */
 export function formatStatusTable(report: StatusReport): string {
-  const foot = `${formatDelivery(report.delivery)}${report.rateBudget === null ? '' : `\n${escapeControl(budgetSummary(report.rateBudget))}\n`}`;
+  const cas = caSummaries(report.cas).map((line) => escapeControl(line));
+  const foot = `${formatDelivery(report.delivery)}${cas.length === 0 ? '' : `\n${cas.join('\n')}\n`}`;
   if (report.certificates.length === 0) return `no certificates stored in ${escapeControl(report.storageDir)}\n${foot}`;
   const rows = report.certificates.map((r) =>
     [
@@ -213,10 +215,10 @@ function formatDelivery(delivery: StatusReport['delivery']): string {
   return `\ndelivery check (TLS port ${delivery.checkPort}, from ${DELIVERY_FILE}), ${checked}:\n${lines.length === 0 ? '  no records\n' : `${lines.join('\n')}\n`}`;
 }
 
-/** The report as JSON: `storageDir`, `generatedAt`, `certificates` (one object per row), `delivery` and `rateBudget`. */
+/** The report as JSON: `storageDir`, `generatedAt`, `certificates` (one object per row), `delivery` and `cas`. */
 export function formatStatusJson(report: StatusReport): string {
-  const { storageDir, generatedAt, certificates, delivery, rateBudget } = report;
-  return `${JSON.stringify({ storageDir, generatedAt, certificates, delivery, rateBudget }, null, 2)}\n`;
+  const { storageDir, generatedAt, certificates, delivery, cas } = report;
+  return `${JSON.stringify({ storageDir, generatedAt, certificates, delivery, cas }, null, 2)}\n`;
 }
 
 function errno(err: unknown): string | undefined {

@@ -15,7 +15,7 @@ import { STYLE } from './page-style.js';
 import { renderTable, rowFlags, rowLevel, tableStyle } from './page-table.js';
 import { REFRESH_SCRIPT, REFRESH_SECONDS } from './refresh-script.js';
 import { CERTIFICATE_STATES, type StatusRow } from './report.js';
-import type { BudgetView } from './budget-view.js';
+import type { BudgetView, CaStatus } from './budget-view.js';
 import type { Role } from '../ha/election.js';
 
 export interface ComponentState {
@@ -52,7 +52,8 @@ export interface StatusView {
   /** What each marathon-lb serves (per-LB counts); null when the daemon runs no delivery check. */
   delivery: DeliveryView | null;
   /** What is left of the client-side rate budget (null before the daemon has recorded its limits). */
-  rateBudget: BudgetView | null;
+  /** The CAs orders go to, primary first (budget-view.ts). */
+  cas: CaStatus[];
   /** Problems first: see buildStatus. */
   certificates: StatusRow[];
 }
@@ -163,15 +164,34 @@ function describeCount(rows: readonly StatusRow[]): string {
   return `${count(files)} certificate${files === 1 ? '' : 's'}${names === 0 ? '' : `, ${count(names)} name${names === 1 ? '' : 's'} without one`}`;
 }
 
-function budgetCard(budget: BudgetView): string {
+/** One card per CA: its rate budget, and since when it has been unavailable; "Rate budget" alone with one CA. */
+function caCard(ca: CaStatus, several: boolean): string {
+  const title = several ? `CA ${ca.directory === null ? '(earlier version)' : hostOf(ca.directory)}${ca.primary ? ' (primary)' : ''}` : 'Rate budget';
+  const down = ca.unavailableSince === null ? '' : `<br>unavailable since ${escape(dateTime(ca.unavailableSince))}`;
+  const where = several && ca.directory !== null ? `${escape(ca.directory)}<br>` : '';
+  // One CA whose limits no daemon has recorded yet: nothing to say.
+  if (ca.rateBudget === null && !several && ca.unavailableSince === null) return '';
+  if (ca.rateBudget === null) return card(title, ca.unavailableSince === null ? 'ok' : 'warn', 'rate budget not recorded yet', `<p class="detail">${where}${down}</p>`);
+  return budgetCard(title, ca.rateBudget, ca.unavailableSince !== null, `${where}${down}`);
+}
+
+function hostOf(url: string): string {
+  try {
+    return new URL(url).host;
+  } catch {
+    return url;
+  }
+}
+
+function budgetCard(title: string, budget: BudgetView, unavailable: boolean, extra: string): string {
   const limits = budget.limits;
-  if (limits === null) return card('Rate budget', 'ok', 'none', `<p class="detail">${escape(budget.source)}</p>`);
+  if (limits === null) return card(title, unavailable ? 'warn' : 'ok', 'no rate budget', `<p class="detail">${extra}${escape(budget.source)}</p>`);
   const orders = limits.newOrders;
   const perDomain = limits.certificatesPerDomain;
   const fullness = Math.max(orders.used / orders.limit, perDomain.used / perDomain.limit);
   const fullest = perDomain.fullest.map((d) => `${d.domain} ${count(d.used)}`).join(', ');
-  const detail = `${escape(budget.source)}<br>certificates per registered domain in ${perDomain.windowDays} days: ${count(perDomain.used)} of ${count(perDomain.limit)} at most${fullest === '' ? '' : ` (${escape(fullest)})`}`;
-  return card('Rate budget', fullness >= 1 ? 'bad' : fullness >= 0.8 ? 'warn' : 'ok', `${count(orders.used)} of ${count(orders.limit)} new orders in ${orders.windowHours} h`, `<p class="detail">${detail}</p>`);
+  const detail = `${extra}${escape(budget.source)}<br>certificates per registered domain in ${perDomain.windowDays} days: ${count(perDomain.used)} of ${count(perDomain.limit)} at most${fullest === '' ? '' : ` (${escape(fullest)})`}`;
+  return card(title, fullness >= 1 ? 'bad' : fullness >= 0.8 || unavailable ? 'warn' : 'ok', `${count(orders.used)} of ${count(orders.limit)} new orders in ${orders.windowHours} h`, `<p class="detail">${detail}</p>`);
 }
 
 function instanceCard(instance: InstanceView): string {
@@ -195,7 +215,7 @@ export function renderStatusPage(view: StatusView): string {
     card('Marathon', view.marathon.level, view.marathon.summary, `<p class="detail">${escape(view.marathon.urls.join(', '))}<br>event stream: ${escape(view.marathon.eventStream)}; last sync: ${escape(dateTime(view.marathon.lastSyncAt))}</p>`),
     card('ACME account', view.account.level, view.account.summary, `<p class="detail">${escape(view.account.directory)}</p>`),
     ...view.lbs.map((lb) => lbCard(lb, view.delivery)),
-    ...(view.rateBudget === null ? [] : [budgetCard(view.rateBudget)]),
+    ...view.cas.map((ca) => caCard(ca, view.cas.length > 1)).filter((c) => c !== ''),
   ];
   const problemsPanel = rows.length === 0 ? '' : problems(rows);
   const body =

@@ -20,7 +20,10 @@ import type { AcmeProblem, CertOwner, DaemonState } from '../state/state.js';
 import { RenewalScheduler } from './renewal-scheduler.js';
 import type { Clock } from '../util/clock.js';
 import { Limiter } from '../util/limiter.js';
-import { checkBudget, LETS_ENCRYPT_LIMITS, recordOrder, releaseReservation, type BudgetLimits } from '../acme/rate-budget.js';
+import { errorText } from '../util/error-text.js';
+import { AriSources } from './ari-sources.js';
+import { LETS_ENCRYPT_LIMITS, type BudgetLimits } from '../acme/rate-budget.js';
+import { CaOrderFailure, CaRouter, type CaEntry } from '../ca/ca-router.js';
 import type { PreflightSettings } from '../preflight/gate.js';
 import { OrderNotSent } from './order-not-sent.js';
 import { OrderFenced, type OrderFence } from './order-fence.js';
@@ -29,7 +32,12 @@ import { attemptOutcome, caWaitRefusal, type ForcedRenewal } from './forced-rene
 
 export interface CertificateManagerOptions {
   store: CertStore;
+  /** The primary CA: orders go there unless it cannot take them (src/ca/fallback-policy.ts). */
   ca: CertificateAuthority;
+  /** The CAs tried after the primary, in order, each with its own rate budget. */
+  fallbacks?: readonly CaEntry[] | undefined;
+  /** How long a CA may fail as unavailable before orders go to the next one. */
+  fallbackAfterMs?: number | undefined;
   clock: Clock;
   logger: Logger;
   maxConcurrentOrders: number;
@@ -40,7 +48,7 @@ export interface CertificateManagerOptions {
   random?: (() => number) | undefined;
   /** Reachability check before each order, and the settle before new names; undefined turns both off (--preflight off). */
   preflight?: PreflightSettings | undefined;
-  /** The client-side rate budget; `none` sends orders without one; Let's Encrypt's when not given. */
+  /** The primary's client-side rate budget; `none` sends orders without one; Let's Encrypt's when not given. */
   budgetLimits?: BudgetLimits | 'none' | undefined;
   /** Told the outcome of every order attempt, sent or refused before sending (metrics). */
   onAttempt?: ((attempt: OrderAttempt) => void) | undefined;
@@ -94,8 +102,10 @@ interface OrderJob {
   notAfter?: number;
   /** For new certificates: the app port it is for. */
   owner?: CertOwner;
-  /** For renewals with ARI: the ID of the certificate being replaced. */
-  replaces?: string | undefined;
+  /** For renewals: the current certificate's validity. */
+  validity?: { notBefore: number; notAfter: number };
+  /** For renewals with ARI: the certificate being replaced, and the CA that issued it. */
+  replaces?: { directory: string; certId: string } | undefined;
 }
 
 export interface BatchResult {
@@ -125,15 +135,24 @@ export class CertificateManager {
   private readonly fileNames = new Map<string, string>();
   private readonly scheduler: RenewalScheduler;
   private readonly preflightStep: PreflightStep;
+  /** Which CA each order goes to, and each CA's budget and health. */
+  readonly router: CaRouter;
 
   constructor(private readonly options: CertificateManagerOptions) {
     this.preflightStep = new PreflightStep(options.preflight, options.state, options.clock);
     this.limiter = new Limiter(options.maxConcurrentOrders);
+    const limits = options.budgetLimits ?? LETS_ENCRYPT_LIMITS;
+    this.router = new CaRouter({
+      entries: [{ ca: options.ca, limits: limits === 'none' ? undefined : limits }, ...(options.fallbacks ?? [])],
+      state: options.state,
+      clock: options.clock,
+      logger: options.logger,
+      fallbackAfterMs: options.fallbackAfterMs ?? 3_600_000,
+    });
     this.scheduler = new RenewalScheduler({
       state: options.state,
       clock: options.clock,
       logger: options.logger,
-      renewalInfo: options.ca.renewalInfo?.bind(options.ca),
       random: options.random ?? Math.random,
     });
   }
@@ -261,9 +280,9 @@ export class CertificateManager {
 
   /** Renews every stored certificate with less than a third of its lifetime left. */
   async renewDue(): Promise<BatchResult> {
-    const ariUrl = await this.ariUrl();
+    const ari = new AriSources(this.options.logger);
     const schedule = new Map<string, number>();
-    for (const cert of this.index.values()) schedule.set(cert.name, (await this.scheduler.schedule(cert, ariUrl)).renewAt);
+    for (const cert of this.index.values()) schedule.set(cert.name, (await this.scheduler.schedule(cert, await ari.renewalInfo(this.issuerOf(cert)))).renewAt);
     await this.persistState();
     const now = this.options.clock.now();
     const plan = planRenewals([...this.index.values()], this.failed, now, schedule);
@@ -276,7 +295,9 @@ export class CertificateManager {
     if (plan.renew.length > 0) {
       this.options.logger.info({ count: plan.renew.length, domains: plan.renew.map((c) => c.name) }, 'renewing certificates');
     }
-    return this.runBatch(plan.renew.map((cert) => renewalJob(cert, ariUrl)));
+    const jobs = [];
+    for (const cert of plan.renew) jobs.push(await this.renewalJob(cert, ari));
+    return this.runBatch(jobs);
   }
 
   /**
@@ -285,7 +306,7 @@ export class CertificateManager {
    * ordered already is not ordered again: that order answers for it.
    */
   async renewNow(names: readonly string[] | 'all'): Promise<ForcedRenewal[]> {
-    const ariUrl = await this.ariUrl();
+    const ari = new AriSources(this.options.logger);
     const now = this.options.clock.now();
     const list = names === 'all' ? [...this.index.values()].sort((a, b) => a.notAfter - b.notAfter).map((c) => c.name) : [...new Set(names)];
     if (list.length > 0) this.options.logger.info({ count: list.length, domains: list }, 'renewing certificates now, as asked');
@@ -296,17 +317,36 @@ export class CertificateManager {
         const certificates = this.options.state.certificates;
         const refusal = caWaitRefusal(name, certificates.get(name)?.failure, now);
         if (refusal !== undefined) return refusal;
-        const written = await this.obtain(renewalJob(cert, ariUrl));
+        const written = await this.obtain(await this.renewalJob(cert, ari));
         return attemptOutcome(name, written, this.index.get(name)?.notAfter, certificates.get(name)?.failure);
       }),
     );
   }
 
-  private ariUrl(): Promise<string | undefined> {
-    return this.options.ca.renewalInfoUrl().catch((err: unknown) => {
-      this.options.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'cannot tell whether the CA offers ARI; using the lifetime rule');
-      return undefined;
-    });
+  /**
+   * The CA that issued the stored certificate, as state.json remembers it for this very certificate;
+   * the primary when it is not known (certificates stored before this was kept) or no longer configured.
+   */
+  private issuerOf(cert: CertSummary): CertificateAuthority {
+    const issuedBy = this.options.state.certificates.get(cert.name)?.issuedBy;
+    const directory = issuedBy !== undefined && issuedBy.serial === cert.serialHex ? issuedBy.directory : undefined;
+    return this.router.byDirectory(directory) ?? this.router.primary;
+  }
+
+  /** The order that renews `cert`: its names, the secondary ones that are still valid names. */
+  private async renewalJob(cert: CertSummary, ari: AriSources): Promise<OrderJob> {
+    const issuer = this.issuerOf(cert);
+    // RFC 9773: a renewal names the certificate it replaces, which also exempts it from rate limits;
+    // only the CA that issued it knows it.
+    const offersAri = (await ari.renewalInfo(issuer)) !== undefined;
+    return {
+      names: renewalNames(cert).filter((n, i) => i === 0 || normaliseHostname(n).ok),
+      reason: 'renewal',
+      appId: undefined,
+      notAfter: cert.notAfter,
+      validity: { notBefore: cert.notBefore, notAfter: cert.notAfter },
+      replaces: offersAri && cert.ariCertId !== undefined ? { directory: issuer.directoryUrl, certId: cert.ariCertId } : undefined,
+    };
   }
 
   /**
@@ -419,13 +459,12 @@ export class CertificateManager {
 
   private async obtainNow(job: OrderJob): Promise<boolean> {
     const { names, reason, appId, notAfter, owner } = job;
-    const { clock, logger, store, ca } = this.options;
+    const { clock, logger, store } = this.options;
     const name = names[0] ?? '';
     const log = logger.child({ domain: name, ...(appId === undefined ? {} : { appId }) });
-    // Set once the order's budget slots are reserved, with the time they were stamped.
-    let reserved: { names: string[]; at: number } | undefined;
     let checked: PreflightPass | undefined;
     let release: (() => Promise<void>) | undefined;
+    const previousFailure = this.options.state.certificates.get(name)?.failure;
     try {
       checked = await this.preflightStep.check(names, log);
       const orderNames = checked.names;
@@ -433,21 +472,12 @@ export class CertificateManager {
       // a renewal that dropped a name counts like any new certificate.
       const stored = this.index.get(name);
       const renewal = reason === 'renewal' && stored !== undefined && sameNameSet(orderNames, renewalNames(stored));
-      // Before the budget: its check and its spending must not be split by an await.
+      // Before the rate budget, whose check and spending (in the router) must not be split by an await.
       if (this.options.fence !== undefined) release = await this.options.fence.admit(orderNames);
-      const limits = this.limits;
-      if (limits !== undefined) {
-        const budget = checkBudget(this.options.state.budget, orderNames, clock.now(), limits, { renewal });
-        if (!budget.allowed) throw new OrderNotSent({ type: 'budget', detail: budget.reason, status: undefined }, budget.retryAt);
-        // Spent before the order is sent, so that orders in flight at the same time all see it.
-        const at = clock.now();
-        this.options.state.budget = recordOrder(this.options.state.budget, orderNames, at, limits, { renewal, issued: true });
-        if (!renewal) reserved = { names: orderNames, at };
-      }
-      log.info({ names: orderNames, reason }, 'requesting a certificate');
-      const issued = await ca.issue(orderNames, { replaces: job.replaces });
-      // The CA issued: whatever fails from here on, the certificate slots stay spent.
-      reserved = undefined;
+      const { issued, directory } = await this.router.order(
+        { names: orderNames, reason, renewal, failure: previousFailure, validity: job.validity, replaces: job.replaces },
+        log,
+      );
       const text = formatBundle(issued.keyPem, issued.chainPem);
       const parsed = parseBundle(text);
       if (!parsed.ok) throw new Error(`the CA's answer does not make a usable bundle: ${parsed.reason}`);
@@ -457,7 +487,7 @@ export class CertificateManager {
       this.index.set(name, summarizeBundle(name, parsed.bundle));
       this.writtenAt.set(name, ++this.writeSeq);
       const previous = this.options.state.certificates.get(name);
-      const issuedBy = { directory: ca.directoryUrl, serial: leaf.serialHex };
+      const issuedBy = { directory, serial: leaf.serialHex };
       this.options.state.certificates.set(name, { ...previous, failure: undefined, issuedBy, ...(owner === undefined ? {} : { owner }) });
       this.forgetSecondaryFailures(orderNames.slice(1));
       await this.persistState();
@@ -465,18 +495,15 @@ export class CertificateManager {
       this.options.onWritten?.(name, reason);
       this.options.onAttempt?.({ kind: reason === 'renewal' ? 'renew' : 'issue', ok: true, problemType: undefined });
       return true;
-    } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
-      if (err instanceof OrderFenced) {
+    } catch (caught) {
+      if (caught instanceof OrderFenced) {
         // Not the name's failure: whoever leads now orders it, so nothing is recorded against it.
-        log.warn({ err: message }, 'not ordering: this instance may not order now');
+        log.warn({ err: caught.message }, 'not ordering: this instance may not order now');
         return false;
       }
-      if (reserved !== undefined) {
-        // The certificate slots go back; the order slot too when the order never reached the CA.
-        const orderSent = !(err instanceof IssueError && err.step === 'account registration');
-        this.options.state.budget = releaseReservation(this.options.state.budget, reserved.names, reserved.at, { orderSent });
-      }
+      const routed = caught instanceof CaOrderFailure ? caught : undefined;
+      const err = routed?.cause ?? caught;
+      const message = errorText(err);
       const problem: AcmeProblem =
         err instanceof OrderNotSent
           ? err.problem
@@ -484,21 +511,24 @@ export class CertificateManager {
           ? { ...err.report.problem, detail: err.report.problem.detail === '' ? message : err.report.problem.detail }
           : { type: undefined, detail: message, status: undefined };
       const retryAfterMs = err instanceof IssueError ? err.report?.retryAfterMs : undefined;
-      const recorded = recordFailure(this.options.state.certificates.get(name)?.failure, problem, retryAfterMs, clock.now());
+      const recorded = recordFailure(previousFailure, problem, retryAfterMs, clock.now());
       const notBefore = err instanceof OrderNotSent ? err.notBefore : undefined;
-      const record = this.preflightStep.remember(notBefore === undefined ? recorded : { ...recorded, nextAttemptAt: notBefore }, err, checked, name);
+      const remembered = this.preflightStep.remember(notBefore === undefined ? recorded : { ...recorded, nextAttemptAt: notBefore }, err, checked, name);
+      const record = routed === undefined ? remembered : this.router.afterFailure(remembered, previousFailure, routed, job.validity);
       this.options.state.certificates.set(name, { ...this.options.state.certificates.get(name), failure: record });
       await this.persistState();
       // A CA that never answered leaves no problem type: the metrics name the failure instead.
       const transport = err instanceof IssueError ? err.transport : undefined;
       this.options.onAttempt?.({ kind: reason === 'renewal' ? 'renew' : 'issue', ok: false, problemType: transport ?? problem.type });
       const daysLeft = notAfter === undefined ? undefined : Math.floor((notAfter - clock.now()) / DAY);
+      const elsewhere = record.directory !== undefined && this.router.all.length > 1 ? { ca: record.directory, failureKind: record.kind } : {};
       log.error(
         {
           err: message,
           problemType: problem.type,
           failures: record.failures,
           retryAt: new Date(record.nextAttemptAt).toISOString(),
+          ...elsewhere,
           ...(daysLeft === undefined ? {} : { daysLeft }),
         },
         reason === 'renewal' ? 'renewing the certificate failed; will retry after a pause' : 'issuing the certificate failed; will retry after a pause',
@@ -510,11 +540,6 @@ export class CertificateManager {
         log.debug({ err: err instanceof Error ? err.message : String(err) }, 'could not withdraw the order intent; it ages out');
       });
     }
-  }
-
-  private get limits(): BudgetLimits | undefined {
-    const limits = this.options.budgetLimits ?? LETS_ENCRYPT_LIMITS;
-    return limits === 'none' ? undefined : limits;
   }
 
   /**
@@ -541,16 +566,4 @@ export class CertificateManager {
       this.options.logger.error({ err: err instanceof Error ? err.message : String(err) }, 'cannot write state.json; the next change tries again, and until then failure memory would be lost on a restart');
     }
   }
-}
-
-/** The order that renews `cert`: its names, the secondary ones that are still valid names. */
-function renewalJob(cert: CertSummary, ariUrl: string | undefined): OrderJob {
-  return {
-    names: renewalNames(cert).filter((n, i) => i === 0 || normaliseHostname(n).ok),
-    reason: 'renewal',
-    appId: undefined,
-    notAfter: cert.notAfter,
-    // RFC 9773: a renewal names the certificate it replaces, which also exempts it from rate limits.
-    replaces: ariUrl === undefined ? undefined : cert.ariCertId,
-  };
 }

@@ -15,14 +15,15 @@ export interface RenewalSchedulerOptions {
   state: DaemonState;
   clock: Clock;
   logger: Logger;
-  /**
-   * The CA's renewal window for a certificate ID (RFC 9773), rejecting with AriError; undefined when
-   * the CA in use cannot be asked (a stand-in in tests).
-   */
-  renewalInfo?: ((certId: string) => Promise<RenewalInfo>) | undefined;
   /** Draws renewal times inside ARI windows. */
   random: () => number;
 }
+
+/**
+ * The CA that issued a certificate, when it offers ARI: its renewal window for a certificate ID
+ * (RFC 9773), rejecting with AriError.
+ */
+export type RenewalInfoSource = (certId: string) => Promise<RenewalInfo>;
 
 export class RenewalScheduler {
   constructor(private readonly options: RenewalSchedulerOptions) {}
@@ -32,7 +33,7 @@ export class RenewalScheduler {
    * CA's window did not change, otherwise decided anew. ARI is asked only when its Retry-After has
    * passed; when it cannot answer, the decision falls back to the lifetime rule.
    */
-  async schedule(cert: CertSummary, ariUrl: string | undefined): Promise<RenewalState> {
+  async schedule(cert: CertSummary, renewalInfo: RenewalInfoSource | undefined): Promise<RenewalState> {
     const { state, clock, logger } = this.options;
     const now = clock.now();
     const entry = state.certificates.get(cert.name);
@@ -42,8 +43,7 @@ export class RenewalScheduler {
       const d = decideRenewalTime({ notBefore: cert.notBefore, notAfter: cert.notAfter, now, ari: window === undefined ? undefined : { window }, random: this.options.random });
       return { serial, renewAt: d.renewAt, source: d.source, reason: d.reason, window };
     };
-    const { renewalInfo } = this.options;
-    if (ariUrl !== undefined && renewalInfo !== undefined && cert.ariCertId !== undefined && (current?.ariNextPollAt ?? 0) <= now) {
+    if (renewalInfo !== undefined && cert.ariCertId !== undefined && (current?.ariNextPollAt ?? 0) <= now) {
       try {
         const info = await renewalInfo(cert.ariCertId);
         const sameWindow = current?.window?.start === info.window.start && current.window.end === info.window.end;

@@ -60,6 +60,7 @@ function spend(orders: number, names: (i: number) => string, from: number, to: n
 const LB1 = 'http://***@lb1.example.test:9090';
 const LB2 = 'http://lb2.example.test:9090';
 const LB3 = 'http://lb3.example.test:9090';
+const LE = 'https://acme-v02.api.letsencrypt.org/directory';
 
 function targets(clock: { now: number }): Target[] {
   // Everything fine, including cases a fixed-days rule or a missing grace would wrongly alert on.
@@ -82,7 +83,7 @@ function targets(clock: { now: number }): Target[] {
   calm.setRole('leader', -DAY);
   calm.setStreamState('attached');
   const calmBudget = spend(10, (i) => `app${i}.calm.test`, -2 * HOUR, -MINUTE);
-  calm.setRateBudgetSource(() => budgetUsage(calmBudget, clock.now, LETS_ENCRYPT_LIMITS));
+  calm.setCaSource(() => [{ ca: LE, budget: budgetUsage(calmBudget, clock.now, LETS_ENCRYPT_LIMITS), unavailableSince: undefined }]);
 
   const troubled = new Metrics({ defaultMetrics: false });
   const troubledCerts = [
@@ -111,7 +112,7 @@ function targets(clock: { now: number }): Target[] {
   troubled.syncSucceeded(-HOUR);
   // 230 new orders in the last two hours: 85 % of the 270 planned per 3 hours.
   const troubledBudget = spend(230, (i) => `app${i}.shop${i % 12}.test`, -2 * HOUR, -MINUTE);
-  troubled.setRateBudgetSource(() => budgetUsage(troubledBudget, clock.now, LETS_ENCRYPT_LIMITS));
+  troubled.setCaSource(() => [{ ca: LE, budget: budgetUsage(troubledBudget, clock.now, LETS_ENCRYPT_LIMITS), unavailableSince: undefined }]);
 
   const follower = new Metrics({ defaultMetrics: false });
   follower.setRole('follower', 0);

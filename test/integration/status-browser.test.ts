@@ -226,7 +226,7 @@ describe('status page in a browser', () => {
       account: { level: 'ok', summary: 'registered', directory: 'https://acme.example.test/directory' },
       lbs: summaries.map((s) => lbState(s.lb, s.pendingSignal, undefined, s)),
       delivery: report.delivery === null ? null : { ...report.delivery, lbs: summaries },
-      rateBudget: null,
+      cas: [],
       certificates: report.certificates,
     };
     const server = createHttpServer({ responder: new ChallengeResponder(), health: () => ({ healthy: true, problems: [], details: {} }), status: { view: () => Promise.resolve(view) }, logger: silentLogger() });

@@ -15,13 +15,15 @@ x509.cryptoProvider.set(crypto);
 const EC: EcKeyGenParams & EcdsaParams = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
 
 export class FakeCa implements CertificateAuthority {
-  readonly directoryUrl = 'https://fake-ca.example.test/directory';
+  readonly directoryUrl: string;
   /** Names of every issue() call, in call order. */
   readonly calls: string[][] = [];
   active = 0;
   peak = 0;
   /** When set, issue() rejects with this message. */
   failWith: string | undefined;
+  /** When set, issue() rejects with this error (e.g. an IssueError carrying the CA's problem). */
+  failWithError: Error | undefined;
   /** Resolves each issue() only when released (tests of in-flight behaviour). */
   private gate: Promise<void> | undefined;
   private release: (() => void) | undefined;
@@ -29,7 +31,10 @@ export class FakeCa implements CertificateAuthority {
   constructor(
     private readonly lifetimeMs: number,
     private readonly now: () => number,
-  ) {}
+    directoryUrl = 'https://fake-ca.example.test/directory',
+  ) {
+    this.directoryUrl = directoryUrl;
+  }
 
   ensureAccount(): Promise<void> {
     return Promise.resolve();
@@ -56,6 +61,7 @@ export class FakeCa implements CertificateAuthority {
       await this.gate;
       await new Promise((r) => setImmediate(r));
       if (this.failWith !== undefined) throw new Error(this.failWith);
+      if (this.failWithError !== undefined) throw this.failWithError;
       const keys = await crypto.subtle.generateKey(EC, true, ['sign', 'verify']);
       const notBefore = new Date(Math.floor(this.now() / 1000) * 1000);
       const cert = await x509.X509CertificateGenerator.createSelfSigned({

@@ -15,7 +15,7 @@ const VIEW: StatusView = {
   account: { level: 'ok', summary: 'registered', directory: 'https://acme.example/dir' },
   lbs: [],
   delivery: null,
-  rateBudget: null,
+  cas: [],
   certificates: [],
 };
 

@@ -308,7 +308,11 @@ describe('metrics', () => {
     for (const name of ['a.example.com', 'b.example.com', 'c.example.org']) state = recordOrder(state, [name], now - 2 * HOUR, limits);
     state = recordOrder(state, ['d.example.com'], now - 4 * DAY, limits);
     state = recordOrder(state, ['e.example.net'], now - HOUR / 2, limits);
-    metrics.setRateBudgetSource(() => budgetUsage(state, now, limits));
+    let down: number | undefined = undefined;
+    metrics.setCaSource(() => [
+      { ca: 'https://ca.example/dir', budget: budgetUsage(state, now, limits), unavailableSince: undefined },
+      { ca: 'https://other.example/dir', budget: undefined, unavailableSince: down },
+    ]);
     const read = async (name: string, label: string) => Object.fromEntries((await samples(metrics, name)).map((s) => [s.labels[label] ?? '', s.value]));
     assert.deepEqual(await read('marathon_acme_rate_budget_used', 'limit'), { new_orders: 4, certificates_per_domain: 3 });
     assert.deepEqual(await read('marathon_acme_rate_budget_limit', 'limit'), { new_orders: 10, certificates_per_domain: 5 });
@@ -320,6 +324,11 @@ describe('metrics', () => {
     now += 7 * DAY;
     assert.deepEqual(await read('marathon_acme_rate_budget_used', 'limit'), { new_orders: 0, certificates_per_domain: 0 });
     assert.deepEqual(await samples(metrics, 'marathon_acme_rate_budget_domain_certificates'), []);
+    assert.deepEqual((await samples(metrics, 'marathon_acme_rate_budget_limit')).map((s) => s.labels['ca']), ['https://ca.example/dir', 'https://ca.example/dir'], 'only a CA with a budget has budget series');
+    assert.deepEqual((await samples(metrics, 'marathon_acme_ca_available')).map((s) => [s.labels['ca'], s.labels['primary'], s.value]), [['https://ca.example/dir', 'true', 1], ['https://other.example/dir', 'false', 1]]);
+    down = now - 60_000;
+    assert.deepEqual((await samples(metrics, 'marathon_acme_ca_available')).map((s) => s.value), [1, 0]);
+    assert.deepEqual((await samples(metrics, 'marathon_acme_ca_unavailable_since_timestamp_seconds')).map((s) => [s.labels['ca'], s.value]), [['https://other.example/dir', down / 1000]]);
   });
 
   it('renders valid exposition text with the Prometheus content type, process metrics included by default', async () => {

@@ -7,8 +7,9 @@ import { emptyBudget, LETS_ENCRYPT_LIMITS, LETS_ENCRYPT_STAGING_LIMITS, recordOr
 import { parseRateLimitsOption, resolveRateLimits } from '../../src/acme/rate-limits.js';
 import { parseCli } from '../../src/cli.js';
 import { ConfigError } from '../../src/config.js';
+import { adoptCaStates, emptyCaState } from '../../src/state/ca-state.js';
 import { emptyState, parseState, serializeState } from '../../src/state/state.js';
-import { budgetSummary, budgetView } from '../../src/status/budget-view.js';
+import { budgetSummary, budgetView, caStatusList } from '../../src/status/budget-view.js';
 
 const PRODUCTION = 'https://acme-v02.api.letsencrypt.org/directory';
 const STAGING = 'https://acme-staging-v02.api.letsencrypt.org/directory';
@@ -69,15 +70,15 @@ describe('--rate-limits', () => {
   });
 
   it('keeps the limits in state.json for status, which shows what is left of each', () => {
-    const state = emptyState();
     const now = Date.parse('2026-12-06T12:00:00Z');
-    state.rateLimits = resolveRateLimits(undefined, PRODUCTION);
-    state.budget = recordOrder(emptyBudget(), ['a.example.com', 'b.example.com'], now - 60_000, LETS_ENCRYPT_LIMITS);
-    state.budget = recordOrder(state.budget, ['c.example.org'], now - 60_000, LETS_ENCRYPT_LIMITS);
+    const state = emptyState();
+    const ledger = recordOrder(recordOrder(emptyBudget(), ['a.example.com', 'b.example.com'], now - 60_000, LETS_ENCRYPT_LIMITS), ['c.example.org'], now - 60_000, LETS_ENCRYPT_LIMITS);
+    state.cas.set(PRODUCTION, { ...emptyCaState(), rateLimits: resolveRateLimits(undefined, PRODUCTION), budget: ledger });
     const back = parseState(serializeState(state));
     assert.deepEqual(back.problems, []);
-    assert.deepEqual(back.state.rateLimits, state.rateLimits);
-    const view = budgetView(back.state.rateLimits, back.state.budget, now);
+    assert.deepEqual(back.state.cas.get(PRODUCTION)?.rateLimits, resolveRateLimits(undefined, PRODUCTION));
+    const [listed] = caStatusList(back.state.cas, now);
+    const view = listed?.rateBudget;
     assert.ok(view?.limits != null, 'limits to show');
     assert.deepEqual(view.limits.newOrders, { used: 2, limit: 270, windowHours: 3 });
     assert.deepEqual(view.limits.certificatesPerDomain.fullest, [{ domain: 'example.com', used: 1 }, { domain: 'example.org', used: 1 }]);
@@ -86,10 +87,34 @@ describe('--rate-limits', () => {
       "rate budget (Let's Encrypt's (the default for its directory)): 2 of 270 new orders in 3 h; fullest registered domain example.com: 1 of 45 certificates in 7 days",
     );
     const none = emptyState();
-    none.rateLimits = resolveRateLimits(parseRateLimitsOption('none'), PRODUCTION);
+    none.cas.set(PRODUCTION, { ...emptyCaState(), rateLimits: resolveRateLimits(parseRateLimitsOption('none'), PRODUCTION) });
     const noneBack = parseState(serializeState(none)).state;
-    assert.deepEqual(budgetView(noneBack.rateLimits, noneBack.budget, now), { source: 'none (--rate-limits none)', limits: null });
+    assert.deepEqual(caStatusList(noneBack.cas, now)[0]?.rateBudget, { source: 'none (--rate-limits none)', limits: null });
     assert.equal(budgetView(undefined, emptyBudget(), now), null, 'no limits recorded yet: nothing to show');
     assert.deepEqual(parseState('{"certificates": {}, "rateLimits": {"source": 3}}').problems, ['"rateLimits" is not understood']);
+  });
+
+  it('keeps a ledger per CA, and gives the primary the one ledger of a file from before', () => {
+    const now = Date.parse('2026-12-06T12:00:00Z');
+    const secondary = 'https://acme.other.example/directory';
+    const state = emptyState();
+    state.cas.set(PRODUCTION, { ...emptyCaState(), rateLimits: resolveRateLimits(undefined, PRODUCTION), budget: recordOrder(emptyBudget(), ['a.example.com'], now, LETS_ENCRYPT_LIMITS) });
+    state.cas.set(secondary, { ...emptyCaState(), rateLimits: resolveRateLimits(undefined, secondary), health: { downSince: now - 5_000, lastFailureAt: now } });
+    const text = serializeState(state);
+    const raw = JSON.parse(text) as { budget: { orders: unknown[] }; cas: Array<{ directory: string }> };
+    assert.equal(raw.budget.orders.length, 1, "the primary's ledger also where earlier versions read it, for a rollback");
+    assert.deepEqual(raw.cas.map((c) => c.directory), [PRODUCTION, secondary]);
+    const back = parseState(text).state;
+    assert.deepEqual(back.cas.get(secondary)?.health, { downSince: now - 5_000, lastFailureAt: now });
+    assert.deepEqual(caStatusList(back.cas, now).map((c) => [c.primary, c.unavailableSince]), [[true, null], [false, new Date(now - 5_000).toISOString()]]);
+
+    // A file of an earlier version: one ledger, adopted by whichever CA is the primary now.
+    const legacy = parseState(JSON.stringify({ certificates: {}, budget: { orders: [new Date(now).getTime()], certs: {} }, rateLimits: { source: 'old', limits: null } }));
+    assert.deepEqual(legacy.problems, []);
+    const adopted = adoptCaStates(legacy.state.cas, [{ directoryUrl: secondary, rateLimits: resolveRateLimits(undefined, secondary) }, { directoryUrl: PRODUCTION, rateLimits: resolveRateLimits(undefined, PRODUCTION) }]);
+    assert.deepEqual([...adopted.keys()], [secondary, PRODUCTION]);
+    assert.equal(adopted.get(secondary)?.budget.orders.length, 1);
+    assert.equal(adopted.get(PRODUCTION)?.budget.orders.length, 0);
+    assert.equal(adopted.get(secondary)?.rateLimits?.source, "none (the default for a CA other than Let's Encrypt)", 'the limits in force now, not the ones remembered');
   });
 });

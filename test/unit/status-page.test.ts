@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { summariseLb } from '../../src/delivery/lb-summary.js';
 import type { DeliveryRecord } from '../../src/delivery/types.js';
 import type { RowDelivery } from '../../src/status/delivery-rows.js';
+import type { CaStatus } from '../../src/status/budget-view.js';
 import { renderStatusPage, type StatusView } from '../../src/status/page.js';
 import type { StatusRow } from '../../src/status/report.js';
 
@@ -49,7 +50,7 @@ function view(certificates: StatusRow[], delivery: StatusView['delivery'] = null
       { url: LB2, level: 'bad', summary: 'reload owed: connection refused' },
     ],
     delivery,
-    rateBudget: null,
+    cas: [],
     certificates,
   };
 }
@@ -109,20 +110,31 @@ describe('status page', () => {
   });
 
   it('has a rate budget card that turns yellow at 80 % and red when a limit is reached', () => {
-    const budget = (orders: number, perDomain: number): StatusView['rateBudget'] => ({
+    const budget = (orders: number, perDomain: number): CaStatus['rateBudget'] => ({
       source: "Let's Encrypt's (the default for its directory)",
       limits: {
         newOrders: { used: orders, limit: 270, windowHours: 3 },
         certificatesPerDomain: { used: perDomain, limit: 45, windowDays: 7, fullest: perDomain === 0 ? [] : [{ domain: 'example.com', used: perDomain }] },
       },
     });
-    const cardOf = (rateBudget: StatusView['rateBudget']): string => /<section class="card (\w+)"><h2>Rate budget<\/h2>.*?<\/section>/s.exec(renderStatusPage({ ...view([]), rateBudget }))?.[0] ?? '';
+    const one = (rateBudget: CaStatus['rateBudget']): CaStatus => ({ directory: 'https://acme-v02.api.letsencrypt.org/directory', primary: true, unavailableSince: null, rateBudget });
+    const cardOf = (rateBudget: CaStatus['rateBudget']): string => /<section class="card (\w+)"><h2>Rate budget<\/h2>.*?<\/section>/s.exec(renderStatusPage({ ...view([]), cas: [one(rateBudget)] }))?.[0] ?? '';
     const calm = cardOf(budget(12, 8));
     assert.match(calm, /card ok/);
     assert.match(calm, /12 of 270 new orders in 3 h/);
     assert.match(calm, /certificates per registered domain in 7 days: 8 of 45 at most \(example\.com 8\)/);
     assert.match(cardOf(budget(12, 36)), /card warn/, '80 % of the per-domain budget');
     assert.match(cardOf(budget(270, 0)), /card bad/);
+    // Several CAs: a card each, named by host, the primary marked, an unavailable one yellow.
+    const several = renderStatusPage({
+      ...view([]),
+      cas: [
+        { ...one(budget(1, 1)), unavailableSince: '2026-12-06T08:00:00.000Z' },
+        { directory: 'https://acme.zerossl.example/directory', primary: false, unavailableSince: null, rateBudget: { source: 'none', limits: null } },
+      ],
+    });
+    assert.match(several, /<section class="card warn"><h2>CA acme-v02\.api\.letsencrypt\.org \(primary\)<\/h2>.*?unavailable since 2026-12-06 08:00 UTC/s);
+    assert.match(several, /<section class="card ok"><h2>CA acme\.zerossl\.example<\/h2>.*?no rate budget/s);
     assert.match(cardOf({ source: 'none (--rate-limits none)', limits: null }), /card ok.*none.*--rate-limits none/s);
     assert.equal(cardOf(null), '', 'no card before the daemon has recorded its limits');
   });

@@ -200,7 +200,7 @@ describe('status output with the delivery check', () => {
       storageDir: '/data',
       generatedAt: new Date(NOW).toISOString(),
       delivery: deliveryView(delivery),
-      rateBudget: null,
+      cas: [],
       certificates: buildStatus({ files: [certsFile('shop.example.test', shop)], state: undefined, now: NOW, delivery }),
       warnings: [],
     };

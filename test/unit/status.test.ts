@@ -115,7 +115,7 @@ describe('status report', () => {
     const issued = (serial: string): DaemonState => stateWith({ 'shop.example.test': { issuedBy: { directory, serial } } });
     const known = first(buildStatus({ files: [file('shop.example.test', shop)], state: issued(serialOf(shop)), now: NOW }));
     assert.equal(known.ca, directory);
-    const table = formatStatusTable({ storageDir: '/data', generatedAt: new Date(NOW).toISOString(), delivery: null, rateBudget: null, certificates: [known], warnings: [] });
+    const table = formatStatusTable({ storageDir: '/data', generatedAt: new Date(NOW).toISOString(), delivery: null, cas: [], certificates: [known], warnings: [] });
     assert.match(table, / via acme-v02\.api\.letsencrypt\.org /);
     const other = first(buildStatus({ files: [file('shop.example.test', shop)], state: issued('00ff'), now: NOW }));
     assert.equal(other.ca, null, 'recorded for another certificate');
@@ -230,7 +230,7 @@ describe('status output', () => {
       file('shop.example.test', await fakeCaBundle(['shop.example.test'], 10)),
       file('bad\u001b[31m', { ok: false, reason: 'the file is empty' }),
     ];
-    const report: StatusReport = { storageDir: '/data', generatedAt: new Date(NOW).toISOString(), delivery: null, rateBudget: null, certificates: buildStatus({ files, state: undefined, now: NOW }), warnings: [] };
+    const report: StatusReport = { storageDir: '/data', generatedAt: new Date(NOW).toISOString(), delivery: null, cas: [], certificates: buildStatus({ files, state: undefined, now: NOW }), warnings: [] };
     const notAfter = new Date(NOW + 80 * DAY).toISOString().replace('.000Z', 'Z');
     const renewal = new Date(NOW + 50 * DAY).toISOString().replace('.000Z', 'Z');
     assert.equal(
@@ -247,8 +247,8 @@ describe('status output', () => {
 
   it('prints JSON with stable field names and ISO dates', async () => {
     const certificates = buildStatus({ files: [file('shop.example.test', await fakeCaBundle(['shop.example.test'], 10))], state: undefined, now: NOW });
-    const parsed = JSON.parse(formatStatusJson({ storageDir: '/data', generatedAt: new Date(NOW).toISOString(), delivery: null, rateBudget: null, certificates, warnings: ['not printed'] })) as Record<string, unknown>;
-    assert.deepEqual(Object.keys(parsed), ['storageDir', 'generatedAt', 'certificates', 'delivery', 'rateBudget']);
+    const parsed = JSON.parse(formatStatusJson({ storageDir: '/data', generatedAt: new Date(NOW).toISOString(), delivery: null, cas: [], certificates, warnings: ['not printed'] })) as Record<string, unknown>;
+    assert.deepEqual(Object.keys(parsed), ['storageDir', 'generatedAt', 'certificates', 'delivery', 'cas']);
     assert.equal(parsed['generatedAt'], '2026-11-28T12:00:00.000Z');
     const [row] = parsed['certificates'] as Array<Record<string, unknown>>;
     assert.ok(row);
