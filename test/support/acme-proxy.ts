@@ -310,6 +310,11 @@ export class AcmeProxy {
     this.#faults.push({ prefix: path, remaining: count, status, type: problemType(status, problemTypeName), retryAfterSeconds });
   }
 
+  /** Drops every queued `failNext`/`answerNextRaw` rule: the CA answers normally again. */
+  clearFaults(): void {
+    this.#faults.length = 0;
+  }
+
   /**
    * Like `failNext`, but the answer is `body` as it is, under `contentType`: an HTML page from a load
    * balancer, a truncated JSON object, anything that is not a problem document. POSTs still get a
