@@ -12,8 +12,6 @@
 import { X509Certificate } from 'node:crypto';
 import { join, relative } from 'node:path';
 import type { Agent } from 'undici';
-import { accountLookup } from '../acme/account-lookup.js';
-import { readAccountKey } from '../acme/account-key.js';
 import { createAcmeAgent } from '../acme/acme-agent.js';
 import { createAcmeClient } from '../acme/protocol/create-client.js';
 import type { AcmeClient } from '../acme/protocol/client.js';
@@ -24,6 +22,7 @@ import type { Logger } from '../log.js';
 import { signalEveryLb, type LbSignalOutcome } from '../renew/signal-lbs.js';
 import { runWithStorageLock, type CommandOutcome } from '../storage/locked-run.js';
 import { systemClock, type Clock } from '../util/clock.js';
+import { revokingAccount, type RevokingAccount } from './issuing-account.js';
 import { REVOCATION_REASONS, type RevocationReasonName } from './reason.js';
 import { errorText } from '../util/error-text.js';
 
@@ -60,19 +59,22 @@ async function revokeLocked(request: RevokeRequest, logger: Logger, clock: Clock
   const serial = cert.bundle.leaf.serialHex;
   const certFile = relative(dir, cert.path);
 
+  let account: RevokingAccount;
   let keyPem: string | undefined;
   let agent: Agent | undefined;
   try {
-    keyPem = await readAccountKey(store, { lookup: accountLookup(config, { clock, logger }), logger });
-    if (keyPem === undefined) return { code: 1, text: `there is no ${join(dir, 'client.key')}: only the account that ordered ${certFile} can revoke it here\n` };
+    account = await revokingAccount(store, config, cert, { clock, logger });
+    keyPem = account.keyPem;
+    if (keyPem === undefined) return { code: 1, text: `there is no ${join(dir, account.keyFile)}: only the account that ordered ${certFile} (at ${account.directory}) can revoke it here\n` };
     agent = await createAcmeAgent({ caFile: config.acmeCaFile, timeoutMs: config.acmeTimeoutMs });
   } catch (err) {
     await agent?.destroy().catch(() => undefined);
     return { code: 1, text: `${errorText(err)}\n` };
   }
+  if (account.directory !== config.acmeDirectoryUrl) logger.info({ name, ca: account.directory, keyFile: account.keyFile }, 'revoking at the CA that issued the certificate, with its account key');
   let already: boolean;
   try {
-    already = await revokeAtCa(createAcmeClient(config, keyPem, { dispatcher: agent, clock, logger }), cert, request.reason);
+    already = await revokeAtCa(createAcmeClient({ ...config, acmeDirectoryUrl: account.directory }, keyPem, { dispatcher: agent, clock, logger }), cert, request.reason, account.keyFile);
   } catch (err) {
     return { code: 1, text: row('not revoked', `${name}  serial ${serial}: ${errorText(err)}\n${certFile} is unchanged.`) };
   } finally {
@@ -117,9 +119,9 @@ function notFound(dir: string, name: string): CommandOutcome {
 }
 
 /** True when the CA had revoked it already (a second run, or one after a crash before the move). */
-async function revokeAtCa(client: AcmeClient, cert: StoredCert, reason: RevocationReasonName | undefined): Promise<boolean> {
+async function revokeAtCa(client: AcmeClient, cert: StoredCert, reason: RevocationReasonName | undefined, keyFile: string): Promise<boolean> {
   const account = await client.findAccount();
-  if (account === undefined) throw new Error(`the CA has no account for client.key, and only the account that ordered a certificate can revoke it here`);
+  if (account === undefined) throw new Error(`the CA has no account for ${keyFile}, and only the account that ordered a certificate can revoke it here`);
   try {
     await client.revoke(new X509Certificate(cert.bundle.leafPem).raw, reason === undefined ? undefined : REVOCATION_REASONS[reason]);
     return false;

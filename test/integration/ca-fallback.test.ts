@@ -147,5 +147,11 @@ describe('several CAs in order', () => {
     const ready = daemon.log().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { msg?: string; acme?: string; created?: boolean }).filter((l) => l.msg === 'ACME account ready');
     assert.deepEqual(ready.map((r) => [r.acme, r.created]), [[primary.directoryUrl, false], [second.directoryUrl, false]], 'no account made anew after the restart');
     await daemon.terminate();
+
+    // 6. `revoke` of a certificate the second CA issued goes to that CA, with that CA's account key.
+    const revoked = await run(BIN, ['revoke', 'limited.example.test', '--storage-dir', storage, '--acme', primary.directoryUrl, '--acme-ca-file', primaryPebble.caFile, '--lb', lb.url], { env: { PATH: process.env['PATH'] } });
+    assert.match(revoked.stdout, /^revoked +limited\.example\.test/m);
+    assert.equal(second.requestsByMethod.get('POST /revoke-cert'), 1);
+    assert.equal(primary.requestsByMethod.get('POST /revoke-cert'), undefined);
   });
 });
