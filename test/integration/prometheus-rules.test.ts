@@ -61,6 +61,7 @@ const LB1 = 'http://***@lb1.example.test:9090';
 const LB2 = 'http://lb2.example.test:9090';
 const LB3 = 'http://lb3.example.test:9090';
 const LE = 'https://acme-v02.api.letsencrypt.org/directory';
+const SECOND_CA = 'https://acme.second.example.test/directory';
 
 function targets(clock: { now: number }): Target[] {
   // Everything fine, including cases a fixed-days rule or a missing grace would wrongly alert on.
@@ -112,7 +113,11 @@ function targets(clock: { now: number }): Target[] {
   troubled.syncSucceeded(-HOUR);
   // 230 new orders in the last two hours: 85 % of the 270 planned per 3 hours.
   const troubledBudget = spend(230, (i) => `app${i}.shop${i % 12}.test`, -2 * HOUR, -MINUTE);
-  troubled.setCaSource(() => [{ ca: LE, budget: budgetUsage(troubledBudget, clock.now, LETS_ENCRYPT_LIMITS), unavailableSince: undefined }]);
+  // The second CA has given no answer since five minutes before the scrapes began.
+  troubled.setCaSource(() => [
+    { ca: LE, budget: budgetUsage(troubledBudget, clock.now, LETS_ENCRYPT_LIMITS), unavailableSince: undefined },
+    { ca: SECOND_CA, budget: undefined, unavailableSince: -5 * MINUTE },
+  ]);
 
   const follower = new Metrics({ defaultMetrics: false });
   follower.setRole('follower', 0);
@@ -284,7 +289,7 @@ function cases(job: string): Case[] {
     summary: 'marathon-acme on troubled:8000 has not read the apps from Marathon for a while',
   };
   const budget: Expected = {
-    labels: { ...troubled, ...warning, limit: 'new_orders' },
+    labels: { ...troubled, ...warning, ca: LE, limit: 'new_orders' },
     summary: "marathon-acme's new_orders rate budget is 85.19% spent",
   };
   const notifications: Expected = {
@@ -305,6 +310,7 @@ function cases(job: string): Case[] {
     { evalTime: '3m', alert: 'MarathonAcmeMarathonEventStreamDown', alerts: [] },
     { evalTime: '3m', alert: 'MarathonAcmeLoadBalancerTlsUnreachable', alerts: [] },
     { evalTime: '3m', alert: 'MarathonAcmeRateBudgetNearlySpent', alerts: [] },
+    { evalTime: '3m', alert: 'MarathonAcmeCaUnavailable', alerts: [] },
     { evalTime: '3m', alert: 'MarathonAcmeIssuanceFailing', alerts: [issuance] },
     { evalTime: '3m', alert: 'MarathonAcmeDeliveryWrongCertificate', alerts: [wrong] },
     { evalTime: '3m', alert: 'MarathonAcmeNotificationsFailing', alerts: [] },
@@ -339,6 +345,11 @@ function cases(job: string): Case[] {
       alerts: [{ labels: { ...troubled, ...warning, state: 'attached' }, summary: 'marathon-acme on troubled:8000 has no Marathon event stream' }],
     },
     { evalTime: '30m', alert: 'MarathonAcmeRateBudgetNearlySpent', alerts: [budget] },
+    {
+      evalTime: '30m',
+      alert: 'MarathonAcmeCaUnavailable',
+      alerts: [{ labels: { ...troubled, ...warning, ca: SECOND_CA, primary: 'false' }, summary: `marathon-acme cannot get answers from the ACME CA ${SECOND_CA}` }],
+    },
     { evalTime: '30m', alert: 'MarathonAcmeNotificationsFailing', alerts: [notifications] },
     { evalTime: '30m', alert: 'MarathonAcmeNoLeader', alerts: [] },
     {
