@@ -10,7 +10,8 @@ import type { Metrics } from '../metrics/metrics.js';
 import { countStoredFiles } from '../metrics/stored-files.js';
 import type { NotifySnapshot } from '../notify/conditions.js';
 import type { Notifier } from '../notify/notifier.js';
-import type { CertificateManager, FailingName, ManagedCertificate } from '../sync/certificates.js';
+import type { CertificateManager } from '../sync/certificates.js';
+import type { FailingName, ManagedCertificate } from '../sync/manager-types.js';
 import type { Clock } from '../util/clock.js';
 
 export interface ReportingOptions {

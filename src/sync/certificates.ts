@@ -1,31 +1,30 @@
-import { IssueError, type CertificateAuthority } from '../acme/issuer.js';
+import type { CertificateAuthority } from '../acme/issuer.js';
 import { formatBundle, parseBundle } from '../certs/bundle.js';
 import { summarizeBundle } from '../certs/summary.js';
 import {
   planIssuance,
   planRenewals,
-  planRetirement,
-  recordFailure,
   renewalNames,
   sameNameSet,
   type CertSummary,
   type FailureRecord,
 } from '../certs/plan.js';
 import { sameFile, type CertStore, type FileIdentity } from '../certs/store.js';
-import { normaliseHostname } from '../domains/hostname.js';
 import type { Logger } from '../log.js';
 import type { WantedName } from '../marathon/apps.js';
 import type { StateFile } from '../state/state-file.js';
-import type { AcmeProblem, CertOwner, DaemonState } from '../state/state.js';
+import type { DaemonState } from '../state/state.js';
 import { RenewalScheduler } from './renewal-scheduler.js';
+import type { BatchResult, FailingName, ManagedCertificate, OrderAttempt, OrderJob } from './manager-types.js';
 import type { Clock } from '../util/clock.js';
 import { Limiter } from '../util/limiter.js';
-import { errorText } from '../util/error-text.js';
 import { AriSources } from './ari-sources.js';
+import { issuerOf, renewalJob } from './renewal-jobs.js';
 import { LETS_ENCRYPT_LIMITS, type BudgetLimits } from '../acme/rate-budget.js';
-import { CaOrderFailure, CaRouter, type CaEntry } from '../ca/ca-router.js';
+import { CaRouter, type CaEntry } from '../ca/ca-router.js';
 import type { PreflightSettings } from '../preflight/gate.js';
-import { OrderNotSent } from './order-not-sent.js';
+import { orderFailure } from './order-failure.js';
+import { retireReplaced, retireUnwanted, type RetirementContext } from './retirement.js';
 import { OrderFenced, type OrderFence } from './order-fence.js';
 import { PreflightStep, type PreflightPass } from './preflight-step.js';
 import { attemptOutcome, caWaitRefusal, type ForcedRenewal } from './forced-renewal.js';
@@ -61,61 +60,7 @@ export interface CertificateManagerOptions {
   fence?: OrderFence | undefined;
 }
 
-/** The outcome of one order attempt, for whoever counts them. */
-export interface OrderAttempt {
-  kind: 'issue' | 'renew';
-  ok: boolean;
-  /**
-   * Why it failed: the CA's problem type; `timeout` or `network` when the CA did not answer at all;
-   * `budget` or `preflight:<kind>` when it was not sent; undefined when nothing more is known.
-   */
-  problemType: string | undefined;
-}
-
-/** A name whose last order failed, for metrics, notifications and status. */
-export interface FailingName {
-  name: string;
-  kind: 'issue' | 'renew';
-  failures: number;
-  problem: AcmeProblem;
-  nextAttemptAt: number;
-  appId: string | undefined;
-}
-
-/** What the metrics show of one stored certificate. */
-export interface ManagedCertificate {
-  name: string;
-  appId: string | undefined;
-  notBefore: number;
-  notAfter: number;
-  /** The decided renewal time, when one was decided for this very certificate. */
-  renewAt: number | undefined;
-  /** The directory URL of the CA that issued this very certificate, when known. */
-  ca: string | undefined;
-}
-
-interface OrderJob {
-  names: string[];
-  reason: 'new' | 'names changed' | 'renewal';
-  appId: string | undefined;
-  /** For renewals: when the current certificate expires (logged with failures). */
-  notAfter?: number;
-  /** For new certificates: the app port it is for. */
-  owner?: CertOwner;
-  /** For renewals: the current certificate's validity. */
-  validity?: { notBefore: number; notAfter: number };
-  /** For renewals with ARI: the certificate being replaced, and the CA that issued it. */
-  replaces?: { directory: string; certId: string } | undefined;
-}
-
-export interface BatchResult {
-  /** Names whose certificate file was written in this batch. */
-  written: string[];
-  failed: string[];
-}
-
 const DAY = 86_400_000;
-const HOUR = 3_600_000;
 
 /**
  * Owns the set of managed certificates: what is stored, what failed recently, what is being ordered.
@@ -249,40 +194,16 @@ export class CertificateManager {
     const result = await this.runBatch(
       plan.issue.map((o) => ({ names: o.names, reason: o.reason, appId: o.wanted.appId, owner: { appId: o.wanted.appId, portIndex: o.wanted.portIndex } })),
     );
-    await this.retireReplaced(wanted, result.written);
-    return result;
-  }
-
-  /**
-   * When an app port got a new certificate under another primary name (its label changed), the
-   * certificate it had before is taken out of certs/ at once instead of lingering there, unless some
-   * app still wants that name.
-   */
-  private async retireReplaced(wanted: readonly WantedName[], written: readonly string[]): Promise<void> {
-    const stillWanted = new Set(wanted.map((w) => w.name));
-    const { state } = this.options;
-    for (const name of written) {
-      const owner = state.certificates.get(name)?.owner;
-      if (owner === undefined) continue;
-      for (const [other, cert] of state.certificates) {
-        if (other === name || stillWanted.has(other) || !this.index.has(other)) continue;
-        if (cert.owner?.appId !== owner.appId || cert.owner.portIndex !== owner.portIndex) continue;
-        if (this.inFlight.has(other)) continue;
-        const movedTo = await this.options.store.retire(other, this.fileNames.get(other));
-        this.index.delete(other);
-        this.fileNames.delete(other);
-        state.certificates.delete(other);
-        this.options.logger.info({ domain: other, replacedBy: name, appId: owner.appId, portIndex: owner.portIndex, movedTo }, 'certificate replaced by the port\'s new one; moved out of certs/');
-      }
-    }
+    await retireReplaced(this.retirement(), wanted, result.written);
     await this.persistState();
+    return result;
   }
 
   /** Renews every stored certificate with less than a third of its lifetime left. */
   async renewDue(): Promise<BatchResult> {
     const ari = new AriSources(this.options.logger);
     const schedule = new Map<string, number>();
-    for (const cert of this.index.values()) schedule.set(cert.name, (await this.scheduler.schedule(cert, await ari.renewalInfo(this.issuerOf(cert)))).renewAt);
+    for (const cert of this.index.values()) schedule.set(cert.name, (await this.scheduler.schedule(cert, await ari.renewalInfo(issuerOf(this.options.state, this.router, cert)))).renewAt);
     await this.persistState();
     const now = this.options.clock.now();
     const plan = planRenewals([...this.index.values()], this.failed, now, schedule);
@@ -296,7 +217,7 @@ export class CertificateManager {
       this.options.logger.info({ count: plan.renew.length, domains: plan.renew.map((c) => c.name) }, 'renewing certificates');
     }
     const jobs = [];
-    for (const cert of plan.renew) jobs.push(await this.renewalJob(cert, ari));
+    for (const cert of plan.renew) jobs.push(await renewalJob(cert, issuerOf(this.options.state, this.router, cert), ari));
     return this.runBatch(jobs);
   }
 
@@ -317,36 +238,10 @@ export class CertificateManager {
         const certificates = this.options.state.certificates;
         const refusal = caWaitRefusal(name, certificates.get(name)?.failure, now);
         if (refusal !== undefined) return refusal;
-        const written = await this.obtain(await this.renewalJob(cert, ari));
+        const written = await this.obtain(await renewalJob(cert, issuerOf(this.options.state, this.router, cert), ari));
         return attemptOutcome(name, written, this.index.get(name)?.notAfter, certificates.get(name)?.failure);
       }),
     );
-  }
-
-  /**
-   * The CA that issued the stored certificate, as state.json remembers it for this very certificate;
-   * the primary when it is not known (certificates stored before this was kept) or no longer configured.
-   */
-  private issuerOf(cert: CertSummary): CertificateAuthority {
-    const issuedBy = this.options.state.certificates.get(cert.name)?.issuedBy;
-    const directory = issuedBy !== undefined && issuedBy.serial === cert.serialHex ? issuedBy.directory : undefined;
-    return this.router.byDirectory(directory) ?? this.router.primary;
-  }
-
-  /** The order that renews `cert`: its names, the secondary ones that are still valid names. */
-  private async renewalJob(cert: CertSummary, ari: AriSources): Promise<OrderJob> {
-    const issuer = this.issuerOf(cert);
-    // RFC 9773: a renewal names the certificate it replaces, which also exempts it from rate limits;
-    // only the CA that issued it knows it.
-    const offersAri = (await ari.renewalInfo(issuer)) !== undefined;
-    return {
-      names: renewalNames(cert).filter((n, i) => i === 0 || normaliseHostname(n).ok),
-      reason: 'renewal',
-      appId: undefined,
-      notAfter: cert.notAfter,
-      validity: { notBefore: cert.notBefore, notAfter: cert.notAfter },
-      replaces: offersAri && cert.ariCertId !== undefined ? { directory: issuer.directoryUrl, certId: cert.ariCertId } : undefined,
-    };
   }
 
   /**
@@ -355,42 +250,20 @@ export class CertificateManager {
    * successful read of Marathon. Returns the retired names.
    */
   async retireUnwanted(wanted: readonly WantedName[], graceMs: number): Promise<string[]> {
-    const { state, store, logger } = this.options;
-    const now = this.options.clock.now();
-    const lastWanted = new Map<string, number>();
-    for (const [name, cert] of state.certificates) if (cert.lastWantedAt !== undefined) lastWanted.set(name, cert.lastWantedAt);
-    const plan = planRetirement(this.index, wanted, lastWanted, now, graceMs);
-    let changed = false;
-    for (const name of plan.touch) {
-      const cert = state.certificates.get(name);
-      // Hour granularity is plenty for a grace of days, and spares a state write at every sync.
-      if (cert?.lastWantedAt !== undefined && now - cert.lastWantedAt < HOUR) continue;
-      state.certificates.set(name, { ...cert, lastWantedAt: now });
-      changed = true;
-    }
-    const retired: string[] = [];
-    for (const name of plan.retire) {
-      if (this.inFlight.has(name)) continue;
-      const last = lastWanted.get(name) ?? now;
-      const movedTo = await store.retire(name, this.fileNames.get(name));
-      this.index.delete(name);
-      this.fileNames.delete(name);
-      state.certificates.delete(name);
-      retired.push(name);
-      changed = true;
-      logger.info(
-        { domain: name, lastWantedAt: new Date(last).toISOString(), movedTo },
-        'no app has wanted this certificate for the whole grace period (--retire-after): moved out of certs/, no longer renewed',
-      );
-    }
-    for (const [name, cert] of state.certificates) {
-      if (!this.index.has(name) && cert.failure === undefined && !this.inFlight.has(name)) {
-        state.certificates.delete(name);
-        changed = true;
-      }
-    }
+    const { retired, changed } = await retireUnwanted(this.retirement(), wanted, graceMs, this.options.clock.now());
     if (changed) await this.persistState();
     return retired;
+  }
+
+  private retirement(): RetirementContext {
+    return {
+      state: this.options.state,
+      store: this.options.store,
+      logger: this.options.logger,
+      stored: this.index,
+      fileNames: this.fileNames,
+      busy: (name) => this.inFlight.has(name),
+    };
   }
 
   /**
@@ -501,24 +374,10 @@ export class CertificateManager {
         log.warn({ err: caught.message }, 'not ordering: this instance may not order now');
         return false;
       }
-      const routed = caught instanceof CaOrderFailure ? caught : undefined;
-      const err = routed?.cause ?? caught;
-      const message = errorText(err);
-      const problem: AcmeProblem =
-        err instanceof OrderNotSent
-          ? err.problem
-          : err instanceof IssueError && err.report !== undefined
-          ? { ...err.report.problem, detail: err.report.problem.detail === '' ? message : err.report.problem.detail }
-          : { type: undefined, detail: message, status: undefined };
-      const retryAfterMs = err instanceof IssueError ? err.report?.retryAfterMs : undefined;
-      const recorded = recordFailure(previousFailure, problem, retryAfterMs, clock.now());
-      const notBefore = err instanceof OrderNotSent ? err.notBefore : undefined;
-      const remembered = this.preflightStep.remember(notBefore === undefined ? recorded : { ...recorded, nextAttemptAt: notBefore }, err, checked, name);
-      const record = routed === undefined ? remembered : this.router.afterFailure(remembered, previousFailure, routed, job.validity);
+      const { record, problem, transport, message } = orderFailure(caught, { name, job, previous: previousFailure, checked, preflight: this.preflightStep, router: this.router, now: clock.now() });
       this.options.state.certificates.set(name, { ...this.options.state.certificates.get(name), failure: record });
       await this.persistState();
       // A CA that never answered leaves no problem type: the metrics name the failure instead.
-      const transport = err instanceof IssueError ? err.transport : undefined;
       this.options.onAttempt?.({ kind: reason === 'renewal' ? 'renew' : 'issue', ok: false, problemType: transport ?? problem.type });
       const daysLeft = notAfter === undefined ? undefined : Math.floor((notAfter - clock.now()) / DAY);
       const elsewhere = record.directory !== undefined && this.router.all.length > 1 ? { ca: record.directory, failureKind: record.kind } : {};

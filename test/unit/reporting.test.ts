@@ -4,7 +4,8 @@ import { Reporting } from '../../src/daemon/reporting.js';
 import { silentLogger } from '../../src/log.js';
 import { Metrics } from '../../src/metrics/metrics.js';
 import type { Notifier } from '../../src/notify/notifier.js';
-import type { CertificateManager, ManagedCertificate } from '../../src/sync/certificates.js';
+import type { CertificateManager } from '../../src/sync/certificates.js';
+import type { ManagedCertificate } from '../../src/sync/manager-types.js';
 
 const DAY = 86_400_000;
 const NOW = Date.UTC(2026, 5, 1);
