@@ -5,6 +5,7 @@ import type { MultipleDomainsMode } from './marathon/apps.js';
 import type { PreflightMode } from './preflight/decision.js';
 import type { ZkTarget } from './zk/zk-url.js';
 import type { RateLimits } from './acme/rate-limits.js';
+import type { RuntimeTarget } from './lb/runtime/runtime-target.js';
 
 /** Everything the daemon needs to know, already validated. Durations are milliseconds; 0 disables. */
 export interface Config {
@@ -13,6 +14,8 @@ export interface Config {
   email: string | undefined;
   marathonUrls: string[];
   lbUrls: string[];
+  /** One per --lb when given (--lb-runtime): its HAProxy's runtime API, or undefined for none; empty: none at all. */
+  lbRuntime: Array<RuntimeTarget | undefined>;
   group: string;
   multipleDomains: MultipleDomainsMode;
   listen: ListenAddress;

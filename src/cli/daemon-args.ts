@@ -7,6 +7,7 @@ import type { LogFormat, LogLevel } from '../log.js';
 import type { MultipleDomainsMode } from '../marathon/apps.js';
 import type { PreflightMode } from '../preflight/decision.js';
 import type { CaList } from '../ca/ca-config.js';
+import type { RuntimeTarget } from '../lb/runtime/runtime-target.js';
 import { casOf } from './ca-args.js';
 import { mistakenCommand } from './command-names.js';
 import { readVariable } from './environment.js';
@@ -200,6 +201,11 @@ export function toConfig({ values, given }: Pick<Parsed, 'values' | 'given'>, st
     throw err;
   }
   const [primary] = cas;
+  const lbUrls = values.get('lb') as string[];
+  const lbRuntime = (values.get('lbRuntime') as Array<RuntimeTarget | undefined> | undefined) ?? [];
+  if (lbRuntime.length > 0 && lbRuntime.length !== lbUrls.length) {
+    return usageError(`--lb-runtime lists ${lbRuntime.length} socket(s) for ${lbUrls.length} --lb URL(s): give one per --lb, in the same order (none for an LB without one)`, command);
+  }
   return {
     kind: 'config',
     config: {
@@ -207,7 +213,8 @@ export function toConfig({ values, given }: Pick<Parsed, 'values' | 'given'>, st
       acmeDirectoryUrl: primary.directoryUrl,
       email: values.get('email') as string | undefined,
       marathonUrls: values.get('marathon') as string[],
-      lbUrls: values.get('lb') as string[],
+      lbUrls,
+      lbRuntime,
       group: values.get('group') as string,
       multipleDomains: values.get('multipleDomains') as MultipleDomainsMode,
       listen: values.get('listen') as Config['listen'],

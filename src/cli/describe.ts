@@ -19,6 +19,7 @@ export function describeConfig(config: Config): Record<string, unknown> {
     email: config.email ?? null,
     marathon: config.marathonUrls.map(redactUrlText),
     lb: config.lbUrls.map(redactUrlText),
+    lbRuntime: config.lbRuntime.map((target) => target?.display ?? 'none'),
     group: config.group,
     multipleDomains: config.multipleDomains,
     listen: `${config.listen.host}:${config.listen.port}`,

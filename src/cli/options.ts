@@ -21,6 +21,7 @@ import { parseWebhookUrlList } from '../notify/target.js';
 import { PREFLIGHT_MODES } from '../preflight/decision.js';
 import { parseZkOption, parseZkOrderWindow, parseZkSessionTimeout } from '../ha/zk-options.js';
 import { parseRateLimitsOption } from '../acme/rate-limits.js';
+import { parseRuntimeTargets } from '../lb/runtime/runtime-target.js';
 import { parseDirectoryList, parseFallbackAfter } from '../ca/ca-options.js';
 
 /**
@@ -94,6 +95,13 @@ export const OPTIONS: readonly OptionSpec[] = [
     description: 'The addresses of the marathon-lb HTTP API; every one is signalled',
     defaultText: 'http://marathon-lb.marathon.mesos:9090',
     parse: parseUrlList,
+  },
+  {
+    flags: '--lb-runtime <URL[,URL...]>',
+    key: 'lbRuntime',
+    description:
+      "One per --lb, in the same order: the admin-level stats socket of that marathon-lb's HAProxy (2.2 or later), as tcp://host:port or unix:///path, or none; certificates are then loaded into it without a reload, and the reload signal is sent only when that fails (see README, Modern marathon-lb) (default: none)",
+    parse: parseRuntimeTargets,
   },
   {
     flags: '-g, --group <group>',

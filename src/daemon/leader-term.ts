@@ -16,6 +16,7 @@ import { adoptCaStates } from '../state/ca-state.js';
 import type { CertStore } from '../certs/store.js';
 import type { Config } from '../config.js';
 import { DeliveryController } from '../delivery/controller.js';
+import { runtimeLinks } from '../lb/runtime/runtime-links.js';
 import { defaultFingerprint, storedLeaves } from '../delivery/expected.js';
 import type { LbHandle } from '../lb/marathon-lb.js';
 import type { HealthReport } from '../http/server.js';
@@ -129,6 +130,10 @@ export class LeaderTerm {
       },
       onRecords: (records) => {
         this.reporting.deliveryChanged(this.manager, records);
+      },
+      runtime: runtimeLinks(this.config, parts.store, logger),
+      onRuntimeResult: (lb, result) => {
+        metrics.lbRuntimeUpdates(lb, result.done.filter((d) => d.change !== 'absent').length, result.failed.length);
       },
     });
     this.reporting = new Reporting({

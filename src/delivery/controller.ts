@@ -8,6 +8,7 @@ import type { Dispatcher } from 'undici';
 import type { Logger } from '../log.js';
 import type { MarathonLbApi } from '../lb/lb-api.js';
 import { LbSignaller, type LbHandle, type SignalTiming } from '../lb/marathon-lb.js';
+import type { RuntimeLink, RuntimeResult } from '../lb/runtime/runtime-link.js';
 import type { BackoffPolicy } from '../util/backoff.js';
 import { isAborted, type Clock } from '../util/clock.js';
 import { parseEndpoint, type Endpoint } from '../util/endpoint.js';
@@ -51,6 +52,10 @@ export interface DeliveryControllerOptions {
   tlsTarget?: (lb: LbHandle) => TlsTarget;
   /** Replaces the HTTP client of each LB (tests). */
   api?: (endpoint: Endpoint) => MarathonLbApi;
+  /** HAProxy runtime APIs, by the --lb display URL: those LBs get certificates without a reload. */
+  runtime?: ReadonlyMap<string, RuntimeLink>;
+  /** After each runtime API delivery to an LB (metrics). */
+  onRuntimeResult?: (lb: string, result: RuntimeResult) => void;
 }
 
 /** How many delivery failures (or recoveries) one look logs one by one per LB; the rest are counted. */
@@ -65,6 +70,7 @@ export class DeliveryController {
   private readonly stopping = new AbortController();
   private readonly checkOn: boolean;
   private periodic: Promise<void> | undefined;
+  private readonly runtimePushes = new Set<Promise<void>>();
   private round: Promise<void> | undefined;
   private nextRoundAt: number | undefined;
 
@@ -108,7 +114,43 @@ export class DeliveryController {
       // hand every subscriber the whole record set once per certificate.
       for (const name of names) this.tracker.changed(name, expected.get(name));
     }
-    this.signaller.signalAll(reason, names);
+    for (const lb of this.signaller.lbs) this.deliver(lb, names, reason);
+  }
+
+  /**
+   * Over the LB's runtime API when it has one (no reload), else by the reload signal; names the
+   * runtime API could not load get the reload signal too. The file is on disk first either way.
+   */
+  private deliver(lb: string, names: readonly string[], reason: string): void {
+    const link = this.options.runtime?.get(lb);
+    if (link === undefined) {
+      this.signaller.signal(lb, names, reason);
+      return;
+    }
+    const push = this.viaRuntime(lb, link, names, reason).finally(() => this.runtimePushes.delete(push));
+    this.runtimePushes.add(push);
+  }
+
+  private async viaRuntime(lb: string, link: RuntimeLink, names: readonly string[], reason: string): Promise<void> {
+    const { logger, clock } = this.options;
+    const result = await link.push(names);
+    if (this.stopping.signal.aborted) return;
+    this.options.onRuntimeResult?.(lb, result);
+    const loaded = result.done.filter((d) => d.change === 'added' || d.change === 'replaced').map((d) => d.name);
+    const removed = result.done.filter((d) => d.change === 'removed').map((d) => d.name);
+    if (loaded.length + removed.length > 0) {
+      logger.info({ lb, reason, loaded: loaded.length, removed: removed.length, names: [...loaded, ...removed].slice(0, 10) }, 'certificates changed in HAProxy over its runtime API, without a reload');
+    }
+    if (result.failed.length > 0) {
+      const failed = result.failed.map((f) => f.name);
+      logger.warn({ lb, names: failed.slice(0, 10), count: failed.length, err: result.failed[0]?.error }, "HAProxy's runtime API could not load these certificates; signalling marathon-lb to reload instead");
+      this.signaller.signal(lb, failed, `${reason} (the runtime API failed)`);
+    }
+    if (this.checkOn && loaded.length > 0) {
+      // The delivery check confirms what the commit claims, as after a reload.
+      this.tracker.signalled(lb, loaded, clock.now());
+      await this.look(lb, loaded, this.stopping.signal);
+    }
   }
 
   /**
@@ -123,7 +165,7 @@ export class DeliveryController {
   async stop(): Promise<void> {
     this.stopping.abort();
     this.signaller.stop();
-    await Promise.allSettled([this.periodic, this.round, this.signaller.settled()]);
+    await Promise.allSettled([this.periodic, this.round, this.signaller.settled(), ...this.runtimePushes]);
     await this.writer?.flush();
   }
 
@@ -147,8 +189,9 @@ export class DeliveryController {
   async settled(): Promise<void> {
     for (;;) {
       const round = this.round;
-      await Promise.all([this.signaller.settled(), round]);
-      if (this.round === round && this.signaller.pending.length === 0) return;
+      const pushes = [...this.runtimePushes];
+      await Promise.all([this.signaller.settled(), round, ...pushes]);
+      if (this.round === round && this.signaller.pending.length === 0 && this.runtimePushes.size === 0) return;
     }
   }
 
@@ -209,7 +252,7 @@ export class DeliveryController {
         await this.look(lb, names, signal);
         if (isAborted(signal)) return;
         const wrong = this.tracker.toResignal(lb, this.options.clock.now());
-        if (wrong.length > 0) this.signaller.signal(lb, wrong, `delivery check: ${wrong.length} certificate(s) not served`);
+        if (wrong.length > 0) this.deliver(lb, wrong, `delivery check: ${wrong.length} certificate(s) not served`);
       }),
     );
     if (isAborted(signal)) return;

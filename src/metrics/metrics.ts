@@ -103,6 +103,7 @@ export class Metrics {
   private readonly lastSync: Gauge;
   private readonly leadership: LeadershipMetrics;
   private readonly lbSignals: Counter<'lb' | 'outcome'>;
+  private readonly lbRuntimeChanges: Counter<'lb' | 'outcome'>;
   private readonly certificates: Gauge<'state'>;
   private readonly failures: Gauge<'domain' | 'kind'>;
   private readonly notifications: Counter<'outcome'>;
@@ -150,6 +151,12 @@ export class Metrics {
     this.lbSignals = new Counter({
       name: 'marathon_acme_lb_signals_total',
       help: 'Reload signals (USR1) sent to marathon-lb, by load balancer and outcome.',
+      labelNames: ['lb', 'outcome'],
+      registers,
+    });
+    this.lbRuntimeChanges = new Counter({
+      name: 'marathon_acme_lb_runtime_updates_total',
+      help: "Certificates added, replaced or removed in a marathon-lb's HAProxy over its runtime API (--lb-runtime), by load balancer and outcome; a failure falls back to the reload signal.",
       labelNames: ['lb', 'outcome'],
       registers,
     });
@@ -330,6 +337,12 @@ export class Metrics {
   /** `lb`: the load balancer's display URL (credentials masked), never the URL as configured. */
   lbSignal(lb: string, outcome: Outcome): void {
     this.lbSignals.labels(lb, outcome).inc();
+  }
+
+  /** Counts one runtime API delivery's certificates; `lb` is the display URL, as for signals. */
+  lbRuntimeUpdates(lb: string, succeeded: number, failed: number): void {
+    if (succeeded > 0) this.lbRuntimeChanges.labels(lb, 'success').inc(succeeded);
+    if (failed > 0) this.lbRuntimeChanges.labels(lb, 'failure').inc(failed);
   }
 
   /** Replaces the failure series with these: a name not in the list (it succeeded, or is no longer wanted) loses its series. */

@@ -58,6 +58,11 @@ export interface MarathonLbOptions {
    * then kept and reused (HAProxy 2.6 keeps them for minutes, longer than `timeout server`).
    */
   serverReuse?: 'safe' | 'aggressive' | 'always';
+  /**
+   * Add an admin-level stats socket on 127.0.0.1 and a free port (`runtimePort`), as the README's
+   * HAPROXY_HEAD override for modern marathon-lb forks does.
+   */
+  runtimeSocket?: boolean;
 }
 
 /** One request as HAProxy logged it (every worker logs to the stand-in). */
@@ -82,6 +87,8 @@ export interface MarathonLb {
   readonly httpUrl: string;
   /** marathon-lb's :443 frontend (`bind ... ssl crt ...`). */
   readonly httpsPort: number;
+  /** The admin stats socket's TCP port with `runtimeSocket`, else 0. */
+  readonly runtimePort: number;
   /** USR1 signals answered 200, whatever happened next (reloaded, swallowed, ignored, killed). */
   readonly usr1: number;
   /** Date.now() at the arrival of each of those, in order. */
@@ -161,6 +168,7 @@ class StandIn implements MarathonLb {
   controlPort = 0;
   httpPort = 0;
   httpsPort = 0;
+  runtimePort = 0;
   usr1 = 0;
   readonly usr1Times: number[] = [];
   hup = 0;
@@ -209,6 +217,7 @@ class StandIn implements MarathonLb {
 
   async start(): Promise<void> {
     [this.httpPort, this.httpsPort, this.healthPort] = [await freePort(), await freePort(), await freePort()];
+    if (this.options.runtimeSocket === true) this.runtimePort = await freePort();
     await this.writeConfig();
     const check = await haproxyCheck(this.config);
     if (!check.ok) throw new Error(`haproxy refused the stand-in's configuration:\n${check.output}`);
@@ -459,6 +468,7 @@ class StandIn implements MarathonLb {
       // HAProxy 2.3+ fails when it cannot raise the fd limit, which a test runner may not allow.
       '  no strict-limits',
       '  log stderr format raw local0',
+      ...(this.runtimePort === 0 ? [] : [`  stats socket ipv4@127.0.0.1:${this.runtimePort} level admin`]),
       'defaults',
       '  log global',
       `  log-format "${LOG_PREFIX}%pid %ft %b/%s %ST %tsc %HM %HU"`,
