@@ -30,6 +30,8 @@ export interface Config {
   maxNamesPerApp: number;
   /** Whether a name is checked to reach us before it is ordered, and whether a failing check may block it for good. */
   preflight: PreflightMode;
+  /** Who answers HTTP-01: this daemon (through marathon-lb's routing) or each load balancer itself. */
+  challenges: ChallengeMode;
   /** The port the preflight check fetches (the load balancer's HTTP port, like the CA). */
   preflightPort: number;
   /** How long a certificate may go unwanted before it is retired; 0 disables retirement. */
@@ -85,6 +87,9 @@ export interface CaSettings {
 }
 
 export const KEY_TYPES = ['rsa2048', 'rsa4096', 'ecdsa-p256', 'ecdsa-p384'] as const;
+
+export const CHALLENGE_MODES = ['daemon', 'stateless'] as const;
+export type ChallengeMode = (typeof CHALLENGE_MODES)[number];
 export type KeyType = (typeof KEY_TYPES)[number];
 
 export interface ListenAddress {

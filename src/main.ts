@@ -8,6 +8,7 @@ import { runCheck, type CheckRequest } from './check/command.js';
 import { runRenew, type RenewRequest } from './renew/command.js';
 import { runRollover } from './account/rollover.js';
 import { runRevoke } from './revoke/command.js';
+import { runLbConfig } from './lb-config/command.js';
 import type { CommandOutcome } from './storage/locked-run.js';
 
 async function main(): Promise<number> {
@@ -18,6 +19,11 @@ async function main(): Promise<number> {
   }
   if (parsed.kind === 'status') return status(parsed.storageDir, parsed.json);
   if (parsed.kind === 'check') return check(parsed.request);
+  if (parsed.kind === 'lb-config') {
+    const { code, text } = await runLbConfig(parsed.storageDir);
+    (code === 0 ? process.stdout : process.stderr).write(text);
+    return code;
+  }
   const { config } = parsed;
   if (parsed.kind === 'plan') return plan(config, parsed.logFormat);
   if (parsed.kind === 'renew') {

@@ -24,6 +24,11 @@ export interface FallbackDeps {
   email: string | undefined;
   acmeTimeoutMs: number;
   onRequest?: AcmeRequestObserver | undefined;
+  /**
+   * With --challenges stateless: client.key, for every CA. The load balancers answer challenges with
+   * one account key's thumbprint, so every CA's account must have that key.
+   */
+  sharedKeyPem?: string | undefined;
 }
 
 export interface FallbackCas {
@@ -38,8 +43,8 @@ export function fallbackCas(settings: readonly CaSettings[], deps: FallbackDeps)
     const open = async (): Promise<AcmeCertificateAuthority> => {
       const agent = await createAcmeAgent({ caFile: ca.caFile, timeoutMs: deps.acmeTimeoutMs });
       agents.push(agent);
-      const file = accountKeyPath(ca.directoryUrl);
-      const key = await loadOrCreateKeyFile(deps.store, file);
+      const file = deps.sharedKeyPem === undefined ? accountKeyPath(ca.directoryUrl) : 'client.key';
+      const key = deps.sharedKeyPem === undefined ? await loadOrCreateKeyFile(deps.store, file) : { pem: deps.sharedKeyPem, created: false };
       deps.logger.info({ ca: ca.directoryUrl, file, created: key.created }, key.created ? 'created an ACME account key for a CA after the primary' : 'using the existing account key of a CA after the primary');
       return new AcmeCertificateAuthority({
         client: createAcmeClient({ acmeDirectoryUrl: ca.directoryUrl, acmeTimeoutMs: deps.acmeTimeoutMs }, key.pem, { dispatcher: agent, clock: deps.clock, logger: deps.logger, onRequest: deps.onRequest }),

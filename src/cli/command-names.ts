@@ -2,7 +2,7 @@ import { closest } from '../util/edit-distance.js';
 import { PROGRAM } from './program.js';
 
 /** The subcommands, in the order the help lists them. */
-export const COMMANDS = ['plan', 'status', 'check', 'renew', 'account', 'revoke', 'help'] as const;
+export const COMMANDS = ['plan', 'status', 'check', 'renew', 'account', 'revoke', 'lb-config', 'help'] as const;
 export type CommandName = (typeof COMMANDS)[number];
 
 /** Words an operator may type as a command: the subcommands, and `version` for `--version`. */

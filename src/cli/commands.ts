@@ -4,9 +4,9 @@ import { parseCheck, type CheckCommand } from './check-args.js';
 import { COMMANDS, unknownCommand } from './command-names.js';
 import { parseCli, parseRenew, type CliResult, type RenewCommand } from './daemon-args.js';
 import { usageError, type Exit } from './program.js';
-import { parseStatus, type StatusCommand } from './status-args.js';
+import { parseLbConfig, parseStatus, type LbConfigCommand, type StatusCommand } from './status-args.js';
 
-export type CommandLine = CliResult | StatusCommand | CheckCommand | RenewCommand | RolloverCommand | RevokeCommand;
+export type CommandLine = CliResult | StatusCommand | CheckCommand | RenewCommand | RolloverCommand | RevokeCommand | LbConfigCommand;
 
 /**
  * Every command: the first argument names it, anything else is the daemon's command line. `exists`
@@ -25,6 +25,8 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
       return parseAccount(rest, env);
     case 'revoke':
       return parseRevoke(rest, env);
+    case 'lb-config':
+      return parseLbConfig(rest, env);
     case 'help':
       return help(rest);
     default:

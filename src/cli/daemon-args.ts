@@ -1,7 +1,7 @@
 import type { ZkTarget } from '../zk/zk-url.js';
 import { existsSync } from 'node:fs';
 import { Option, type Command } from 'commander';
-import { ConfigError, parseSeconds, type Config } from '../config.js';
+import { ConfigError, parseSeconds, type ChallengeMode, type Config } from '../config.js';
 import { normaliseHostname } from '../domains/hostname.js';
 import type { LogFormat, LogLevel } from '../log.js';
 import type { MultipleDomainsMode } from '../marathon/apps.js';
@@ -46,7 +46,7 @@ const PLAN_OPTIONS = new Set(['acme', 'marathon', 'group', 'allowMultipleCerts',
  * preflight, the signal to the LBs); the same rule as PLAN_OPTIONS.
  */
 const RENEW_OPTIONS = new Set([
-  'acme', 'caConfig', 'email', 'lb', 'marathonCaFile', 'listen', 'preflight', 'preflightPort', 'acmeCaFile', 'acmeTimeout', 'keyType', 'eabKid', 'eabHmacKey', 'acmeProfile', 'preferredChain', 'logLevel', 'logFormat',
+  'acme', 'caConfig', 'email', 'lb', 'marathonCaFile', 'listen', 'challenges', 'preflight', 'preflightPort', 'acmeCaFile', 'acmeTimeout', 'keyType', 'eabKid', 'eabHmacKey', 'acmeProfile', 'preferredChain', 'logLevel', 'logFormat',
 ]);
 
 const COMMANDS_HELP = `
@@ -58,6 +58,7 @@ Commands:
   ${PROGRAM} renew [options] [name...]       renew certificates now
   ${PROGRAM} account rollover [options]      replace the ACME account key (the daemon stopped)
   ${PROGRAM} revoke [options] <name>         revoke a certificate and retire it (the daemon stopped)
+  ${PROGRAM} lb-config [storage-dir]         print the HAProxy line for --challenges stateless
   ${PROGRAM} help [command]                  print the help of a command
 `;
 
@@ -228,6 +229,7 @@ export function toConfig({ values, given }: Pick<Parsed, 'values' | 'given'>, st
       maxNamesPerApp: values.get('maxNamesPerApp') as number,
       preflight: values.get('preflight') as PreflightMode,
       preflightPort: values.get('preflightPort') as number,
+      challenges: values.get('challenges') as ChallengeMode,
       acmeCaFile: primary.caFile,
       marathonCaFile: values.get('marathonCaFile') as string | undefined,
       acmeTimeoutMs: values.get('acmeTimeout') as number,

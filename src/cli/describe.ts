@@ -23,6 +23,7 @@ export function describeConfig(config: Config): Record<string, unknown> {
     group: config.group,
     multipleDomains: config.multipleDomains,
     listen: `${config.listen.host}:${config.listen.port}`,
+    challenges: config.challenges,
     marathonTimeoutSeconds: config.marathonTimeoutMs / 1000,
     sseTimeoutSeconds: config.sseTimeoutMs / 1000,
     marathonCaFile: config.marathonCaFile ?? null,

@@ -1,4 +1,5 @@
 import {
+  CHALLENGE_MODES,
   KEY_TYPES,
   LETS_ENCRYPT_DIRECTORY,
   parseAcmeTimeout,
@@ -210,6 +211,15 @@ export const OPTIONS: readonly OptionSpec[] = [
     // false leaves the mode to --preflight (undefined: nothing to set).
     parse: (text) => (parseBoolean(text) ? 'off' : undefined),
     boolean: true,
+  },
+  {
+    flags: '--challenges <where>',
+    key: 'challenges',
+    description:
+      'Who answers the CA\'s HTTP-01 challenges: daemon (marathon-lb routes /.well-known/acme-challenge/ to marathon-acme) or stateless (every marathon-lb answers them itself with the line `marathon-acme lb-config` prints, HAProxy 2.2 or later; every CA then uses client.key, and the preflight checks the LBs\' answers) (see README, Modern marathon-lb)',
+    defaultText: 'daemon',
+    parse: (text) => text,
+    choices: CHALLENGE_MODES,
   },
   {
     flags: '--preflight-port <port>',

@@ -23,3 +23,21 @@ export function parseStatus(argv: readonly string[], env: NodeJS.ProcessEnv): St
   if (storageDir === undefined) return usageError(`missing required argument 'storage-dir' (or set ${STORAGE_DIR_ENV})`, command);
   return { kind: 'status', storageDir, json: program.opts<{ json?: boolean }>().json === true };
 }
+
+export type LbConfigCommand = { kind: 'lb-config'; storageDir: string };
+
+/** `lb-config` reads only client.key in the storage directory, so it takes none of the daemon's options either. */
+export function parseLbConfig(argv: readonly string[], env: NodeJS.ProcessEnv): LbConfigCommand | Exit {
+  const command = `${PROGRAM} lb-config`;
+  const program = newProgram(
+    command,
+    "Print the HAProxy line that answers the CA's HTTP-01 challenges in marathon-lb itself (HAProxy 2.2 or later), from the account key in the storage directory, for --challenges stateless; reads client.key only",
+  )
+    .argument('[storage-dir]', `Path to the storage directory (env ${STORAGE_DIR_ENV})`)
+    .allowExcessArguments(false);
+  const refused = parseArgs(program, argv, command);
+  if (refused !== undefined) return refused;
+  const storageDir = program.args[0] ?? readVariable(env, STORAGE_DIR_ENV);
+  if (storageDir === undefined) return usageError(`missing required argument 'storage-dir' (or set ${STORAGE_DIR_ENV})`, command);
+  return { kind: 'lb-config', storageDir };
+}

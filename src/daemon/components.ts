@@ -8,6 +8,7 @@ import { loadOrCreateAccountKey, type AccountLookup } from '../acme/account-key.
 import type { ChallengeResponder } from '../acme/challenges.js';
 import { AcmeCertificateAuthority } from '../acme/issuer.js';
 import { createAcmeClient } from '../acme/protocol/create-client.js';
+import { accountSigner } from '../acme/protocol/jws.js';
 import type { AcmeRequestObserver } from '../acme/protocol/endpoints.js';
 import type { CaEntry } from '../ca/ca-router.js';
 import type { CertStore } from '../certs/store.js';
@@ -112,6 +113,7 @@ export function createCertificateManager(config: Config, parts: ManagerParts, ho
           lbUrls: config.lbUrls,
           lbDispatcher: parts.lbDispatcher,
           lookup: parts.lookup,
+          thumbprint: config.challenges === 'stateless' ? accountSigner(parts.opened.accountKeyPem).thumbprint : undefined,
         }
       : undefined,
   });

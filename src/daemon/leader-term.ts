@@ -193,7 +193,16 @@ export class LeaderTerm {
     const ca =
       deps.ca?.(accountKeyPem, responder) ??
       createCertificateAuthority(config, accountKeyPem, responder, logger, { dispatcher: acmeAgent, clock, onRequest });
-    this.fallbacks = fallbackCas(config.cas.slice(1), { store, responder, logger, clock, email: config.email, acmeTimeoutMs: config.acmeTimeoutMs, onRequest });
+    this.fallbacks = fallbackCas(config.cas.slice(1), {
+      store,
+      responder,
+      logger,
+      clock,
+      email: config.email,
+      acmeTimeoutMs: config.acmeTimeoutMs,
+      onRequest,
+      sharedKeyPem: config.challenges === 'stateless' ? accountKeyPem : undefined,
+    });
     const componentParts = {
       store,
       ca,

@@ -28,6 +28,8 @@ export interface PreflightSettings {
   /** For marathon-lb's getpids: the agent that trusts --marathon-ca-file; defaults to undici's global one. */
   lbDispatcher?: Dispatcher | undefined;
   random?: (() => Buffer) | undefined;
+  /** With --challenges stateless: the account key's thumbprint, which the LBs answer with (see routes.ts). */
+  thumbprint?: string | undefined;
   /** The longest wait for marathon-lb's reload before new names; default 2 s, 0 turns the wait off. */
   settleMs?: number | undefined;
   /** Pause before trying a route again that answered 502/503; default 1 s. */
@@ -81,6 +83,7 @@ export class PreflightGate {
       dispatcher: this.settings.dispatcher,
       lookup: this.settings.lookup,
       random: this.settings.random,
+      thumbprint: this.settings.thumbprint,
       transientPauseMs: this.settings.transientPauseMs,
       onTransient: ({ name, via, status, attempt }) => {
         log.info({ name, via, status, attempt }, 'preflight answered 502/503, as marathon-lb does while it reloads; trying again shortly');

@@ -15,6 +15,7 @@ import { parseEndpoint } from '../util/endpoint.js';
 import { Limiter } from '../util/limiter.js';
 import type { DnsRouteOutcome, RouteOutcome } from './decision.js';
 import { systemLookup, walkChallengePath, withProbe, type ChallengeProbe, type WalkResult } from './preflight.js';
+import { statelessProbe } from '../lb/stateless-challenge.js';
 
 export interface RouteCheckOptions {
   /** The port the CA dials (`--preflight-port`), which is also each load balancer's HTTP port. */
@@ -29,6 +30,11 @@ export interface RouteCheckOptions {
   /** All addresses of a host name (the name itself and the LB hosts); defaults to the system resolver. */
   lookup?: ((hostname: string) => Promise<string[]>) | undefined;
   random?: (() => Buffer) | undefined;
+  /**
+   * With --challenges stateless: the account key's thumbprint. The load balancers answer challenges
+   * themselves, so the probe is a random token that must come back as `<token>.<thumbprint>`.
+   */
+  thumbprint?: string | undefined;
   /** Tries per route while it answers 502/503; default 3. */
   transientTries?: number | undefined;
   /** Pause between those tries; default 1 s. */
@@ -59,13 +65,15 @@ export async function checkRoutesAll(names: readonly string[], options: RouteChe
 export async function checkRoutes(name: string, options: RouteCheckOptions): Promise<RouteReport> {
   const lookup = options.lookup ?? systemLookup;
   const lbs = lbHosts(options.lbUrls);
-  return withProbe(options.responder, options.random, async (probe) => {
+  const walk = async (probe: ChallengeProbe): Promise<RouteReport> => {
     const [dns, viaLbs] = await Promise.all([
       tryRoute(name, VIA_DNS, probe, lookup, options).then((result): DnsRouteOutcome => ({ ...outcome(VIA_DNS, result), resolved: (result.addresses[name] ?? []).length > 0 })),
       Promise.all(lbs.map((host) => throughLb(name, host, probe, lookup, options))),
     ]);
     return { name, dns, lbs: viaLbs };
-  });
+  };
+  if (options.thumbprint !== undefined) return walk(statelessProbe(options.thumbprint, options.random));
+  return withProbe(options.responder, options.random, walk);
 }
 
 /** The distinct hosts of the `--lb` URLs, bare (IPv6 without brackets). */

@@ -79,7 +79,15 @@ async function renewLocked(
   const ca = createCertificateAuthority(config, opened.accountKeyPem, responder, logger, { dispatcher: held.agent, clock });
   // The same CAs in the same order as the daemon, with what it remembered of each (health, budget).
   opened.state.cas = adoptCaStates(opened.state.cas, config.cas);
-  const fallbacks = fallbackCas(config.cas.slice(1), { store, responder, logger, clock, email: config.email, acmeTimeoutMs: config.acmeTimeoutMs });
+  const fallbacks = fallbackCas(config.cas.slice(1), {
+    store,
+    responder,
+    logger,
+    clock,
+    email: config.email,
+    acmeTimeoutMs: config.acmeTimeoutMs,
+    sharedKeyPem: config.challenges === 'stateless' ? opened.accountKeyPem : undefined,
+  });
   held.fallbacks = fallbacks;
   const manager = createCertificateManager(config, { store, ca, clock, logger, random: Math.random, opened, responder, fallbacks: fallbacks.entries });
   await manager.refresh();

@@ -21,6 +21,7 @@ import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './ports.js';
+import { statelessChallengeRule } from '../../src/lb/stateless-challenge.js';
 
 /** An app routed by marathon-lb by its Host header (HAPROXY_0_VHOST), on HTTP and by SNI on TLS. */
 export interface AppRoute {
@@ -63,6 +64,11 @@ export interface MarathonLbOptions {
    * HAPROXY_HEAD override for modern marathon-lb forks does.
    */
   runtimeSocket?: boolean;
+  /**
+   * Answer HTTP-01 challenges in HAProxy itself with this account thumbprint, with the very line
+   * `marathon-acme lb-config` prints (before the route to the daemon, as in HAPROXY_HTTP_FRONTEND_HEAD).
+   */
+  statelessThumbprint?: string;
 }
 
 /** One request as HAProxy logged it (every worker logs to the stand-in). */
@@ -490,6 +496,7 @@ class StandIn implements MarathonLb {
       `  monitor-uri ${HEALTH_PATH}`,
       'frontend marathon_http_in',
       `  bind 127.0.0.1:${this.httpPort}`,
+      ...(this.options.statelessThumbprint === undefined ? [] : [`  ${statelessChallengeRule(this.options.statelessThumbprint)}`]),
       '  acl acme_challenge path_beg /.well-known/acme-challenge/',
       '  use_backend marathon_acme if acme_challenge',
       ...this.apps.flatMap((app, i) => [`  acl host_app${i} hdr(host),field(1,:) -i ${app.host}`, `  use_backend app${i} if host_app${i}`]),

@@ -49,7 +49,7 @@ describe('help', () => {
 
   it('refuses an unknown topic with the nearest command', () => {
     assert.match(refusal(['help', 'stauts']), /^marathon-acme: unknown command 'stauts': did you mean 'marathon-acme status'\?\n/);
-    assert.match(refusal(['help', 'frobnicate']), /unknown command 'frobnicate' \(commands: plan, status, check, renew, account, revoke, help\)/);
+    assert.match(refusal(['help', 'frobnicate']), /unknown command 'frobnicate' \(commands: plan, status, check, renew, account, revoke, lb-config, help\)/);
     assert.match(refusal(['help', 'plan', 'status']), /help takes one command/);
   });
 });
