@@ -7,6 +7,9 @@
  */
 import { normaliseHostname } from '../domains/hostname.js';
 import type { Logger } from '../log.js';
+import { readAccountKey } from '../acme/account-key.js';
+import { accountSigner } from '../acme/protocol/jws.js';
+import { CertStore } from '../certs/store.js';
 import { selectWantedNames } from '../marathon/apps.js';
 import { MarathonClient } from '../marathon/client.js';
 import { createMarathonAgent } from '../util/trust-store.js';
@@ -38,6 +41,8 @@ export interface CheckRequest {
   json: boolean;
   /** `--served`: compare what each marathon-lb serves with the stored certificates instead. */
   served: ServedRequest | undefined;
+  /** `--stateless`: the storage directory whose client.key marathon-lb answers challenges with. */
+  stateless?: { storageDir: string } | undefined;
 }
 
 /** A routing check with what the label check found for the name (when it ran). */
@@ -60,11 +65,19 @@ export async function runCheck(request: CheckRequest, logger: Logger): Promise<C
   if (request.all && apps !== undefined && request.marathon !== undefined) names.push(...labelledNames(apps, request.marathon.group, logger));
   const unique = [...new Set(names)];
   const lb = request.lbHttp === undefined ? undefined : parseLbHttp(request.lbHttp);
-  const routing = await checkRouting(unique, { port: lb?.port ?? 80, timeoutMs: request.timeoutMs, via: lb?.host });
+  const thumbprint = request.stateless === undefined ? undefined : await accountThumbprint(request.stateless.storageDir);
+  const routing = await checkRouting(unique, { port: lb?.port ?? 80, timeoutMs: request.timeoutMs, via: lb?.host, thumbprint });
   const labels = apps === undefined || request.marathon === undefined ? undefined : labelCheck(apps, unique, request.marathon, logger);
   const checks = routing.map((check) => withLabels(check, labels));
   const text = request.json ? `${JSON.stringify(checks, null, 2)}\n` : formatRoutingChecks(checks, labels);
   return { checks, text };
+}
+
+/** The thumbprint of client.key, which marathon-lb answers with under --challenges stateless. */
+async function accountThumbprint(storageDir: string): Promise<string> {
+  const pem = await readAccountKey(new CertStore(storageDir));
+  if (pem === undefined) throw new Error(`--stateless: there is no ${storageDir}/client.key to take the thumbprint from`);
+  return accountSigner(pem).thumbprint;
 }
 
 async function readApps(marathon: MarathonAccess, logger: Logger): Promise<unknown[]> {

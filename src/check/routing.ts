@@ -11,6 +11,7 @@ import { Agent, type Dispatcher } from 'undici';
 import { normaliseHostname } from '../domains/hostname.js';
 import { walkChallengePath, type ChallengeProbe, type PreflightFailureKind } from '../preflight/preflight.js';
 import { Limiter } from '../util/limiter.js';
+import { statelessProbe } from '../lb/stateless-challenge.js';
 import { recordingDispatcher } from './answer-recorder.js';
 
 export interface RoutingCheckOptions {
@@ -24,6 +25,11 @@ export interface RoutingCheckOptions {
   via?: string | undefined;
   lookup?: (hostname: string) => Promise<string[]>;
   dispatcher?: Dispatcher;
+  /**
+   * `--stateless`: the thumbprint of client.key. marathon-lb answers challenges itself, so each name
+   * gets a random token that must come back as `<token>.<thumbprint>` instead of the daemon's ping.
+   */
+  thumbprint?: string | undefined;
 }
 
 export interface RoutingCheck {
@@ -99,7 +105,8 @@ async function checkOne(raw: string, options: RoutingCheckOptions, via: string[]
   // normally, as the CA would.
   const routed = via === undefined ? lookup : (host: string) => (host === name ? Promise.resolve(via) : lookup(host));
   const recorder = recordingDispatcher(base);
-  const result = await walkChallengePath(name, PING_PROBE, { port: options.port, timeoutMs: options.timeoutMs, lookup: routed, dispatcher: recorder.dispatcher });
+  const probe = options.thumbprint === undefined ? PING_PROBE : statelessProbe(options.thumbprint, undefined);
+  const result = await walkChallengePath(name, probe, { port: options.port, timeoutMs: options.timeoutMs, lookup: routed, dispatcher: recorder.dispatcher });
   const addresses = result.addresses[name] ?? (isIP(name) !== 0 ? [name] : []);
   if (result.ok) return { name: raw, ok: true, addresses, hops: result.hops };
   const seen = recorder.last();

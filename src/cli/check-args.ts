@@ -31,7 +31,8 @@ export function parseCheck(argv: readonly string[], env: NodeJS.ProcessEnv): Che
     .option('--lb-http <url>', 'Send the checks to this marathon-lb (http://host[:port]) instead of where DNS points')
     .option('--acme-app <id>', "marathon-acme's app id, for the label check (default: the app whose HAPROXY_{n}_PATH is /.well-known/acme-challenge/)")
     .option('--served', "Connect to each --lb host's TLS port with SNI set to each name and compare the certificate served with the stored one: served, stale, other or unreachable")
-    .option('--storage-dir <dir>', `The storage directory, with --served (env ${STORAGE_DIR_ENV})`)
+    .option('--stateless', "For --challenges stateless: marathon-lb answers the challenge itself, so each name gets a random token that must come back as <token>.<thumbprint of the storage directory's client.key> (needs --storage-dir)")
+    .option('--storage-dir <dir>', `The storage directory, with --served or --stateless (env ${STORAGE_DIR_ENV})`)
     .addOption(new Option('--timeout <seconds>', 'Seconds each name may take, DNS and redirects included (with --served: each TLS handshake)').default('10', '10'))
     .option('--json', 'Print JSON instead of text');
   const flags = new Map<string, FlagValue>();
@@ -40,7 +41,7 @@ export function parseCheck(argv: readonly string[], env: NodeJS.ProcessEnv): Che
   }
   const refused = parseArgs(program, argv, command);
   if (refused !== undefined) return refused;
-  const opts = program.opts<{ all?: boolean; served?: boolean; json?: boolean; timeout: string; lbHttp?: string; acmeApp?: string; storageDir?: string }>();
+  const opts = program.opts<{ all?: boolean; served?: boolean; stateless?: boolean; json?: boolean; timeout: string; lbHttp?: string; acmeApp?: string; storageDir?: string }>();
   const shared = (keys: readonly string[]): Map<string, unknown> => {
     const settings = resolveSettings(keys.map(findOption), flags, env);
     if (!settings.ok) throw new ConfigError(settings.message);
@@ -57,7 +58,7 @@ export function parseCheck(argv: readonly string[], env: NodeJS.ProcessEnv): Che
     const names = program.args;
     const json = opts.json === true;
     if (opts.served === true) {
-      const [wrong] = givenFlags(['all', 'lbHttp', 'acmeApp'], ROUTING_SHARED);
+      const [wrong] = givenFlags(['all', 'lbHttp', 'acmeApp', 'stateless'], ROUTING_SHARED);
       if (wrong !== undefined) return usageError(`${wrong} belongs to the routing check and does not go with --served`, command);
       const storageDir = (opts.storageDir?.trim() === '' ? undefined : opts.storageDir) ?? readVariable(env, STORAGE_DIR_ENV);
       if (storageDir === undefined) return usageError(`--served needs the storage directory: give --storage-dir (or set ${STORAGE_DIR_ENV})`, command);
@@ -69,8 +70,10 @@ export function parseCheck(argv: readonly string[], env: NodeJS.ProcessEnv): Che
         request: { names, all: false, marathon: undefined, lbHttp: undefined, timeoutMs, json, served: { storageDir, lbUrls: values.get('lb') as string[], port, timeoutMs } },
       };
     }
-    const [misplaced] = givenFlags(['storageDir'], SERVED_SHARED);
+    const [misplaced] = givenFlags(opts.stateless === true ? [] : ['storageDir'], SERVED_SHARED);
     if (misplaced !== undefined) return usageError(`${misplaced} goes with --served`, command);
+    const statelessDir = opts.stateless === true ? (opts.storageDir?.trim() === '' ? undefined : opts.storageDir) ?? readVariable(env, STORAGE_DIR_ENV) : undefined;
+    if (opts.stateless === true && statelessDir === undefined) return usageError(`--stateless needs the storage directory: give --storage-dir (or set ${STORAGE_DIR_ENV})`, command);
     if (opts.lbHttp !== undefined) parseLbHttp(opts.lbHttp);
     if (names.length === 0 && opts.all !== true) return usageError('give the names to check, or --all', command);
     const acmeAppId = opts.acmeApp;
@@ -97,6 +100,7 @@ export function parseCheck(argv: readonly string[], env: NodeJS.ProcessEnv): Che
         timeoutMs,
         json,
         served: undefined,
+        stateless: statelessDir === undefined ? undefined : { storageDir: statelessDir },
       },
     };
   } catch (err) {

@@ -14,6 +14,7 @@ import { loadOrCreateAccountKey } from '../../src/acme/account-key.js';
 import { accountSigner } from '../../src/acme/protocol/jws.js';
 import { CertStore } from '../../src/certs/store.js';
 import { Daemon } from '../../src/daemon.js';
+import { runCheck } from '../../src/check/command.js';
 import { runLbConfig } from '../../src/lb-config/command.js';
 import { statelessChallengeRule } from '../../src/lb/stateless-challenge.js';
 import { createLogger, silentLogger } from '../../src/log.js';
@@ -73,5 +74,14 @@ describe('HTTP-01 answered by marathon-lb itself (--challenges stateless)', () =
     t.diagnostic(`challenge-path requests answered by HAProxy: ${challenges.length} (preflight and pebble's validation)`);
     assert.ok(challenges.length >= 2, JSON.stringify(challenges));
     assert.ok(challenges.every((r) => r.status === 200 && !r.route.startsWith('marathon_acme/')), JSON.stringify(challenges));
+
+    // `check --stateless` asks each LB the same way; one without the line fails it.
+    const check = (port: number) =>
+      runCheck({ names: [name], all: false, marathon: undefined, lbHttp: `http://127.0.0.1:${port}`, timeoutMs: 5_000, json: true, served: undefined, stateless: { storageDir: storage } }, logger);
+    assert.deepEqual((await check(lb.httpPort)).checks.map((c) => c.ok), [true]);
+    const plain = await startMarathonLb({ storageDir: storage, acmePort: closedPort });
+    defer(() => plain.stop());
+    const refused = await check(plain.httpPort);
+    assert.deepEqual(refused.checks.map((c) => c.ok), [false], refused.text);
   });
 });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { parseCli } from '../../src/cli.js';
+import { parseCli, parseCommandLine } from '../../src/cli.js';
 import { lbConfigText } from '../../src/lb-config/command.js';
 import { statelessChallengeRule, statelessProbe } from '../../src/lb/stateless-challenge.js';
 
@@ -40,5 +40,17 @@ describe('HTTP-01 answered by the load balancer (--challenges stateless)', () =>
     assert.ok(plain.kind === 'run' && plain.config.challenges === 'daemon');
     const bad = parseCli(['--challenges', 'haproxy', '/srv/acme'], {});
     assert.ok(bad.kind === 'exit' && bad.code === 2);
+  });
+
+  it('has check --stateless read the thumbprint from the storage directory', () => {
+    const missing = parseCommandLine(['check', '--stateless', 'a.example'], {});
+    assert.ok(missing.kind === 'exit' && missing.code === 2 && /--stateless needs the storage directory/.test(missing.stderr));
+    const given = parseCommandLine(['check', '--stateless', '--storage-dir', '/srv/acme', 'a.example'], {});
+    assert.ok(given.kind === 'check');
+    assert.deepEqual(given.request.stateless, { storageDir: '/srv/acme' });
+    const fromEnv = parseCommandLine(['check', '--stateless', 'a.example'], { MARATHON_ACME_STORAGE_DIR: '/srv/acme' });
+    assert.ok(fromEnv.kind === 'check' && fromEnv.request.stateless?.storageDir === '/srv/acme');
+    const plain = parseCommandLine(['check', 'a.example'], {});
+    assert.ok(plain.kind === 'check' && plain.request.stateless === undefined);
   });
 });
