@@ -10,7 +10,7 @@ import { AcmeCertificateAuthority } from '../acme/issuer.js';
 import { createAcmeClient } from '../acme/protocol/create-client.js';
 import type { AcmeRequestObserver } from '../acme/protocol/endpoints.js';
 import type { CertStore } from '../certs/store.js';
-import type { CaSettings } from '../config.js';
+import type { CaSettings, Config } from '../config.js';
 import type { Logger } from '../log.js';
 import type { Clock } from '../util/clock.js';
 import type { CaEntry } from './ca-router.js';
@@ -35,6 +35,23 @@ export interface FallbackCas {
   entries: CaEntry[];
   /** Destroys the agents of the CAs that were opened. */
   close(): Promise<void>;
+}
+
+/**
+ * The CAs after the primary as the configuration lists them, for the daemon and `renew --offline`
+ * alike; `accountKeyPem` is client.key, which every CA uses with --challenges stateless.
+ */
+export function configuredFallbacks(
+  config: Pick<Config, 'cas' | 'email' | 'acmeTimeoutMs' | 'challenges'>,
+  accountKeyPem: string,
+  deps: Pick<FallbackDeps, 'store' | 'responder' | 'logger' | 'clock' | 'onRequest'>,
+): FallbackCas {
+  return fallbackCas(config.cas.slice(1), {
+    ...deps,
+    email: config.email,
+    acmeTimeoutMs: config.acmeTimeoutMs,
+    sharedKeyPem: config.challenges === 'stateless' ? accountKeyPem : undefined,
+  });
 }
 
 export function fallbackCas(settings: readonly CaSettings[], deps: FallbackDeps): FallbackCas {

@@ -10,7 +10,7 @@ import { createAcmeAgent } from '../acme/acme-agent.js';
 import type { ChallengeResponder } from '../acme/challenges.js';
 import type { AcmeEndpoint } from '../acme/protocol/endpoints.js';
 import { AccountGate } from '../ca/account-gate.js';
-import { fallbackCas, type FallbackCas } from '../ca/fallback-cas.js';
+import { configuredFallbacks, type FallbackCas } from '../ca/fallback-cas.js';
 import { caMetrics } from '../metrics/ca-metrics.js';
 import { adoptCaStates } from '../state/ca-state.js';
 import type { CertStore } from '../certs/store.js';
@@ -193,16 +193,7 @@ export class LeaderTerm {
     const ca =
       deps.ca?.(accountKeyPem, responder) ??
       createCertificateAuthority(config, accountKeyPem, responder, logger, { dispatcher: acmeAgent, clock, onRequest });
-    this.fallbacks = fallbackCas(config.cas.slice(1), {
-      store,
-      responder,
-      logger,
-      clock,
-      email: config.email,
-      acmeTimeoutMs: config.acmeTimeoutMs,
-      onRequest,
-      sharedKeyPem: config.challenges === 'stateless' ? accountKeyPem : undefined,
-    });
+    this.fallbacks = configuredFallbacks(config, accountKeyPem, { store, responder, logger, clock, onRequest });
     const componentParts = {
       store,
       ca,

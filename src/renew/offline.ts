@@ -15,7 +15,7 @@ import { accountLookup } from '../acme/account-lookup.js';
 import { createAcmeAgent } from '../acme/acme-agent.js';
 import { ChallengeResponder } from '../acme/challenges.js';
 import { AccountGate } from '../ca/account-gate.js';
-import { fallbackCas, type FallbackCas } from '../ca/fallback-cas.js';
+import { configuredFallbacks, type FallbackCas } from '../ca/fallback-cas.js';
 import { adoptCaStates } from '../state/ca-state.js';
 import { CertStore, StorageError } from '../certs/store.js';
 import type { Config } from '../config.js';
@@ -79,15 +79,7 @@ async function renewLocked(
   const ca = createCertificateAuthority(config, opened.accountKeyPem, responder, logger, { dispatcher: held.agent, clock });
   // The same CAs in the same order as the daemon, with what it remembered of each (health, budget).
   opened.state.cas = adoptCaStates(opened.state.cas, config.cas);
-  const fallbacks = fallbackCas(config.cas.slice(1), {
-    store,
-    responder,
-    logger,
-    clock,
-    email: config.email,
-    acmeTimeoutMs: config.acmeTimeoutMs,
-    sharedKeyPem: config.challenges === 'stateless' ? opened.accountKeyPem : undefined,
-  });
+  const fallbacks = configuredFallbacks(config, opened.accountKeyPem, { store, responder, logger, clock });
   held.fallbacks = fallbacks;
   const manager = createCertificateManager(config, { store, ca, clock, logger, random: Math.random, opened, responder, fallbacks: fallbacks.entries });
   await manager.refresh();

@@ -12,7 +12,6 @@ import { X509Certificate } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect } from 'node:tls';
 import { describe, it, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
@@ -26,6 +25,7 @@ import { hostApp } from '../support/apps.js';
 import { cleanupStack } from '../support/cleanup.js';
 import { testConfig } from '../support/config.js';
 import { eventually } from '../support/eventually.js';
+import { servedFingerprint } from '../support/served-leaf.js';
 import { startMarathonLb, type MarathonLb } from '../support/marathon-lb.js';
 import { MarathonEmulator } from '../support/marathon-emulator.js';
 import { startPebble } from '../support/pebble.js';
@@ -38,18 +38,6 @@ const MINUTE = 60_000;
 
 function testLogger() {
   return process.env['MARATHON_ACME_TEST_LOGS'] === '1' ? createLogger('debug', process.stderr) : silentLogger();
-}
-
-/** The leaf HAProxy presents for `servername`, as the SHA-256 fingerprint Node prints. */
-function served(port: number, servername: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host: '127.0.0.1', port, servername, rejectUnauthorized: false }, () => {
-      const fingerprint = socket.getPeerCertificate().fingerprint256;
-      socket.end();
-      resolve(fingerprint);
-    });
-    socket.once('error', reject);
-  });
 }
 
 async function storedFingerprint(storage: string, name: string): Promise<string> {
@@ -130,7 +118,7 @@ describe('delivery: what every marathon-lb really serves (real HAProxy behind th
     const elapsed = Date.now() - added;
     const stored = await storedFingerprint(storage, name);
     for (const lb of lbs) {
-      assert.equal(await served(lb.httpsPort, name), stored, `${lb.url} presents the stored leaf`);
+      assert.equal(await servedFingerprint(lb.httpsPort, name), stored, `${lb.url} presents the stored leaf`);
       assert.equal(lb.killed, false, 'no signal reached an LB in its first moments');
       assert.ok(lb.usr1Reloads >= 1, 'the LB reloaded for the signal');
     }
@@ -154,7 +142,7 @@ describe('delivery: what every marathon-lb really serves (real HAProxy behind th
     daemon.requestRenewalCheck('test: renewal due');
     await eventually('the renewed certificate stored', async () => (await storedFingerprint(storage, name)) !== first);
     await eventually('reported stale', async () => (await deliveryStatuses(daemon.port)).get(`${lb.url} ${name}`) === 'stale');
-    assert.equal(await served(lb.httpsPort, name), first, 'HAProxy still presents the old leaf');
+    assert.equal(await servedFingerprint(lb.httpsPort, name), first, 'HAProxy still presents the old leaf');
 
     const firing = (): number =>
       hook.received

@@ -10,17 +10,17 @@ import { X509Certificate } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect } from 'node:tls';
 import { describe, it, type TestContext } from 'node:test';
 import { request } from 'undici';
 import { CertStore } from '../../src/certs/store.js';
 import { Daemon } from '../../src/daemon.js';
-import { createLogger, silentLogger } from '../../src/log.js';
 import { OffsetClock } from '../../src/util/clock.js';
 import { hostApp } from '../support/apps.js';
 import { cleanupStack } from '../support/cleanup.js';
 import { testConfig } from '../support/config.js';
 import { eventually } from '../support/eventually.js';
+import { testLogger } from '../support/issued-daemon.js';
+import { servedFingerprint } from '../support/served-leaf.js';
 import { startMarathonLb } from '../support/marathon-lb.js';
 import { MarathonEmulator } from '../support/marathon-emulator.js';
 import { startPebble } from '../support/pebble.js';
@@ -28,22 +28,6 @@ import { freePort } from '../support/ports.js';
 import { parseExposition } from '../support/prometheus.js';
 
 const MINUTE = 60_000;
-
-function testLogger() {
-  return process.env['MARATHON_ACME_TEST_LOGS'] === '1' ? createLogger('debug', process.stderr) : silentLogger();
-}
-
-/** The leaf HAProxy presents for `servername`, as the SHA-256 fingerprint Node prints. */
-function served(port: number, servername: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host: '127.0.0.1', port, servername, rejectUnauthorized: false }, () => {
-      const fingerprint = socket.getPeerCertificate().fingerprint256;
-      socket.end();
-      resolve(fingerprint);
-    });
-    socket.once('error', reject);
-  });
-}
 
 async function storedFingerprint(storage: string, file: string): Promise<string | undefined> {
   const text = await readFile(join(storage, file), 'utf8').catch(() => undefined);
@@ -105,7 +89,7 @@ describe('delivery over the HAProxy runtime API (--lb-runtime)', () => {
     marathon.addApp(hostApp('/live', { HAPROXY_GROUP: 'external', MARATHON_ACME_0_DOMAIN: name }));
     await eventually('the new certificate served by SNI', async () => {
       const stored = await storedFingerprint(storage, `certs/${name}.pem`);
-      return stored !== undefined && (await served(lb.httpsPort, name)) === stored;
+      return stored !== undefined && (await servedFingerprint(lb.httpsPort, name)) === stored;
     });
     t.diagnostic(`app added → new certificate served by the running HAProxy: ${Date.now() - added} ms`);
     await daemon.lbSettled();
@@ -121,7 +105,7 @@ describe('delivery over the HAProxy runtime API (--lb-runtime)', () => {
     daemon.requestRenewalCheck('test: renewal due');
     await eventually('the renewed certificate served', async () => {
       const stored = await storedFingerprint(storage, `certs/${name}.pem`);
-      return stored !== undefined && stored !== first && (await served(lb.httpsPort, name)) === stored;
+      return stored !== undefined && stored !== first && (await servedFingerprint(lb.httpsPort, name)) === stored;
     });
     await daemon.lbSettled();
     assert.deepEqual(lb.pids(), pidsBefore);
@@ -134,7 +118,7 @@ describe('delivery over the HAProxy runtime API (--lb-runtime)', () => {
     clock.advance(2_000);
     daemon.requestSync('test: after the grace');
     await eventually('retired', async () => (await storedFingerprint(storage, `certs/${name}.pem`)) === undefined);
-    await eventually('no longer presented', async () => (await served(lb.httpsPort, name)) === defaultLeaf);
+    await eventually('no longer presented', async () => (await servedFingerprint(lb.httpsPort, name)) === defaultLeaf);
     await daemon.lbSettled();
     assert.deepEqual(lb.pids(), pidsBefore);
     assert.equal(lb.usr1, 0);
@@ -147,7 +131,7 @@ describe('delivery over the HAProxy runtime API (--lb-runtime)', () => {
     marathon.addApp(hostApp('/fallback', { HAPROXY_GROUP: 'external', MARATHON_ACME_0_DOMAIN: name }));
     await eventually('served after a reload', async () => {
       const stored = await storedFingerprint(storage, `certs/${name}.pem`);
-      return stored !== undefined && (await served(lb.httpsPort, name)) === stored;
+      return stored !== undefined && (await servedFingerprint(lb.httpsPort, name)) === stored;
     });
     assert.ok(lb.usr1Reloads >= 1, 'delivered by the reload signal');
     assert.equal(await counter(daemon.port, 'marathon_acme_lb_runtime_updates_total', { lb: lb.url, outcome: 'failure' }), 1);
