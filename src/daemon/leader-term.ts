@@ -111,6 +111,8 @@ export class LeaderTerm {
     const { deps, clock, logger, metrics, random } = parts;
     this.config = deps.config;
     const target = deps.deliveryTarget;
+    const runtime = runtimeLinks(this.config, parts.store, logger);
+    for (const lb of runtime.keys()) metrics.lbRuntimeConfigured(lb);
     this.delivery = new DeliveryController({
       lbUrls: this.config.lbUrls,
       checkPort: this.config.deliveryCheckPort,
@@ -131,7 +133,7 @@ export class LeaderTerm {
       onRecords: (records) => {
         this.reporting.deliveryChanged(this.manager, records);
       },
-      runtime: runtimeLinks(this.config, parts.store, logger),
+      runtime,
       onRuntimeResult: (lb, result) => {
         metrics.lbRuntimeUpdates(lb, result.done.filter((d) => d.change !== 'absent').length, result.failed.length);
       },

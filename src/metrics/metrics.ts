@@ -339,6 +339,11 @@ export class Metrics {
     this.lbSignals.labels(lb, outcome).inc();
   }
 
+  /** An LB with a runtime API: its series exist from the start, so that increase() sees the first failure. */
+  lbRuntimeConfigured(lb: string): void {
+    for (const outcome of ['success', 'failure'] as const) this.lbRuntimeChanges.labels(lb, outcome).inc(0);
+  }
+
   /** Counts one runtime API delivery's certificates; `lb` is the display URL, as for signals. */
   lbRuntimeUpdates(lb: string, succeeded: number, failed: number): void {
     if (succeeded > 0) this.lbRuntimeChanges.labels(lb, 'success').inc(succeeded);

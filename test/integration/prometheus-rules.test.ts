@@ -109,6 +109,7 @@ function targets(clock: { now: number }): Target[] {
     ...unreachable,
   ]);
   troubled.setRole('leader', -DAY);
+  troubled.lbRuntimeConfigured(LB1);
   troubled.setStreamState('disconnected');
   troubled.syncSucceeded(-HOUR);
   // 230 new orders in the last two hours: 85 % of the 270 planned per 3 hours.
@@ -138,6 +139,7 @@ function targets(clock: { now: number }): Target[] {
       metrics: troubled,
       tick(minute) {
         if (minute === 20) troubled.notification('failure');
+        if (minute === 25) troubled.lbRuntimeUpdates(LB1, 2, 1);
         if (minute !== RECOVERY_MINUTE) return;
         // The overdue renewal finally succeeds, lb1 reloads, the event stream comes back.
         troubled.setCertificates([...troubledCerts, cert('overdue.example.test', '/blog', clock.now, clock.now + 90 * DAY, undefined)]);
@@ -311,6 +313,7 @@ function cases(job: string): Case[] {
     { evalTime: '3m', alert: 'MarathonAcmeLoadBalancerTlsUnreachable', alerts: [] },
     { evalTime: '3m', alert: 'MarathonAcmeRateBudgetNearlySpent', alerts: [] },
     { evalTime: '3m', alert: 'MarathonAcmeCaUnavailable', alerts: [] },
+    { evalTime: '3m', alert: 'MarathonAcmeLbRuntimeFailing', alerts: [] },
     { evalTime: '3m', alert: 'MarathonAcmeIssuanceFailing', alerts: [issuance] },
     { evalTime: '3m', alert: 'MarathonAcmeDeliveryWrongCertificate', alerts: [wrong] },
     { evalTime: '3m', alert: 'MarathonAcmeNotificationsFailing', alerts: [] },
@@ -351,6 +354,11 @@ function cases(job: string): Case[] {
       alerts: [{ labels: { ...troubled, ...warning, ca: SECOND_CA, primary: 'false' }, summary: `marathon-acme cannot get answers from the ACME CA ${SECOND_CA}` }],
     },
     { evalTime: '30m', alert: 'MarathonAcmeNotificationsFailing', alerts: [notifications] },
+    {
+      evalTime: '30m',
+      alert: 'MarathonAcmeLbRuntimeFailing',
+      alerts: [{ labels: { ...troubled, ...warning, lb: LB1, outcome: 'failure' }, summary: `marathon-acme cannot load certificates into ${LB1} over its runtime API` }],
+    },
     { evalTime: '30m', alert: 'MarathonAcmeNoLeader', alerts: [] },
     {
       evalTime: '30m',

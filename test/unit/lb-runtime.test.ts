@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseCli } from '../../src/cli.js';
 import { ConfigError } from '../../src/config.js';
-import { answerError, findCertsDirectory, listedNames, normaliseSerial, parseStoreInfo } from '../../src/lb/runtime/runtime-answers.js';
+import { answerError, findCertsDirectory, listedNames, normaliseSerial, parseStoreInfo, versionRefusal } from '../../src/lb/runtime/runtime-answers.js';
 import { RuntimeLink } from '../../src/lb/runtime/runtime-link.js';
 import { parseRuntimeTarget, parseRuntimeTargets } from '../../src/lb/runtime/runtime-target.js';
 import { silentLogger } from '../../src/log.js';
@@ -46,6 +46,13 @@ describe('HAProxy runtime API answers', () => {
     assert.ok('error' in findCertsDirectory(['/a/certs', '/b/certs'], []), 'two candidates and no default.pem to choose by');
   });
 
+  it('refuses an HAProxy older than 2.2 by its version, before any change', () => {
+    assert.match(versionRefusal('Name: HAProxy\nVersion: 2.0.17\nRelease_date: 2020/07/31\n') ?? '', /HAProxy 2\.0 cannot load certificates without a reload/);
+    assert.equal(versionRefusal('Name: HAProxy\nVersion: 2.6.12-1+deb12u4\n'), undefined);
+    assert.equal(versionRefusal('Version: 3.2.4\n'), undefined);
+    assert.equal(versionRefusal('Permission denied\n'), undefined, 'no version to judge by: the commands themselves will tell');
+  });
+
   it('parses --lb-runtime: tcp and unix sockets, none, one per --lb', () => {
     assert.deepEqual(parseRuntimeTarget('tcp://10.0.0.5:9999'), { kind: 'tcp', host: '10.0.0.5', port: 9999, display: 'tcp://10.0.0.5:9999' });
     assert.deepEqual(parseRuntimeTarget('tcp://[fd00::5]:9999'), { kind: 'tcp', host: 'fd00::5', port: 9999, display: 'tcp://[fd00::5]:9999' });
@@ -80,6 +87,7 @@ describe('loading certificates over the runtime API', () => {
 
   it('aborts a failed transaction, so the next one is not blocked, and reports the name as failed', async () => {
     const { sent, command } = scripted((line) => {
+      if (line === 'show info') return 'Name: HAProxy\nVersion: 2.6.12\n\n';
       if (line === 'show ssl crt-list') return '/mnt/certs\n\n';
       if (line === 'show ssl cert') return '# filename\n/mnt/default.pem\n\n';
       if (line.startsWith('show ssl cert ')) return SHOW_USED;
@@ -98,6 +106,7 @@ describe('loading certificates over the runtime API', () => {
 
   it('takes a retired name out of its crt directory and deletes its store, and leaves alone one HAProxy never had', async () => {
     const { sent, command } = scripted((line) => {
+      if (line === 'show info') return 'Name: HAProxy\nVersion: 3.2.4\n\n';
       if (line === 'show ssl crt-list') return '/mnt/certs\n\n';
       if (line === 'show ssl cert') return '# filename\n/mnt/certs/old.example.pem\n/mnt/default.pem\n\n';
       if (line === 'show ssl cert /mnt/certs/old.example.pem') return SHOW_USED;

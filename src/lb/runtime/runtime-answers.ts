@@ -70,3 +70,15 @@ export function findCertsDirectory(crtLists: readonly string[], certFiles: reado
   const seen = crtLists.length === 0 ? 'none' : crtLists.join(', ');
   return { error: `cannot tell which crt directory of this HAProxy is the storage directory's certs/ (crt-lists: ${seen}); marathon-lb's --ssl-certs must name <storage>/certs` };
 }
+
+/**
+ * Why this HAProxy cannot take certificates at runtime, from `show info`: `new ssl cert` and `add ssl
+ * crt-list` came with 2.2. undefined when it can (or the answer names no version to judge by).
+ */
+export function versionRefusal(showInfo: string): string | undefined {
+  const version = /^Version: *(\d+)\.(\d+)/m.exec(showInfo);
+  if (version === null) return undefined;
+  const [major, minor] = [Number(version[1]), Number(version[2])];
+  if (major > 2 || (major === 2 && minor >= 2)) return undefined;
+  return `HAProxy ${major}.${minor} cannot load certificates without a reload (that needs 2.2 or later); give none for this LB in --lb-runtime`;
+}

@@ -7,7 +7,7 @@
 import { parseBundle } from '../../certs/bundle.js';
 import type { Logger } from '../../log.js';
 import { errorText } from '../../util/error-text.js';
-import { answerError, findCertsDirectory, listedNames, normaliseSerial, parseStoreInfo, type RuntimeStep } from './runtime-answers.js';
+import { answerError, findCertsDirectory, listedNames, normaliseSerial, parseStoreInfo, versionRefusal, type RuntimeStep } from './runtime-answers.js';
 import type { RuntimeCommand } from './haproxy-socket.js';
 
 export interface RuntimeLinkOptions {
@@ -70,6 +70,8 @@ export class RuntimeLink {
   private async directory(): Promise<string> {
     if (this.certsDir !== undefined) return this.certsDir;
     const { command } = this.options;
+    const refusal = versionRefusal(await command('show info'));
+    if (refusal !== undefined) throw new Error(refusal);
     const [lists, certs] = [listedNames(await command('show ssl crt-list')), listedNames(await command('show ssl cert'))];
     const found = findCertsDirectory(lists, certs);
     if ('error' in found) throw new Error(found.error);
