@@ -132,7 +132,8 @@ export class CaRouter {
       if (!(err instanceof OrderNotSent)) this.settle(directory, kind, log);
       throw new CaOrderFailure(directory, kind, waitUntil(err, clock.now()), err);
     } finally {
-      this.trials.delete(directory);
+      // Only the order that took the test slot gives it back; a concurrent order must not free it.
+      if (choice.trial) this.trials.delete(directory);
     }
   }
 
